@@ -1,0 +1,403 @@
+"""The process inside the sandbox: owns Xvfb, the window manager, the apps, and all input and capture.
+
+This is the only module that imports pyautogui and mss, and it does so only after ``DISPLAY``
+names the sandbox's own X server (pyautogui binds the display at import time). It talks to the
+host over stdin/stdout with ``sandbox.protocol`` messages; module-level state is allowed here
+because one worker process serves exactly one sandbox.
+
+Run as ``python -m sandbox.worker CONFIG_JSON``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import mmap
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sandbox.protocol import Channel, ChannelClosed
+
+PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _die_with_worker() -> None:
+    """preexec_fn: the child gets SIGKILL when the worker's thread that started it dies."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+@dataclass
+class Child:
+    """A process the worker started: Xvfb, the window manager, or an app."""
+
+    name: str
+    role: str  # "xvfb" | "wm" | "app"
+    proc: subprocess.Popen
+    reported: bool = False
+
+
+class Worker:
+    """Serves one sandbox: start the desktop, then answer requests until told to close."""
+
+    def __init__(self, config: dict[str, Any], channel: Channel) -> None:
+        self.cfg = config
+        self.chan = channel
+        self.width, self.height = int(config["width"]), int(config["height"])
+        self.io_dir = Path(config["io_dir"])
+        self.log_dir = self.io_dir / "logs"
+        self.children: list[Child] = []
+        self.env = dict(os.environ)
+        self.frame_map: mmap.mmap | None = None
+
+    # -- start-up -------------------------------------------------------------------------
+    def _spawn(self, name: str, role: str, argv: list[str], **kw: Any) -> Child:
+        log = open(self.log_dir / f"{len(self.children):02d}-{Path(name).name}.log", "ab", buffering=0)
+        proc = subprocess.Popen(
+            argv,
+            env=kw.pop("env", self.env),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            preexec_fn=_die_with_worker,
+            close_fds=True,
+            **kw,
+        )
+        log.close()
+        child = Child(name, role, proc)
+        self.children.append(child)
+        return child
+
+    def start(self) -> dict[str, Any]:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        home = Path(self.env.get("HOME", "/tmp/home"))
+        home.mkdir(parents=True, exist_ok=True)
+        rfd, wfd = os.pipe()
+        xvfb = self._spawn(
+            "Xvfb",
+            "xvfb",
+            ["Xvfb", "-displayfd", str(wfd), "-screen", "0", f"{self.width}x{self.height}x24",
+             "-nolisten", "tcp", "-noreset", "-dpi", "96", "+extension", "XTEST"],
+            pass_fds=(wfd,),
+        )
+        os.close(wfd)
+        # Heavy imports overlap with the X server's start-up.
+        import PIL.Image  # noqa: F401  (pyautogui's dependencies)
+        import pymsgbox  # noqa: F401
+        import pyscreeze  # noqa: F401
+        import pytweening  # noqa: F401
+
+        number = b""
+        deadline = time.monotonic() + 15
+        while not number.endswith(b"\n"):
+            if xvfb.proc.poll() is not None:
+                raise RuntimeError(f"Xvfb exited with code {xvfb.proc.returncode} during start-up: {self._log_tail(xvfb)}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("Xvfb did not start within 15 s")
+            import select
+
+            if select.select([rfd], [], [], 0.1)[0]:
+                part = os.read(rfd, 64)
+                if not part:
+                    break
+                number += part
+        os.close(rfd)
+        display = ":" + number.decode().strip()
+        os.environ["DISPLAY"] = self.env["DISPLAY"] = display
+
+        wm_argv = self.cfg.get("wm") or ["openbox", "--sm-disable"]
+        self._spawn(wm_argv[0], "wm", wm_argv)
+
+        from Xlib import X
+        from Xlib.display import Display
+
+        self.xd = Display(display)
+        self.X = X
+        import mss
+        import pyautogui
+
+        pyautogui.PAUSE = 0
+        pyautogui.FAILSAFE = False  # a screen corner is a legal click target
+        pyautogui.MINIMUM_DURATION = 0
+        self.pg = pyautogui
+        self.grabber = mss.MSS(display=display) if hasattr(mss, "MSS") else mss.mss(display=display)
+        from sandbox.keyboard import Keyboard
+
+        self.keyboard = Keyboard(self.xd)
+        self._wait_for_wm()
+        frame_path = self.io_dir / "frame.bgra"
+        size = self.width * self.height * 4
+        with open(frame_path, "wb") as f:
+            f.truncate(size)
+        fd = os.open(frame_path, os.O_RDWR)
+        self.frame_map = mmap.mmap(fd, size)
+        os.close(fd)
+        first = self.op_screenshot()
+        return {"display": display, "pid": os.getpid(), "first_frame": first,
+                "spare_keycodes": self.keyboard.spare_keycodes}
+
+    def _wait_for_wm(self, timeout: float = 10.0) -> None:
+        root = self.xd.screen().root
+        atom = self.xd.intern_atom("_NET_SUPPORTING_WM_CHECK")
+        deadline = time.monotonic() + timeout
+        while root.get_full_property(atom, self.X.AnyPropertyType) is None:
+            wm = next(c for c in self.children if c.role == "wm")
+            if wm.proc.poll() is not None:
+                raise RuntimeError(f"window manager {wm.name} exited with code {wm.proc.returncode}: {self._log_tail(wm)}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"window manager did not start within {timeout:.0f} s")
+            time.sleep(0.005)
+
+    def _log_tail(self, child: Child) -> str:
+        logs = sorted(self.log_dir.glob(f"*-{Path(child.name).name}.log"))
+        if not logs:
+            return ""
+        return logs[-1].read_bytes()[-400:].decode(errors="replace").strip()
+
+    # -- health ---------------------------------------------------------------------------
+    def check_children(self) -> tuple[str, bool] | None:
+        """A message about the first part that died since the last check, and whether it is fatal."""
+        for child in self.children:
+            code = child.proc.poll()
+            if code is None or child.reported:
+                continue
+            if child.role in ("xvfb", "wm"):
+                child.reported = True
+                what = "Xvfb" if child.role == "xvfb" else f"window manager {child.name}"
+                return f"{what} exited with code {code}", True
+            if code != 0:
+                child.reported = True
+                return f"app {child.name} (pid {child.proc.pid}) exited with code {code}", False
+        return None
+
+    # -- operations -------------------------------------------------------------------------
+    def op_screenshot(self) -> dict[str, Any]:
+        t = time.time()
+        shot = self.grabber.grab({"left": 0, "top": 0, "width": self.width, "height": self.height})
+        raw = shot.raw
+        assert self.frame_map is not None
+        self.frame_map[: len(raw)] = raw
+        pointer = self.xd.screen().root.query_pointer()
+        return {"width": shot.width, "height": shot.height, "captured_at": t,
+                "cursor": [pointer.root_x, pointer.root_y]}
+
+    def op_act(self, action: dict[str, Any]) -> dict[str, Any]:
+        pg, kind = self.pg, action["type"]
+        if kind == "click":
+            pg.click(round(action["x"]), round(action["y"]), clicks=int(action.get("clicks", 1)),
+                     interval=0.0, button=action.get("button", "left"))
+        elif kind == "move":
+            pg.moveTo(round(action["x"]), round(action["y"]))
+        elif kind == "drag":
+            self._drag(action)
+        elif kind == "mouse_down":
+            pg.mouseDown(button=action.get("button", "left"))
+        elif kind == "mouse_up":
+            pg.mouseUp(button=action.get("button", "left"))
+        elif kind == "scroll":
+            x, y = action.get("x"), action.get("y")
+            if x is not None and y is not None:
+                pg.moveTo(round(x), round(y))
+            if action.get("dy"):
+                pg.vscroll(int(action["dy"]))
+            if action.get("dx"):
+                pg.hscroll(int(action["dx"]))
+        elif kind == "type":
+            self.keyboard.type_text(action["text"])
+        elif kind == "key":
+            self._combo(action["keys"])
+        elif kind == "key_down":
+            self._key(action["key"], down=True)
+        elif kind == "key_up":
+            self._key(action["key"], down=False)
+        elif kind in ("wait", "done", "fail"):
+            pass
+        else:
+            raise ValueError(f"unknown action type {kind!r}")
+        self.xd.sync()
+        pos = pg.position()
+        return {"cursor": [pos.x, pos.y]}
+
+    def _drag(self, a: dict[str, Any]) -> None:
+        pg = self.pg
+        x1, y1, x2, y2 = (round(a[k]) for k in ("x1", "y1", "x2", "y2"))
+        button = a.get("button", "left")
+        pg.moveTo(x1, y1)
+        pg.mouseDown(button=button)
+        steps = 8  # intermediate motion events: toolkits start a drag only after movement
+        for i in range(1, steps + 1):
+            pg.moveTo(x1 + (x2 - x1) * i // steps, y1 + (y2 - y1) * i // steps)
+        pg.mouseUp(button=button)
+
+    def _key(self, name: str, down: bool) -> None:
+        if len(name) == 1:
+            (self.keyboard.char_down if down else self.keyboard.char_up)(name)
+            return
+        mapping = self.pg._pyautogui_x11.keyboardMapping
+        if mapping.get(name) is None:
+            raise ValueError(f"key {name!r} has no keycode on this X server")
+        (self.pg.keyDown if down else self.pg.keyUp)(name)
+
+    def _combo(self, keys: list[str]) -> None:
+        pressed: list[str] = []
+        try:
+            for k in keys:
+                self._key(k, down=True)
+                pressed.append(k)
+        finally:
+            for k in reversed(pressed):
+                self._key(k, down=False)
+
+    def op_launch(self, argv: list[str], env: dict[str, str] | None = None, cwd: str | None = None) -> dict[str, Any]:
+        full_env = {**self.env, **(env or {})}
+        child = self._spawn(argv[0], "app", list(argv), env=full_env, cwd=cwd)
+        return {"pid": child.proc.pid, "name": Path(argv[0]).name}
+
+    def op_run(self, argv: list[str], timeout: float, input: str | None = None,
+               env: dict[str, str] | None = None, cwd: str | None = None) -> dict[str, Any]:
+        try:
+            done = subprocess.run(argv, env={**self.env, **(env or {})}, cwd=cwd, input=input,
+                                  capture_output=True, text=True, errors="replace", timeout=timeout,
+                                  preexec_fn=_die_with_worker)
+        except subprocess.TimeoutExpired as exc:
+            return {"code": None, "stdout": _text(exc.stdout), "stderr": _text(exc.stderr),
+                    "timed_out": True}
+        except OSError as exc:
+            return {"code": 127, "stdout": "", "stderr": f"{argv[0]}: {exc.strerror}", "timed_out": False}
+        return {"code": done.returncode, "stdout": done.stdout, "stderr": done.stderr, "timed_out": False}
+
+    def op_read_file(self, path: str, limit: int = 16 << 20) -> dict[str, Any]:
+        data = Path(path).read_bytes()[: limit + 1]
+        if len(data) > limit:
+            raise ValueError(f"{path} is larger than {limit} bytes")
+        return {"hex": data.hex()}
+
+    def op_write_file(self, path: str, hex: str, mode: int = 0o644) -> dict[str, Any]:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.tmp")
+        tmp.write_bytes(bytes.fromhex(hex))
+        tmp.chmod(mode)
+        os.replace(tmp, p)
+        return {}
+
+    def op_windows(self) -> dict[str, Any]:
+        X = self.X
+        root = self.xd.screen().root
+        net_list = self.xd.intern_atom("_NET_CLIENT_LIST")
+        net_name = self.xd.intern_atom("_NET_WM_NAME")
+        utf8 = self.xd.intern_atom("UTF8_STRING")
+        net_pid = self.xd.intern_atom("_NET_WM_PID")
+        prop = root.get_full_property(net_list, X.AnyPropertyType)
+        out = []
+        for wid in (prop.value if prop else []):
+            win = self.xd.create_resource_object("window", wid)
+            try:
+                name = win.get_full_property(net_name, utf8)
+                title = name.value.decode("utf-8", "replace") if name else (win.get_wm_name() or "")
+                if isinstance(title, bytes):
+                    title = title.decode("latin-1")
+                geo = win.get_geometry()
+                pos = win.translate_coords(root, 0, 0)
+                pid = win.get_full_property(net_pid, X.AnyPropertyType)
+                attrs = win.get_attributes()
+            except Exception:  # the window vanished between listing and asking
+                continue
+            out.append({"id": wid, "title": title, "x": -pos.x, "y": -pos.y, "width": geo.width,
+                        "height": geo.height, "pid": int(pid.value[0]) if pid else None,
+                        "mapped": attrs.map_state == X.IsViewable})
+        return {"windows": out}
+
+    def op_kill_app(self, pid: int, sig: int = signal.SIGTERM) -> dict[str, Any]:
+        for child in self.children:
+            if child.proc.pid == pid:
+                child.reported = True  # an exit the caller asked for is not a fault
+                child.proc.send_signal(sig)
+                return {}
+        raise ValueError(f"no app with pid {pid}")
+
+    def op_ping(self) -> dict[str, Any]:
+        return {"pid": os.getpid()}
+
+    def shutdown(self) -> None:
+        for child in reversed(self.children):
+            if child.proc.poll() is None:
+                child.proc.terminate()
+        deadline = time.monotonic() + 2
+        for child in self.children:
+            try:
+                child.proc.wait(timeout=max(0.01, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.proc.kill()
+                child.proc.wait()
+
+    def serve(self) -> None:
+        while True:
+            try:
+                request = self.chan.receive()
+            except ChannelClosed:
+                return
+            op = request.pop("op", None)
+            if op == "close":
+                self.shutdown()
+                self.chan.send({"ok": True, "result": {}})
+                return
+            died = self.check_children()
+            if died is not None:
+                message, fatal = died
+                self.chan.send({"ok": False, "error": message, "fatal": fatal, "kind": "died"})
+                continue
+            handler = getattr(self, f"op_{op}", None)
+            if handler is None:
+                self.chan.send({"ok": False, "error": f"unknown operation {op!r}", "fatal": False})
+                continue
+            try:
+                result = handler(**request)
+            except Exception as exc:  # reported to the host, which raises SandboxError
+                died = self.check_children()
+                message = died[0] if died else f"{type(exc).__name__}: {exc}"
+                fatal = bool(died and died[1])
+                self.chan.send({"ok": False, "error": message, "fatal": fatal,
+                                "trace": traceback.format_exc(limit=4)})
+                continue
+            self.chan.send({"ok": True, "result": result})
+
+
+def _text(data: bytes | str | None) -> str:
+    if data is None:
+        return ""
+    return data if isinstance(data, str) else data.decode(errors="replace")
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    # The protocol owns the original stdin/stdout; anything else printed goes to the log.
+    chan = Channel(os.dup(0), os.dup(1))
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    worker = Worker(config, chan)
+    try:
+        info = worker.start()
+    except Exception as exc:
+        chan.send({"ok": False, "error": f"sandbox start-up failed: {exc}", "fatal": True})
+        worker.shutdown()
+        sys.exit(1)
+    chan.send({"ok": True, "result": info})
+    try:
+        worker.serve()
+    finally:
+        worker.shutdown()
+
+
+if __name__ == "__main__":
+    main()
