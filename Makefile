@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEB_PACKAGES := xvfb openbox xdotool xclip bubblewrap xterm x11-utils procps iproute2 \
+DEB_PACKAGES := xvfb openbox xdotool xclip bubblewrap xterm x11-utils scrot procps iproute2 \
                 fonts-dejavu-core fonts-noto-cjk python3-tk python3-venv
 PYTEST_ARGS ?=
 

@@ -1,0 +1,1 @@
+"""One module per ``screenact`` subcommand: ``add_parser(subparsers)`` and the function it runs."""

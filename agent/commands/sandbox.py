@@ -1,0 +1,135 @@
+"""``screenact sandbox``: open a desktop, launch an app, try actions by hand, save screenshots."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from agent.errors import UsageError
+from agent.commands._common import add_screen_arg
+from tools.actions import ACTION_ADAPTER, describe
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sandbox",
+        help="open a sandboxed desktop, try actions by hand, save screenshots",
+        description="Open an isolated desktop of a given size, optionally launch an app, apply actions "
+        "(JSON, in screen pixels) and save a screenshot after each. With --interactive, read one JSON "
+        'action per line from standard input, e.g. {"type": "click", "x": 100, "y": 200}.',
+    )
+    add_screen_arg(p, default="1280x800")
+    p.add_argument("--launch", metavar="COMMAND", action="append", default=[],
+                   help="start an app inside, e.g. --launch 'xterm -title demo' (split like a shell "
+                   "would, but never run by one); repeatable")
+    p.add_argument("--wait-window", metavar="TITLE", help="wait for a window whose title contains TITLE")
+    p.add_argument("--action", metavar="JSON", action="append", default=[], help="one action as JSON; repeatable")
+    p.add_argument("--actions", metavar="FILE", type=Path, help="a JSON list of actions, or one JSON action per line")
+    p.add_argument("--out", metavar="DIR", type=Path, default=Path("sandbox-shots"),
+                   help="where screenshots go (default: ./sandbox-shots)")
+    p.add_argument("--interactive", action="store_true", help="read JSON actions from standard input")
+    p.add_argument("--no-isolate", action="store_true", help="run without bubblewrap (not isolated)")
+    p.set_defaults(func=run)
+
+
+def _load_actions(args: argparse.Namespace) -> list:
+    items: list[tuple[str, object]] = []
+    for i, text in enumerate(args.action):
+        items.append((f"--action #{i + 1}", _json(text, f"--action #{i + 1}")))
+    if args.actions:
+        try:
+            text = args.actions.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read --actions file {args.actions}: {exc.strerror}") from exc
+        stripped = text.strip()
+        if stripped.startswith("["):
+            for i, item in enumerate(_json(stripped, str(args.actions))):
+                items.append((f"{args.actions}[{i}]", item))
+        else:
+            for n, line in enumerate(text.splitlines(), 1):
+                if line.strip():
+                    items.append((f"{args.actions}:{n}", _json(line, f"{args.actions}:{n}")))
+    return [_validate(where, item) for where, item in items]
+
+
+def _json(text: str, where: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno}): {text[:80]!r}") from exc
+
+
+def _validate(where: str, item: object):
+    try:
+        return ACTION_ADAPTER.validate_python(item)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"][1:]) or "type"  # loc[0] is the action type
+        raise UsageError(f"{where}: field {field!r}: {err['msg']} (value {err.get('input')!r})") from exc
+
+
+def run(args: argparse.Namespace) -> int:
+    from sandbox import Sandbox, SandboxError
+
+    actions = _load_actions(args)
+    launches = [shlex.split(cmd) for cmd in args.launch]
+    if any(not argv for argv in launches):
+        raise UsageError("--launch needs a command")
+    args.out.mkdir(parents=True, exist_ok=True)
+    width, height = args.screen
+    try:
+        with Sandbox(width, height, isolate=not args.no_isolate, allow_unisolated=args.no_isolate) as sb:
+            print(f"desktop {width}x{height} ready in {sb.start_seconds:.2f} s "
+                  f"({'isolated' if sb.isolated else 'NOT isolated'})", file=sys.stderr)
+            for argv in launches:
+                app = sb.launch(argv)
+                print(f"launched {app.name} (pid {app.pid})", file=sys.stderr)
+            if args.wait_window:
+                win = sb.wait_window(args.wait_window)
+                print(f"window {win.title!r} at {win.x},{win.y} {win.width}x{win.height}", file=sys.stderr)
+            shot = sb.screenshot().save(args.out / "step-0000.png")
+            print(f"saved {shot}")
+            step = 0
+            for step, action in enumerate(actions, 1):
+                _apply(sb, action, step, args.out)
+            if args.interactive:
+                print('enter one JSON action per line ("screenshot" saves one; end with Ctrl-D)', file=sys.stderr)
+                for line in sys.stdin:
+                    line = line.strip()
+                    if not line:
+                        continue
+                    if line == "screenshot":
+                        print(f"saved {sb.screenshot().save(args.out / f'step-{step:04d}.png')}")
+                        continue
+                    try:
+                        action = _validate("input", _json(line, "input"))
+                    except UsageError as exc:
+                        print(f"error: {exc}", file=sys.stderr)
+                        continue
+                    step += 1
+                    _apply(sb, action, step, args.out)
+    except SandboxError as exc:
+        print(f"screenact sandbox: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _apply(sb, action, step: int, out: Path) -> None:
+    from tools.policy import Policy, Rejection
+    from tools.settle import settle
+
+    checked = Policy().check(action, sb.width, sb.height)
+    if isinstance(checked, Rejection):
+        print(f"step {step}: rejected {describe(action)}: {checked.message}", file=sys.stderr)
+        return
+    result = sb.act(checked)
+    status = "ok" if result.ok else f"failed: {result.error}"
+    settled = settle(sb.screenshot)
+    shot = settled.frame.save(out / f"step-{step:04d}.png")
+    print(f"step {step}: {describe(checked)} {status} ({result.duration_s * 1000:.1f} ms, "
+          f"settled in {settled.waited_s * 1000:.0f} ms) -> {shot}")
