@@ -1,0 +1,163 @@
+"""Episodes on disk: one folder per run of a task, written so that a crash at any moment loses nothing.
+
+Layout (DESIGN.md): ``task.json`` when the episode starts; ``step-NNNN.png`` (the frame the model saw)
+and then one line of ``steps.jsonl`` per step, appended, flushed and fsynced before the next action;
+``result.json`` at the end. Reading tolerates every partial state a kill -9 can leave and says what is
+missing instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tools.frame import Frame
+
+TASK_FILE = "task.json"
+STEPS_FILE = "steps.jsonl"
+RESULT_FILE = "result.json"
+
+
+def frame_name(index: int) -> str:
+    """The file name of step ``index``'s frame."""
+    return f"step-{index:04d}.png"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, indent=2, default=str).encode() + b"\n"
+
+
+class EpisodeWriter:
+    """Writes one episode folder step by step; every call leaves a readable folder behind."""
+
+    def __init__(self, folder: str | Path, task: dict[str, Any]) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.started = time.time()
+        _write_atomic(self.folder / TASK_FILE, _json_bytes({**task, "started_at": self.started}))
+        self._steps = open(self.folder / STEPS_FILE, "ab")
+        self.count = 0
+
+    def save_frame(self, index: int, frame: Frame, png: bytes | None = None) -> str:
+        """Write the frame the model will see for step ``index``; returns its file name."""
+        name = frame_name(index)
+        _write_atomic(self.folder / name, png if png is not None else frame.png())
+        return name
+
+    def record(self, step: dict[str, Any]) -> None:
+        """Append one step line and make it durable before anything else happens."""
+        line = json.dumps(step, ensure_ascii=False, default=str).encode() + b"\n"
+        self._steps.write(line)
+        self._steps.flush()
+        os.fsync(self._steps.fileno())
+        self.count += 1
+
+    def finish(self, result: dict[str, Any]) -> None:
+        """Write ``result.json`` and close the steps file."""
+        result = {**result, "steps": self.count, "duration_s": round(time.time() - self.started, 3)}
+        _write_atomic(self.folder / RESULT_FILE, _json_bytes(result))
+        self.close()
+
+    def close(self) -> None:
+        """Close the steps file (idempotent)."""
+        if not self._steps.closed:
+            self._steps.close()
+
+
+@dataclass
+class Episode:
+    """An episode as read back from disk, with a list of what is missing or damaged."""
+
+    folder: Path
+    task: dict[str, Any] | None
+    steps: list[dict[str, Any]]
+    result: dict[str, Any] | None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """True when the run finished and nothing is damaged."""
+        return self.result is not None and not self.problems
+
+    @property
+    def replies(self) -> list[str]:
+        """The raw model replies in order (steps that asked the model)."""
+        return [s["reply"] for s in self.steps if s.get("reply") is not None]
+
+    def frame_path(self, step: dict[str, Any]) -> Path | None:
+        """The PNG the model saw at ``step``, if it is on disk."""
+        name = step.get("frame")
+        return self.folder / name if name and (self.folder / name).exists() else None
+
+
+def load_episode(folder: str | Path) -> Episode:
+    """Read an episode folder, partial or damaged ones included; ``problems`` says what is wrong.
+
+    Raises FileNotFoundError only when ``folder`` is not a folder at all.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is not an episode folder")
+    problems: list[str] = []
+    task = _read_json(folder / TASK_FILE, problems)
+    result = _read_json(folder / RESULT_FILE, problems, missing="no result.json: the run did not finish")
+    steps: list[dict[str, Any]] = []
+    path = folder / STEPS_FILE
+    if path.exists():
+        raw = path.read_bytes()
+        lines = raw.split(b"\n")
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                step = json.loads(line)
+                if not isinstance(step, dict):
+                    raise ValueError("not an object")
+            except ValueError as exc:
+                last = n == len(lines) or (n == len(lines) - 1 and not lines[-1])
+                what = "is cut short (the run was killed while writing it)" if last and not raw.endswith(b"\n") \
+                    else f"is not valid JSON ({exc})"
+                problems.append(f"{STEPS_FILE} line {n} {what}; it was skipped")
+                continue
+            steps.append(step)
+    else:
+        problems.append(f"no {STEPS_FILE}: no step was recorded")
+    for step in steps:
+        name = step.get("frame")
+        if name and not (folder / name).exists():
+            problems.append(f"step {step.get('index')}: frame {name} is missing")
+    named = {s.get("frame") for s in steps}
+    for png in sorted(folder.glob("step-*.png")):
+        if png.name not in named:
+            problems.append(f"{png.name} has no step line (the run stopped before recording that step)")
+    if result is not None and isinstance(result.get("steps"), int) and result["steps"] != len(steps):
+        problems.append(f"result.json counts {result['steps']} steps, {STEPS_FILE} holds {len(steps)}")
+    return Episode(folder, task, steps, result, problems)
+
+
+def _read_json(path: Path, problems: list[str], missing: str | None = None) -> dict[str, Any] | None:
+    if not path.exists():
+        problems.append(missing or f"no {path.name}")
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        problems.append(f"{path.name} is damaged ({exc})")
+        return None
+    if not isinstance(data, dict):
+        problems.append(f"{path.name} does not hold a JSON object")
+        return None
+    return data

@@ -1,0 +1,101 @@
+"""The loop drives a real sandbox with a real HTTP model server replying in Kimi-VL-A3B-Thinking's format."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from agent.episode import load_episode
+from agent.loop import Agent, AgentConfig
+from agent.models import OpenAIModel, RetryPolicy
+from agent.profiles import get_profile
+from sandbox import Sandbox
+from tests.stub_openai import StubOpenAI
+
+
+@dataclass
+class SimpleTask:
+    id: str
+    instruction: str
+    max_steps: int = 8
+
+
+def kimi(thought: str, action: str, code: str) -> str:
+    return f"◁think▷{thought}◁/think▷## Action:\n{action}\n\n## Code:\n```python\n{code}\n```"
+
+
+@pytest.fixture
+def xterm_desktop():
+    with Sandbox(1280, 800) as sb:
+        sb.launch(["xterm", "-title", "shell", "-geometry", "80x20+100+100"])
+        win = sb.wait_window("shell")
+        yield sb, win
+
+
+def model_for(stub: StubOpenAI) -> OpenAIModel:
+    return OpenAIModel(base_url=stub.base_url, model="Kimi-VL-A3B-Thinking", read_timeout=10,
+                       retry=RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.05))
+
+
+def test_the_loop_completes_a_task_and_records_every_step(xterm_desktop, tmp_path):
+    sb, win = xterm_desktop
+    cx, cy = (win.x + win.width / 2) / sb.width, (win.y + win.height / 2) / sb.height
+    replies = [
+        kimi("The terminal is open; focus it first.", "Click the terminal.",
+             f"pyautogui.click(x={cx:.4f}, y={cy:.4f})"),
+        "◁think▷I will type without the code block◁/think▷I think I should type now.",  # unusable
+        kimi("Type the command.", "Write the file.",
+             "pyautogui.write('echo héllo 世界 > /tmp/out.txt')\npyautogui.press('enter')"),
+        kimi("The file is written.", "Finish.", "DONE"),
+    ]
+    with StubOpenAI(replies) as stub:
+        agent = Agent(model_for(stub), get_profile("kimi-vl-thinking"), model_name="Kimi-VL-A3B-Thinking")
+        outcome = asyncio.run(agent.run(SimpleTask("t1", "Write héllo 世界 into /tmp/out.txt"), sb, tmp_path / "ep"))
+        requests = stub.chat_requests
+    assert outcome.status == "done", outcome.reason
+    assert sb.read_file("/tmp/out.txt").decode() == "héllo 世界\n"
+    # The unusable reply went back to the model as text, in the next request.
+    assert "could not be used" in json.dumps(requests[2].body["messages"], ensure_ascii=False)
+    ep = load_episode(tmp_path / "ep")
+    assert ep.complete, ep.problems
+    assert [s["index"] for s in ep.steps] == [1, 2, 3, 4]
+    first = ep.steps[0]
+    click = first["executed"][0]["action"]
+    assert click["type"] == "click"
+    assert abs(click["x"] - (win.x + win.width / 2)) <= 1 and abs(click["y"] - (win.y + win.height / 2)) <= 1
+    assert ep.frame_path(first) is not None and first["request"]["messages"][-1]["content"]
+    assert set(first["timings"]) >= {"capture", "encode", "model", "parse", "act", "settle"}
+    assert ep.steps[1]["errors"] and not ep.steps[1]["executed"] if "executed" in ep.steps[1] else True
+    assert ep.result["status"] == "done" and ep.result["steps"] == 4
+    # Every request fit the context budget (the stub enforces max_model_len like vLLM).
+    assert all(r.prompt_tokens <= 8192 for r in requests)
+
+
+def test_a_rejected_action_is_fed_back_and_not_executed(xterm_desktop, tmp_path):
+    sb, _ = xterm_desktop
+    replies = [
+        kimi("Reboot.", "Press ctrl+alt+delete.", "pyautogui.hotkey('ctrl', 'alt', 'delete')"),
+        kimi("Give up.", "Fail.", "FAIL"),
+    ]
+    with StubOpenAI(replies) as stub:
+        agent = Agent(model_for(stub), get_profile("kimi-vl-thinking"))
+        outcome = asyncio.run(agent.run(SimpleTask("t2", "do something"), sb, tmp_path / "ep"))
+        second = json.dumps(stub.chat_requests[1].body["messages"], ensure_ascii=False)
+    assert outcome.status == "fail"
+    ep = load_episode(tmp_path / "ep")
+    assert ep.steps[0]["rejections"] and not ep.steps[0]["executed"]
+    assert "not executed" in second
+
+
+def test_a_dead_server_ends_the_episode_as_a_recorded_error(xterm_desktop, tmp_path):
+    sb, _ = xterm_desktop
+    model = OpenAIModel(base_url="http://127.0.0.1:9/v1", model="x", connect_timeout=0.5,
+                        retry=RetryPolicy(max_retries=1, base_delay=0.01, max_delay=0.02))
+    agent = Agent(model, get_profile("kimi-vl-thinking"), config=AgentConfig())
+    outcome = asyncio.run(agent.run(SimpleTask("t3", "anything"), sb, tmp_path / "ep"))
+    assert outcome.status == "error" and "model" in outcome.reason
+    ep = load_episode(tmp_path / "ep")
+    assert ep.result["status"] == "error"
