@@ -1,0 +1,62 @@
+"""``screenact replay EPISODE``: re-parse a recorded episode, or replay it in a fresh sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+from agent.errors import UsageError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "replay", help="replay a recorded episode (offline re-parse, or live in a fresh sandbox)",
+        description="Replay an episode folder. --offline parses every recorded reply again and compares the "
+        "actions (a parser regression check, no sandbox). Without it, the recorded replies drive a fresh "
+        "sandbox of the recorded size through the loop and the executed actions are compared step by step.")
+    p.add_argument("episode", type=Path, help="an episode folder (task.json, steps.jsonl, step-NNNN.png)")
+    p.add_argument("--offline", action="store_true", help="only re-parse the replies; no sandbox")
+    p.add_argument("--profile", help="model profile to parse with (default: the one in task.json)")
+    p.add_argument("--launch", action="append", default=[], metavar="COMMAND",
+                   help="live replay: start this app first (the recording's set-up); repeatable")
+    p.add_argument("--wait-window", metavar="TITLE", help="live replay: wait for this window before replaying")
+    p.add_argument("--out", type=Path, help="live replay: folder for the new episode (default EPISODE-replay)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from agent.episode import load_episode
+    from agent.replay import replay_live, replay_offline
+
+    try:
+        ep = load_episode(args.episode)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from exc
+    if ep.task is None or not ep.steps:
+        raise UsageError(f"{args.episode}: nothing to replay ({'; '.join(ep.problems)})")
+    try:
+        if args.offline:
+            report = replay_offline(args.episode, args.profile)
+        else:
+            from sandbox import Sandbox
+
+            frame = next((ep.frame_path(s) for s in ep.steps if ep.frame_path(s)), None)
+            if frame is None:
+                raise UsageError(f"{args.episode}: no frame on disk to take the screen size from")
+            from PIL import Image
+
+            with Image.open(frame) as img:
+                width, height = img.size
+            with Sandbox(width, height) as sb:
+                for cmd in args.launch:
+                    sb.launch(shlex.split(cmd))
+                if args.wait_window:
+                    sb.wait_window(args.wait_window)
+                out = args.out or args.episode.with_name(args.episode.name + "-replay")
+                report = replay_live(args.episode, sb, out, profile=args.profile)
+    except (KeyError, ValueError) as exc:
+        raise UsageError(f"{args.episode}: {exc}") from exc
+    print(report.summary())
+    return 0 if report.ok else 1
+
