@@ -18,10 +18,9 @@ ARTIFACTS = TESTS.parent / "test-artifacts"
 class Probe:
     """The probe app running in a sandbox, and the events it logged."""
 
-    LOG = "/tmp/probe.jsonl"
-
     def __init__(self, sb: Sandbox) -> None:
         self.sb = sb
+        self.LOG = f"/tmp/probe-{sb.id}.jsonl"  # unique: an unisolated sandbox shares the host's /tmp
         self.app = sb.launch([sys.executable, str(TESTS / "probe_app.py"), self.LOG])
         self.ready = self.wait_for(lambda e: e["ev"] == "ready")
 
