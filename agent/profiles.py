@@ -1,0 +1,252 @@
+"""Model profiles: everything that differs between model families, as data.
+
+A profile fixes how a screenshot is prepared (size, encoding, token cost), the coordinate space the
+model answers in, the parse format of its replies, its thinking markers, sampling defaults for agent
+and grounding modes, and which prompt templates it gets. ``get_profile(name)`` looks one up.
+
+Sampling choices worth knowing:
+- Kimi-VL Thinking agent mode uses temperature 0.8, the current model card's value (the original card
+  also said 0.6); grounding uses 0 and max_tokens 8192 like the published ScreenSpot-Pro run.
+- ``max_tokens`` is the completion size we would like; ``agent.budget`` lowers it to what the context
+  leaves, never below ``max_tokens_floor`` (below that, history is dropped instead).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from agent.images import Encoding, ImageRule, ModelImage, MoonViTRule, SmartResizeRule, prepare_image
+from agent.models.base import ThinkingMarkers, split_thinking
+
+KIMI_THINKING: ThinkingMarkers = ("◁think▷", "◁/think▷")
+
+Mode = Literal["agent", "grounding"]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling parameters for one mode. ``extra`` holds server-specific ones (vLLM: top_k, …)."""
+
+    temperature: float = 0.0
+    top_p: float | None = None
+    max_tokens: int = 2048
+    max_tokens_floor: int = 512
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def params(self) -> dict[str, Any]:
+        """Keyword arguments for ``ModelClient.complete``."""
+        out: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        if self.top_p is not None:
+            out["top_p"] = self.top_p
+        out.update(self.extra)
+        return out
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One model family's conventions (see the module docstring)."""
+
+    name: str
+    served_model_name: str
+    hf_model: str
+    image_rule: ImageRule
+    space: Literal["normalized", "thousand", "pixels"]
+    fmt: str
+    thinking: ThinkingMarkers | None
+    agent_sampling: Sampling
+    grounding_sampling: Sampling
+    agent_prompt: str = "sections"
+    grounding_prompt: str = "pyautogui"
+    image_overhead_tokens: int = 4
+    keep_images: int = 3
+    encoding: Encoding = "png"
+    recommended_max_model_len: int = 8192
+    vllm_args: tuple[str, ...] = ()
+    description: str = ""
+
+    def prepare(self, frame: Any) -> ModelImage:
+        """The screenshot as this model gets it: bytes, sent size, token cost and Transform."""
+        return prepare_image(frame, self.image_rule, self.space, encoding=self.encoding)
+
+    def image_tokens(self, width: int, height: int) -> int:
+        """Tokens one screenshot of this native size costs, markers around it included."""
+        return self.image_rule.tokens(width, height) + self.image_overhead_tokens
+
+    def sampling(self, mode: Mode = "agent") -> Sampling:
+        return self.agent_sampling if mode == "agent" else self.grounding_sampling
+
+    def split(self, text: str) -> tuple[str | None, str]:
+        """(thinking, answer) of a reply by this profile's markers."""
+        thinking, answer, _ = split_thinking(text, self.thinking)
+        return thinking, answer
+
+    def with_(self, **changes: Any) -> "Profile":
+        """A copy with some fields changed (e.g. ``served_model_name`` for a custom server)."""
+        return replace(self, **changes)
+
+
+_KIMI_VLLM = ("--trust-remote-code",)
+
+PROFILES: dict[str, Profile] = {}
+
+
+def register(profile: Profile) -> Profile:
+    """Add a profile to ``PROFILES`` (names are unique)."""
+    if profile.name in PROFILES:
+        raise ValueError(f"profile {profile.name!r} is already registered")
+    PROFILES[profile.name] = profile
+    return profile
+
+
+register(Profile(
+    name="kimi-vl-thinking",
+    served_model_name="Kimi-VL-A3B-Thinking",
+    hf_model="moonshotai/Kimi-VL-A3B-Thinking",
+    image_rule=MoonViTRule(in_token_limit=4096),
+    space="normalized",
+    fmt="kimi-vl",
+    thinking=KIMI_THINKING,
+    agent_sampling=Sampling(temperature=0.8, max_tokens=8192, max_tokens_floor=2048),
+    grounding_sampling=Sampling(temperature=0.0, max_tokens=8192, max_tokens_floor=1024),
+    agent_prompt="sections",
+    grounding_prompt="kimi-screenspot",
+    vllm_args=_KIMI_VLLM,
+    description="Kimi-VL-A3B-Thinking (reference model): native-resolution MoonViT, 4096-patch image budget, "
+                "normalized coordinates, ◁think▷ reasoning.",
+))
+
+register(Profile(
+    name="kimi-vl-thinking-2506",
+    served_model_name="kimi-vl-thinking-2506",
+    hf_model="moonshotai/Kimi-VL-A3B-Thinking-2506",
+    image_rule=MoonViTRule(in_token_limit=16384),
+    space="normalized",
+    fmt="kimi-vl",
+    thinking=KIMI_THINKING,
+    agent_sampling=Sampling(temperature=0.8, max_tokens=32768, max_tokens_floor=2048),
+    grounding_sampling=Sampling(temperature=0.0, max_tokens=8192, max_tokens_floor=1024),
+    agent_prompt="sections",
+    grounding_prompt="kimi-screenspot",
+    keep_images=2,
+    recommended_max_model_len=32768,
+    vllm_args=_KIMI_VLLM,
+    description="Kimi-VL-A3B-Thinking-2506: 16384-patch image budget (1080p at native size), shorter thinking.",
+))
+
+register(Profile(
+    name="kimi-vl-instruct",
+    served_model_name="Kimi-VL-A3B-Instruct",
+    hf_model="moonshotai/Kimi-VL-A3B-Instruct",
+    image_rule=MoonViTRule(in_token_limit=4096),
+    space="normalized",
+    fmt="kimi-vl",
+    thinking=None,
+    agent_sampling=Sampling(temperature=0.2, max_tokens=2048, max_tokens_floor=512),
+    grounding_sampling=Sampling(temperature=0.0, max_tokens=512, max_tokens_floor=128),
+    agent_prompt="sections",
+    grounding_prompt="kimi-instruct-point",
+    vllm_args=_KIMI_VLLM,
+    description="Kimi-VL-A3B-Instruct: no thinking, temperature 0.2, the card's point prompt for grounding.",
+))
+
+register(Profile(
+    name="ui-tars-1.5",
+    served_model_name="ui-tars-1.5",
+    hf_model="ByteDance-Seed/UI-TARS-1.5-7B",
+    image_rule=SmartResizeRule(factor=28, min_pixels=100 * 28 * 28, max_pixels=16384 * 28 * 28),
+    space="pixels",
+    fmt="ui-tars",
+    thinking=None,
+    agent_sampling=Sampling(temperature=0.0, max_tokens=1024, max_tokens_floor=256),
+    grounding_sampling=Sampling(temperature=0.0, max_tokens=256, max_tokens_floor=64),
+    agent_prompt="ui-tars",
+    grounding_prompt="ui-tars",
+    image_overhead_tokens=2,
+    keep_images=5,
+    recommended_max_model_len=32768,
+    description="UI-TARS-1.5: Thought/Action replies, pixels of the smart_resize image (min_pixels 100·28·28).",
+))
+
+register(Profile(
+    name="qwen2.5-vl",
+    served_model_name="Qwen2.5-VL-7B-Instruct",
+    hf_model="Qwen/Qwen2.5-VL-7B-Instruct",
+    image_rule=SmartResizeRule(factor=28, min_pixels=4 * 28 * 28, max_pixels=16384 * 28 * 28),
+    space="pixels",
+    fmt="pyautogui",
+    thinking=None,
+    agent_sampling=Sampling(temperature=0.0, max_tokens=1024, max_tokens_floor=256),
+    grounding_sampling=Sampling(temperature=0.0, max_tokens=256, max_tokens_floor=64),
+    agent_prompt="sections",
+    grounding_prompt="pyautogui",
+    image_overhead_tokens=2,
+    recommended_max_model_len=32768,
+    description="Qwen2.5-VL: absolute pixels of the smart_resize image; prompted for pyautogui code "
+                "(its native computer-use format is a computer_use tool call, which tools.parse does not read).",
+))
+
+register(Profile(
+    name="qwen-thousand",
+    served_model_name="OS-Atlas-Base-7B",
+    hf_model="OS-Copilot/OS-Atlas-Base-7B",
+    image_rule=SmartResizeRule(factor=28, min_pixels=4 * 28 * 28, max_pixels=16384 * 28 * 28, resize=False),
+    space="thousand",
+    fmt="thousand",
+    thinking=None,
+    agent_sampling=Sampling(temperature=0.0, max_tokens=1024, max_tokens_floor=256),
+    grounding_sampling=Sampling(temperature=0.0, max_tokens=256, max_tokens_floor=64),
+    agent_prompt="sections",
+    grounding_prompt="pyautogui",
+    image_overhead_tokens=2,
+    recommended_max_model_len=32768,
+    description="Qwen2-VL / OS-Atlas convention: integers in [0, 1000]; native image, server-side smart_resize.",
+))
+
+register(Profile(
+    name="qwen3-vl",
+    served_model_name="Qwen3-VL-8B-Instruct",
+    hf_model="Qwen/Qwen3-VL-8B-Instruct",
+    # Qwen3-VL: 16-px patches merged 2x2, so one token per 32x32 px; processor bounds 64·32² to 16384·32² px.
+    image_rule=SmartResizeRule(factor=32, min_pixels=64 * 32 * 32, max_pixels=16384 * 32 * 32, resize=False),
+    space="thousand",
+    fmt="thousand",
+    thinking=None,
+    agent_sampling=Sampling(temperature=0.7, top_p=0.8, max_tokens=2048, max_tokens_floor=512, extra={"top_k": 20}),
+    grounding_sampling=Sampling(temperature=0.0, max_tokens=256, max_tokens_floor=64),
+    agent_prompt="qwen-tool",
+    grounding_prompt="pyautogui",
+    image_overhead_tokens=2,
+    recommended_max_model_len=32768,
+    description="Qwen3-VL: coordinates in [0, 1000]; 32-px tokens.",
+))
+
+register(Profile(
+    name="openai-pyautogui",
+    served_model_name="",
+    hf_model="",
+    # Unknown model: assume a Qwen-like 28-px token rule for the budget and send the screenshot as is.
+    image_rule=SmartResizeRule(factor=28, min_pixels=4 * 28 * 28, max_pixels=16384 * 28 * 28, resize=False),
+    space="pixels",
+    fmt="pyautogui",
+    thinking=None,
+    agent_sampling=Sampling(temperature=0.0, max_tokens=1024, max_tokens_floor=256),
+    grounding_sampling=Sampling(temperature=0.0, max_tokens=256, max_tokens_floor=64),
+    agent_prompt="sections",
+    grounding_prompt="pyautogui",
+    image_overhead_tokens=8,
+    recommended_max_model_len=32768,
+    description="Any OpenAI-compatible VLM: pyautogui code in pixels of the screenshot as sent "
+                "(served model name: the server's only model unless given).",
+))
+
+DEFAULT_PROFILE = "kimi-vl-thinking"
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The profile called ``name`` (the default profile for None); ValueError listing the names otherwise."""
+    key = DEFAULT_PROFILE if name is None else name
+    try:
+        return PROFILES[key]
+    except KeyError:
+        raise ValueError(f"unknown model profile {name!r}; known profiles: {', '.join(PROFILES)}") from None

@@ -1,0 +1,243 @@
+"""agent.serve: the vLLM argv per profile, version checks, and waiting for /health (against the stub)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from agent.profiles import PROFILES, get_profile
+from agent.serve import (
+    ServeError,
+    check_vllm,
+    installed_vllm_version,
+    launch,
+    mm_limit_args,
+    parse_version,
+    serve_command,
+    wait_healthy,
+)
+from tests.stub_openai import StubOpenAI
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_default_command_is_the_seeds_flags():
+    argv = serve_command("kimi-vl-thinking", model="/root/ai-models/moonshotai/Kimi-VL-A3B-Thinking",
+                         allowed_local_media_path="/root/workspace", vllm_version="0.10.1")
+    assert argv == [
+        "vllm", "serve", "/root/ai-models/moonshotai/Kimi-VL-A3B-Thinking",
+        "--served-model-name", "Kimi-VL-A3B-Thinking",
+        "--max-num-seqs", "16",
+        "--max-model-len", "8192",
+        "--gpu-memory-utilization", "0.95",
+        "--port", "8000",
+        "--host", "0.0.0.0",
+        "--trust-remote-code",
+        "--limit-mm-per-prompt", '{"image": 4}',
+        "--allowed-local-media-path", "/root/workspace",
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_argv_for_every_profile(name):
+    profile = get_profile(name)
+    model = profile.hf_model or "/models/some-vlm"
+    argv = serve_command(profile, model=model, port=8011, max_model_len=32768, extra_args=["--seed", "0"])
+    assert all(isinstance(a, str) for a in argv)
+    assert argv[:3] == ["vllm", "serve", model] and argv[-2:] == ["--seed", "0"]
+    assert argv[argv.index("--port") + 1] == "8011" and argv[argv.index("--max-model-len") + 1] == "32768"
+    limit = json.loads(argv[argv.index("--limit-mm-per-prompt") + 1])
+    assert limit == {"image": profile.keep_images + 1}
+    if profile.served_model_name:
+        assert argv[argv.index("--served-model-name") + 1] == profile.served_model_name
+    else:
+        assert "--served-model-name" not in argv
+    assert ("--trust-remote-code" in argv) == name.startswith("kimi")
+
+
+def test_profile_without_a_model_needs_one():
+    with pytest.raises(ValueError, match="pass model="):
+        serve_command("openai-pyautogui")
+
+
+def test_paths_stay_single_arguments(tmp_path):
+    media = tmp_path / "shared media"
+    media.mkdir()
+    argv = serve_command("kimi-vl-instruct", model="/models/Kimi VL", allowed_local_media_path=media)
+    assert "/models/Kimi VL" in argv and str(media.resolve()) in argv
+
+
+def test_limit_mm_per_prompt_syntax_follows_the_version():
+    assert mm_limit_args(3, "0.8.5") == ["--limit-mm-per-prompt", "image=3"]
+    assert mm_limit_args(3, "0.8.5.post1") == ["--limit-mm-per-prompt", "image=3"]
+    assert mm_limit_args(3, "0.9.0") == ["--limit-mm-per-prompt", '{"image": 3}']
+    assert mm_limit_args(3, "0.11.2") == ["--limit-mm-per-prompt", '{"image": 3}']
+    assert mm_limit_args(3, None) == ["--limit-mm-per-prompt", '{"image": 3}']
+    assert mm_limit_args(3, "0.11.0", style="kv") == ["--limit-mm-per-prompt", "image=3"]
+    argv = serve_command("kimi-vl-thinking-2506", vllm_version="0.8.5", limit_images=64, max_model_len=32768)
+    assert argv[argv.index("--limit-mm-per-prompt") + 1] == "image=64"
+    assert argv[argv.index("--served-model-name") + 1] == "kimi-vl-thinking-2506"
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError):
+        serve_command("kimi-vl-thinking", limit_images=0)
+    with pytest.raises(ValueError):
+        serve_command("kimi-vl-thinking", gpu_memory_utilization=1.5)
+    with pytest.raises(ValueError, match="known profiles"):
+        serve_command("no-such-profile")
+
+
+def test_parse_version():
+    assert parse_version("0.8.5") == (0, 8, 5)
+    assert parse_version("0.8.5.post1") == (0, 8, 5)
+    assert parse_version("0.10.1rc1+cu126") == (0, 10, 1)
+    assert parse_version("v1.0") == (1, 0)
+    with pytest.raises(ValueError):
+        parse_version("dev")
+
+
+def test_check_vllm_by_version_string():
+    assert check_vllm("0.8.5") == "0.8.5"
+    assert check_vllm("0.10.1.1") == "0.10.1.1"
+    with pytest.raises(ServeError) as err:
+        check_vllm("0.8.4")
+    assert "0.8.4" in str(err.value) and ">= 0.8.5" in str(err.value) and "pip install" in str(err.value)
+    with pytest.raises(ServeError, match="cannot read"):
+        check_vllm("nightly")
+
+
+def test_check_vllm_when_not_installed():
+    if installed_vllm_version() is not None:
+        pytest.skip("vLLM is installed here")
+    with pytest.raises(ServeError) as err:
+        check_vllm()
+    msg = str(err.value)
+    assert "not installed" in msg and "pip install 'screenact[vllm]'" in msg and "0.8.5" in msg and "GPU" in msg
+
+
+@pytest.fixture
+def fake_vllm(tmp_path, monkeypatch):
+    """A real importable ``vllm`` module (no metadata) in a fresh sys.path entry."""
+    def make(version: str):
+        root = tmp_path / f"site-{version}"
+        (root / "vllm").mkdir(parents=True)
+        (root / "vllm" / "__init__.py").write_text(f'__version__ = "{version}"\n')
+        monkeypatch.syspath_prepend(str(root))
+        monkeypatch.delitem(sys.modules, "vllm", raising=False)
+        return root
+    return make
+
+
+def real_vllm_distribution() -> bool:
+    import importlib.metadata
+
+    try:
+        importlib.metadata.version("vllm")
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return False
+
+
+def test_check_vllm_with_an_old_module_on_the_path(fake_vllm):
+    if real_vllm_distribution():
+        pytest.skip("a real vLLM distribution's metadata wins over the fake module")
+    fake_vllm("0.8.4")
+    assert installed_vllm_version() == "0.8.4"
+    with pytest.raises(ServeError, match="vLLM 0.8.4 is installed, but Kimi-VL needs vLLM >= 0.8.5"):
+        check_vllm()
+
+
+def test_check_vllm_with_a_good_module_on_the_path(fake_vllm):
+    if real_vllm_distribution():
+        pytest.skip("a real vLLM distribution's metadata wins over the fake module")
+    fake_vllm("0.9.2")
+    assert check_vllm() == "0.9.2"
+
+
+def test_check_vllm_reads_distribution_metadata_first(tmp_path, monkeypatch):
+    dist = tmp_path / "meta" / "vllm-0.10.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: vllm\nVersion: 0.10.1\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "meta"))
+    assert installed_vllm_version() == "0.10.1" and check_vllm() == "0.10.1"
+
+
+# ---------------------------------------------------------------------- waiting for the server
+def test_wait_healthy_when_up():
+    with StubOpenAI() as stub:
+        health = run(wait_healthy(stub.base_url, timeout=5, interval=0.05))
+    assert health.url == f"{stub.root_url}/health" and health.polls == 1
+
+
+def test_wait_healthy_through_refused_connections_with_progress():
+    lines: list[str] = []
+    with StubOpenAI() as stub:
+        stub.refuse_for(0.5)
+        t = time.monotonic()
+        health = run(wait_healthy(stub.base_url, timeout=10, interval=0.05, progress=lines.append, progress_every=0.2))
+        assert time.monotonic() - t >= 0.4 and health.polls > 2
+    assert any("connection refused" in line for line in lines)
+    assert lines[-1].startswith(f"server at {stub.root_url}/health is healthy")
+
+
+def test_wait_healthy_times_out_with_the_last_status():
+    with StubOpenAI() as stub:
+        stub.healthy = False
+        with pytest.raises(ServeError) as err:
+            run(wait_healthy(stub.base_url, timeout=0.3, interval=0.05))
+    assert "HTTP 503" in str(err.value) and "0.3 s" in str(err.value)
+
+
+def test_wait_healthy_notices_the_process_died():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
+    proc.wait()
+    with pytest.raises(ServeError, match="exited with code 3"):
+        run(wait_healthy(f"http://127.0.0.1:{port}/v1", timeout=5, interval=0.05, process=proc))
+
+
+def test_launch_writes_the_log_and_reports_missing_executables(tmp_path):
+    log = tmp_path / "vllm.log"
+    proc = launch([sys.executable, "-c", "print('loading weights')"], log_path=log)
+    assert proc.wait(timeout=10) == 0 and "loading weights" in log.read_text()
+    with pytest.raises(ServeError, match="screenact\\[vllm\\]"):
+        launch(["definitely-not-vllm-xyz", "serve"])
+
+
+def test_stub_runs_as_a_subprocess(tmp_path):
+    """The CLI tests' form: python -m tests.stub_openai --script FILE, found through /health."""
+    script = tmp_path / "replies.json"
+    script.write_text(json.dumps({"replies": ["◁think▷ok◁/think▷## Action:\nx\n## Code:\n```\nDONE\n```"],
+                                  "models": ["Kimi-VL-A3B-Thinking"]}))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    record = tmp_path / "requests.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "tests.stub_openai", "--port", str(port), "--script", str(script),
+                             "--record", str(record)], stdout=subprocess.PIPE, text=True,
+                            cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    try:
+        first = json.loads(proc.stdout.readline())
+        assert first["port"] == port
+        run(wait_healthy(first["base_url"], timeout=10, interval=0.05))
+        from agent.models import OpenAIModel
+
+        reply = run(OpenAIModel(base_url=first["base_url"], thinking_markers=("◁think▷", "◁/think▷"))
+                    .complete([{"role": "user", "content": "go"}]))
+        assert reply.thinking == "ok" and "DONE" in reply.answer
+        lines = [json.loads(x) for x in record.read_text().splitlines()]
+        assert [x["path"] for x in lines][-1] == "/v1/chat/completions"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
