@@ -77,6 +77,15 @@ class EpisodeWriter:
             self._steps.close()
 
 
+def update_result(folder: str | Path, **fields: Any) -> dict[str, Any]:
+    """Merge ``fields`` into an episode's ``result.json`` (atomically), e.g. the checker's verdict."""
+    path = Path(folder) / RESULT_FILE
+    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    data.update(fields)
+    _write_atomic(path, _json_bytes(data))
+    return data
+
+
 @dataclass
 class Episode:
     """An episode as read back from disk, with a list of what is missing or damaged."""

@@ -78,7 +78,8 @@ class Agent:
     """Runs tasks autonomously: the model plans every step from the instruction and the screen."""
 
     def __init__(self, model: ModelClient, profile: Profile, *, policy: Policy | None = None,
-                 config: AgentConfig | None = None, model_name: str | None = None) -> None:
+                 config: AgentConfig | None = None, model_name: str | None = None, cancel: Any = None) -> None:
+        self.cancel = cancel  # a threading.Event (anything with is_set()): ends the run as cancelled
         self.model = model
         self.profile = profile
         self.policy = policy or Policy()
@@ -125,6 +126,9 @@ class Agent:
         frame = await asyncio.to_thread(sandbox.screenshot)
         capture_s = time.perf_counter() - t
         while True:
+            if self.cancel is not None and self.cancel.is_set():
+                outcome.status, outcome.reason = "cancelled", "stopped by the user"
+                return outcome
             if actions_taken >= max_steps:
                 outcome.status, outcome.reason = "max_steps", f"no DONE or FAIL within {max_steps} steps"
                 return outcome

@@ -14,6 +14,7 @@ import ctypes
 import json
 import mmap
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -101,8 +102,6 @@ class Worker:
                 raise RuntimeError(f"Xvfb exited with code {xvfb.proc.returncode} during start-up: {self._log_tail(xvfb)}")
             if time.monotonic() > deadline:
                 raise RuntimeError("Xvfb did not start within 15 s")
-            import select
-
             if select.select([rfd], [], [], 0.1)[0]:
                 part = os.read(rfd, 64)
                 if not part:
