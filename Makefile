@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PACKAGES := xvfb openbox xdotool xclip bubblewrap xterm x11-utils scrot procps iproute2 \
-                fonts-dejavu-core fonts-noto-cjk python3-tk python3-venv
+                fonts-dejavu-core fonts-noto-cjk python3-tk python3-venv chromium
 PYTEST_ARGS ?=
 
 .PHONY: demo test bench deps venv clean help

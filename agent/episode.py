@@ -109,7 +109,9 @@ class Episode:
     def frame_path(self, step: dict[str, Any]) -> Path | None:
         """The PNG the model saw at ``step``, if it is on disk."""
         name = step.get("frame")
-        return self.folder / name if name and (self.folder / name).exists() else None
+        if not isinstance(name, str) or not name:
+            return None
+        return self.folder / name if (self.folder / name).exists() else None
 
 
 def load_episode(folder: str | Path) -> Episode:
@@ -146,9 +148,11 @@ def load_episode(folder: str | Path) -> Episode:
         problems.append(f"no {STEPS_FILE}: no step was recorded")
     for step in steps:
         name = step.get("frame")
-        if name and not (folder / name).exists():
+        if name is not None and not isinstance(name, str):
+            problems.append(f"step {step.get('index')}: frame is {name!r}, not a file name")
+        elif name and not (folder / name).exists():
             problems.append(f"step {step.get('index')}: frame {name} is missing")
-    named = {s.get("frame") for s in steps}
+    named = {s.get("frame") for s in steps if isinstance(s.get("frame"), str)}
     for png in sorted(folder.glob("step-*.png")):
         if png.name not in named:
             problems.append(f"{png.name} has no step line (the run stopped before recording that step)")

@@ -195,10 +195,14 @@ class Agent:
             act_s = 0.0
             for action in parsed.actions:
                 screen_action = image.transform.action_to_screen(action)
-                if not isinstance(screen_action, Rejection):
+                by_policy = not isinstance(screen_action, Rejection)
+                if by_policy:
                     screen_action = self.policy.check(screen_action, *screen)
                 if isinstance(screen_action, Rejection):
-                    rejections.append({"action": action.model_dump(mode="json"), "message": screen_action.message})
+                    rejection = {"action": action.model_dump(mode="json"), "message": screen_action.message}
+                    if by_policy and screen_action.action is not None:  # the policy saw screen pixels
+                        rejection["screen_action"] = screen_action.action
+                    rejections.append(rejection)
                     break
                 if isinstance(screen_action, (Done, Fail)):
                     terminal = screen_action

@@ -1,0 +1,370 @@
+"""The page of one episode: the task and verdict, where the time went, then one block per step.
+
+Each step block shows the frame the model saw with the executed actions drawn on it (screen pixels),
+the thought (collapsible), model-space and screen-space actions side by side with their outcome,
+rejections and parse errors, the step's timings and tokens, the raw reply and the request as sent.
+A partial or damaged episode renders too: what ``load_episode`` found missing is listed at the top,
+frames without a step line are shown as unrecorded steps, and every field is read defensively.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agent.episode import Episode, load_episode
+from agent.report.fields import (as_dict, as_dicts, as_list, as_number, as_point, as_text, describe_action,
+                                 step_damage, step_index)
+from agent.report.frames import EmbeddedFrame, FrameEmbedder
+from agent.report.overlay import marks_from_executed, overlay_svg
+from agent.report.render import (badge, details, document, esc, fmt_int, fmt_ms, fmt_s, fmt_when, json_block,
+                                 kv_table, pre, problems_box, rel_href, write_page)
+from agent.report.timeline import color, phases, stacked_bar, step_total, timeline
+
+REPORT_NAME = "report.html"
+
+
+def write_episode_report(folder: str | Path, out: str | Path | None = None, *,
+                         run_page: str | Path | None = None) -> Path:
+    """Render the episode in ``folder`` to ``out`` (default ``folder/report.html``); returns the path.
+
+    ``run_page`` is the run's report, linked from the top of the page when given.
+    Raises FileNotFoundError when ``folder`` is not a folder.
+    """
+    ep = load_episode(folder)
+    page = Path(out) if out is not None else Path(folder) / REPORT_NAME
+    back = rel_href(Path(run_page), page) if run_page is not None else None
+    return write_page(page, render_episode(ep, page, back=back))
+
+
+def render_episode(ep: Episode, page: Path, *, back: str | None = None,
+                   embedder: FrameEmbedder | None = None) -> str:
+    """The whole HTML page of ``ep``, to be written at ``page`` (links to files are relative to it)."""
+    embedder = embedder or FrameEmbedder(page)
+    task = ep.task or {}
+    title = as_text(task.get("id")) or ep.folder.name
+    notes: list[str] = []  # damage found while rendering, listed with the loader's problems
+    blocks = [_guarded_step(ep, step, n, embedder, notes) for n, step in enumerate(ep.steps, 1)]
+    taken = {f"step-{step_index(s, n)}" for n, s in enumerate(ep.steps, 1)}
+    blocks += [_orphan_block(ep, png, embedder, notes, taken) for png in _orphan_frames(ep)]
+    problems = list(ep.problems) + notes
+    if embedder.linked:
+        problems.append(f"{embedder.linked} full-size frame(s) are linked from the episode folder rather than "
+                        "embedded, to keep this page small; the page shows them downscaled")
+    rows = [(f"step-{step_index(s, n)}", f"step {step_index(s, n)}", s.get("timings"))
+            for n, s in enumerate(ep.steps, 1)]
+    crumbs = f'<nav class="crumbs"><a href="{esc(back)}">← run results</a></nav>' if back else ""
+    body = (f"<main>{crumbs}{_header(ep, title)}{problems_box(problems, 'Missing or damaged')}"
+            f"{timeline(rows, as_number(as_dict(ep.result).get('duration_s')))}"
+            f'<div id="steps">{"".join(blocks) or _no_steps()}</div></main>')
+    return document(f"{title} — screenact episode", body)
+
+
+# ---------------------------------------------------------------- header
+
+def _verdict(result: dict[str, Any] | None) -> tuple[str, str, str]:
+    """(label, badge kind, reason) of the checker's verdict."""
+    if result is None:
+        return "unfinished", "muted", "the run did not finish (no result.json)"
+    verdict = as_dict(result.get("verdict"))
+    if not verdict:
+        return "not checked", "muted", "no checker verdict was recorded"
+    passed = verdict.get("passed")
+    label = "passed" if passed is True else "failed" if passed is False else "unknown"
+    return label, {"passed": "good", "failed": "bad"}.get(label, "warn"), as_text(verdict.get("reason")) or ""
+
+
+def _header(ep: Episode, title: str) -> str:
+    task, result = ep.task or {}, ep.result
+    res = as_dict(result)
+    label, kind, why = _verdict(result)
+    usage = as_dict(res.get("usage"))
+    prompt = as_number(usage.get("prompt_tokens"))
+    completion = as_number(usage.get("completion_tokens"))
+    if not usage:  # no result: add up what the steps recorded
+        prompt = sum(as_number(as_dict(s.get("usage")).get("prompt_tokens")) or 0 for s in ep.steps)
+        completion = sum(as_number(as_dict(s.get("usage")).get("completion_tokens")) or 0 for s in ep.steps)
+    executed = sum(len(as_list(s.get("executed"))) for s in ep.steps)
+    rejected = sum(len(as_list(s.get("rejections"))) for s in ep.steps)
+    status = as_text(res.get("status"))
+    meta = [(k, esc(task.get(k))) for k in ("mode", "profile", "model") if task.get(k) is not None]
+    if task.get("started_at") is not None:
+        meta.append(("started", esc(fmt_when(task.get("started_at")))))
+    meta.append(("folder", f"<code>{esc(ep.folder.name)}</code>"))
+    stats = [
+        (fmt_int(len(ep.steps)), "steps recorded"),
+        (fmt_int(executed), "actions executed"),
+        (fmt_int(rejected), "rejections"),
+        (fmt_s(res.get("duration_s")), "duration"),
+        (fmt_int(prompt), "prompt tokens"),
+        (fmt_int(completion), "completion tokens"),
+    ]
+    stat_html = "".join(f'<div class="stat"><b>{esc(v)}</b><span>{esc(k)}</span></div>' for v, k in stats)
+    end = ""
+    if result is not None:
+        end = (f'<div>ended: {badge(status or "?")}'
+               + (f' <span class="sub">{esc(res.get("reason"))}</span>' if res.get("reason") else "")
+               + (f' · final action <code>{esc(describe_action(res.get("final_action")))}</code>'
+                  if res.get("final_action") else "") + "</div>")
+    return (f'<header class="card" id="summary"><div class="head"><div style="flex:1;min-width:300px">'
+            f'<div class="sub">screenact episode</div><h1>{esc(title)}</h1>'
+            f'<p class="instruction">{esc(task.get("instruction")) or "<i>no instruction recorded</i>"}</p>'
+            f'{kv_table(meta)}</div>'
+            f'<div class="verdict" id="verdict" data-verdict="{esc(label)}">'
+            f'<div>{badge(label.upper(), kind, big=True)}</div>'
+            f'<div class="why">{esc(why)}</div></div></div>'
+            f'<div class="stats">{stat_html}</div>{end}</header>')
+
+
+def _no_steps() -> str:
+    return '<section class="card"><p class="sub">No step was recorded.</p></section>'
+
+
+# ---------------------------------------------------------------- one step
+
+def _outcome(step: dict[str, Any]) -> tuple[str, str]:
+    executed = as_dicts(step.get("executed"))
+    if any(e.get("ok") is False for e in executed):
+        return "error", "warn"
+    if as_list(step.get("rejections")):
+        return "rejected", "warn"
+    kinds = [as_dict(e.get("action")).get("type") for e in executed]
+    if "done" in kinds:
+        return "done", "good"
+    if "fail" in kinds:
+        return "fail", "bad"
+    if executed:
+        return "ok", "good"
+    if step.get("kind") == "scripted" and as_dict(step.get("grounding")) \
+            and as_point(as_dict(step.get("grounding")).get("point")) is None:
+        return "not grounded", "bad"
+    return "no action", "bad"
+
+
+def _guarded_step(ep: Episode, step: dict[str, Any], n: int, embedder: FrameEmbedder, notes: list[str]) -> str:
+    """A step's block; a shape of data nobody foresaw costs that block, never the page."""
+    try:
+        return _step_block(ep, step, n, embedder, notes)
+    except Exception as exc:
+        index = step_index(step, n)
+        notes.append(f"step {index} could not be shown ({type(exc).__name__}: {exc})")
+        return (f'<section class="card step-card" id="step-{index}" data-outcome="unreadable">'
+                f'<div class="step-title"><h3>Step {index}</h3>{badge("unreadable", "bad")}</div>'
+                f'<div class="alert">This step could not be shown ({esc(type(exc).__name__)}: {esc(exc)}). '
+                f'Its line as recorded:</div>{json_block(step)}</section>')
+
+
+def _step_block(ep: Episode, step: dict[str, Any], n: int, embedder: FrameEmbedder, notes: list[str]) -> str:
+    index = step_index(step, n)
+    damage = step_damage(step)
+    notes.extend(f"step {index}: {d}" for d in damage)
+    kind = as_text(step.get("kind")) or "model"
+    executed = as_dicts(step.get("executed"))
+    outcome, okind = _outcome(step)
+    acts = " · ".join(describe_action(e.get("action")) for e in executed)
+    grounding = as_dict(step.get("grounding")) if kind == "scripted" else {}
+    title = (f'<div class="step-title"><h3>Step {index}</h3>{badge(kind, "info")}{badge(outcome, okind)}'
+             f'<span class="acts">{esc(acts)}</span>'
+             f'<span class="total">{esc(fmt_ms(step_total(step.get("timings"))))}</span></div>')
+    figure = _figure(ep, step, executed, grounding, embedder, notes, index)
+    right = "".join([
+        "".join(f'<div class="alert warn damage">Damaged: {esc(d)}</div>' for d in damage),
+        _scripted(step, grounding) if kind == "scripted" else "",
+        _thought(step),
+        _actions_table(step, executed),
+        _alerts(step),
+        _timings_and_tokens(step),
+        _reply(step),
+        _request(step),
+    ])
+    return (f'<section class="card step-card" id="step-{index}" data-kind="{esc(kind)}" '
+            f'data-outcome="{esc(outcome)}">{title}<div class="step"><div>{figure}</div><div>{right}</div></div>'
+            f"</section>")
+
+
+def _figure(ep: Episode, step: dict[str, Any], executed: list[dict[str, Any]], grounding: dict[str, Any],
+            embedder: FrameEmbedder, notes: list[str], index: int) -> str:
+    name = as_text(step.get("frame"))
+    if not name:
+        return '<div class="noframe">no frame was recorded for this step</div>'
+    path = ep.frame_path(step)
+    if path is None:
+        return f'<div class="noframe">frame <code>{esc(name)}</code> is missing</div>'
+    if not path.resolve().is_relative_to(ep.folder.resolve()):
+        notes.append(f"step {index}: frame {name} is outside the episode folder; not shown")
+        return f'<div class="noframe">frame <code>{esc(name)}</code> is outside the episode folder</div>'
+    try:
+        frame = embedder.embed(path)
+    except Exception as exc:  # a damaged PNG must not stop the page
+        notes.append(f"step {index}: frame {name} cannot be read ({exc})")
+        return f'<div class="noframe">frame <code>{esc(name)}</code> cannot be read ({esc(exc)})</div>'
+    svg = overlay_svg(frame.width, frame.height, marks_from_executed(executed), grounding or None)
+    settle = as_dict(step.get("settle"))
+    cap = [f"<code>{esc(name)}</code> · {frame.width}×{frame.height}, what the model saw; marks: what was "
+           "executed, in screen pixels"]
+    if settle:
+        cap.append(f"after acting the screen {'changed' if settle.get('changed') else 'did not change'} and "
+                   f"{'settled' if settle.get('stable') else 'did NOT settle'} "
+                   f"({esc(settle.get('frames'))} frames)")
+    return _shot(frame, svg, name) + f'<div class="figcap">{"<br>".join(cap)}</div>'
+
+
+def _shot(frame: EmbeddedFrame, svg: str, name: str) -> str:
+    full = f' data-full="{esc(frame.full)}"' if frame.full else ""
+    width = min(frame.width, 1024)
+    return (f'<div class="shot" style="width:{width}px" data-w="{frame.width}" data-h="{frame.height}"{full}>'
+            f'<img src="{esc(frame.src)}" width="{frame.width}" height="{frame.height}" alt="{esc(name)}">{svg}</div>')
+
+
+def _scripted(step: dict[str, Any], grounding: dict[str, Any]) -> str:
+    out = [f'<div class="note"><b>Instruction:</b> {esc(step.get("instruction")) or "<i>none recorded</i>"}</div>']
+    if grounding:
+        point = as_point(grounding.get("point"))
+        rows = [("description", esc(grounding.get("description"))),
+                ("point", f"<code>({point[0]:g}, {point[1]:g})</code>" if point
+                 else '<span class="badge bad">not found</span>'),
+                ("grounder", esc(grounding.get("grounder"))),
+                ("latency", esc(fmt_s(grounding.get("latency_s"))))]
+        out.append('<div class="section-label">Grounding</div>' + kv_table(rows))
+        if grounding.get("reply") is not None:
+            out.append(details("Grounder reply", pre(grounding.get("reply"))))
+    return "".join(out)
+
+
+def _thought(step: dict[str, Any]) -> str:
+    thought = as_text(step.get("thought"))
+    if not thought:
+        return "" if step.get("kind") == "scripted" else '<div class="sub">no thought recorded</div>'
+    preview = thought.strip().replace("\n", " ")
+    preview = preview[:110] + ("…" if len(preview) > 110 else "")
+    return details(f'Thought <span class="preview">— {esc(preview)}</span>',
+                   f'<div class="thought">{esc(thought)}</div>', cls="thought-box")
+
+
+def _actions_table(step: dict[str, Any], executed: list[dict[str, Any]]) -> str:
+    parsed = as_list(step.get("parsed"))
+    rejections = as_dicts(step.get("rejections"))
+    rows = []
+    for i in range(max(len(parsed), len(executed))):
+        model = f"<code>{esc(describe_action(parsed[i]))}</code>" if i < len(parsed) else "—"
+        if i < len(executed):
+            e = executed[i]
+            screen = f"<code>{esc(describe_action(e.get('action')))}</code>"
+            if e.get("ok") is False:  # its message is in the alerts below
+                result = f'<span title="{esc(e.get("error"))}">{badge("error", "bad")}</span>'
+            else:
+                result = badge("ok", "good")
+            number = f'<span class="num{"" if e.get("ok") is not False else " failed"}">{i + 1}</span>'
+        else:
+            screen, number = "—", ""
+            result = badge("rejected", "warn") if i == len(executed) and rejections else badge("not run", "muted")
+        rows.append(f"<tr><td>{number}</td><td>{model}</td><td>{screen}</td><td>{result}</td></tr>")
+    if not rows:
+        return '<div class="section-label">Actions</div><div class="sub">none</div>'
+    return ('<div class="section-label">Actions</div><table class="acts-table"><tr><th></th><th>model space</th>'
+            f'<th>screen px</th><th></th></tr>{"".join(rows)}</table>')
+
+
+def _alerts(step: dict[str, Any]) -> str:
+    out = []
+    told = {as_text(r.get("message")) for r in as_dicts(step.get("rejections"))}
+    for e in as_dicts(step.get("executed")):
+        if e.get("ok") is False and as_text(e.get("error")) not in told:
+            out.append(f'<div class="alert rejection"><b>Failed</b> <code>{esc(describe_action(e.get("action")))}'
+                       f'</code>: {esc(e.get("error") or "no message")}</div>')
+    for r in as_dicts(step.get("rejections")):
+        out.append(f'<div class="alert rejection"><b>Rejected</b> <code>{esc(describe_action(r.get("action")))}'
+                   f'</code>: {esc(r.get("message"))}</div>')
+    for err in as_list(step.get("errors")):
+        out.append(f'<div class="alert warn parse-error"><b>Parse problem:</b> {esc(err)}</div>')
+    if step.get("feedback"):
+        out.append(f'<div class="note feedback"><b>Told the model:</b> {esc(step.get("feedback"))}</div>')
+    return "".join(out)
+
+
+def _timings_and_tokens(step: dict[str, Any]) -> str:
+    timings = as_dict(step.get("timings"))
+    usage = as_dict(step.get("usage"))
+    request = as_dict(step.get("request"))
+    history = as_dict(request.get("history"))
+    total = step_total(timings)
+    t_rows = [(name, f'<i class="swatch" style="background:{color(name)}"></i>{esc(fmt_ms(ms))}')
+              for name, ms in phases(timings)]
+    tok_rows = []
+    if usage:
+        tok_rows += [("prompt", esc(fmt_int(usage.get("prompt_tokens")))),
+                     ("completion", esc(fmt_int(usage.get("completion_tokens"))))]
+    if request.get("image_tokens") is not None:
+        tok_rows.append(("images", esc(fmt_int(request.get("image_tokens")))))
+    if request.get("prompt_tokens") is not None:
+        exact = request.get("exact_count")
+        tok_rows.append(("counted before sending",
+                         esc(fmt_int(request.get("prompt_tokens"))) + ("" if exact else " (estimate)")))
+    if history:
+        tok_rows.append(("history", esc(", ".join(f"{k} {v}" for k, v in history.items()))))
+    cols = (f'<div class="tt"><div>{kv_table(t_rows) if t_rows else "—"}</div>'
+            f'<div>{kv_table(tok_rows) if tok_rows else ""}</div></div>')
+    return (f'<div class="section-label">Time {esc(fmt_ms(total))} · tokens</div>'
+            f'{stacked_bar(timings, total) if total else ""}{cols}')
+
+
+def _reply(step: dict[str, Any]) -> str:
+    reply = step.get("reply")
+    if reply is None:
+        return ""
+    text = reply if isinstance(reply, str) else str(reply)
+    return details(f"Raw reply <span class=\"preview\">({len(text)} characters)</span>", pre(text, "reply"),
+                   cls="reply")
+
+
+def _request(step: dict[str, Any]) -> str:
+    request = as_dict(step.get("request"))
+    if not request:
+        return ""
+    parts = []
+    for msg in as_list(request.get("messages")):
+        m = as_dict(msg)
+        content = m.get("content")
+        if isinstance(content, str):
+            inner = pre(content)
+        else:
+            bits = []
+            for part in as_list(content):
+                p = as_dict(part)
+                if p.get("type") == "image_url":
+                    bits.append(f'<div class="sub">[image: <code>{esc(as_dict(p.get("image_url")).get("url"))}'
+                                f'</code>]</div>')
+                elif p.get("type") == "text":
+                    bits.append(pre(p.get("text")))
+                else:
+                    bits.append(json_block(part))
+            inner = "".join(bits)
+        parts.append(f'<div class="section-label">{esc(m.get("role") or "?")}</div>{inner}')
+    if request.get("sampling") is not None:
+        parts.append(f'<div class="section-label">sampling</div>{json_block(request.get("sampling"))}')
+    n = len(as_list(request.get("messages")))
+    return details(f'Request <span class="preview">({n} messages)</span>', "".join(parts), cls="request")
+
+
+# ---------------------------------------------------------------- frames without a step line
+
+def _orphan_frames(ep: Episode) -> list[Path]:
+    named = {s.get("frame") for s in ep.steps if isinstance(s.get("frame"), str)}
+    return [p for p in sorted(ep.folder.glob("step-*.png")) if p.name not in named]
+
+
+def _orphan_block(ep: Episode, png: Path, embedder: FrameEmbedder, notes: list[str], taken: set[str]) -> str:
+    number = png.stem.removeprefix("step-").lstrip("0") or "0"
+    anchor = f"step-{number}" if f"step-{number}" not in taken else f"unrecorded-{number}"
+    try:
+        frame = embedder.embed(png)
+        figure = _shot(frame, "", png.name)
+    except Exception as exc:
+        notes.append(f"frame {png.name} cannot be read ({exc})")
+        figure = f'<div class="noframe">frame <code>{esc(png.name)}</code> cannot be read ({esc(exc)})</div>'
+    return (f'<section class="card step-card unrecorded" id="{esc(anchor)}" data-outcome="unrecorded">'
+            f'<div class="step-title"><h3>Step {esc(number)}</h3>{badge("not recorded", "warn")}</div>'
+            f'<div class="step"><div>{figure}<div class="figcap"><code>{esc(png.name)}</code></div></div>'
+            f'<div><div class="alert warn">The frame was saved but the step line was not: the run stopped '
+            f'while this step was in progress. What the model replied and did here is unknown.</div></div></div>'
+            f'</section>')
