@@ -156,7 +156,9 @@ def prepare_image(
     sw, sh = frame.width, frame.height
     tw, th = rule.sent_size(sw, sh)
     if (tw, th) == (sw, sh) and encoding == "png":
-        data = frame.png(png_level)
+        from tools.png import encode_png
+
+        data = encode_png(frame)
     else:
         img = frame.image()
         if (tw, th) != (sw, sh):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,13 +52,13 @@ class Frame:
         b, g, r = self.bgra[i], self.bgra[i + 1], self.bgra[i + 2]
         return (r, g, b)
 
-    def png(self, compress_level: int = 1) -> bytes:
-        """PNG bytes of the frame (level 1 is several times faster than pillow's default and lossless)."""
-        buf = io.BytesIO()
-        self.image().save(buf, format="PNG", compress_level=compress_level)
-        return buf.getvalue()
+    def png(self, compress_level: int | None = None) -> bytes:
+        """Lossless PNG bytes of the frame (``tools.png``: several times faster than pillow's encoder)."""
+        from tools.png import encode_png
 
-    def save(self, path: str | Path, compress_level: int = 1) -> Path:
+        return encode_png(self, level=compress_level)
+
+    def save(self, path: str | Path, compress_level: int | None = None) -> Path:
         """Write the frame as a PNG file and return its path."""
         path = Path(path)
         path.write_bytes(self.png(compress_level))
