@@ -61,6 +61,8 @@ class Keyboard:
                 if len(syms) > level and syms[level]:
                     self._fixed[syms[level]] = (lo + i, level == 1)
         self._bound: OrderedDict[int, int] = OrderedDict()  # keysym -> spare keycode, least recent first
+        self._keymap = [list(syms) for syms in keymap]  # what the server holds, to rewrite ranges in one request
+        self._lo = lo
         self._last_spare_use = 0.0
         self._shift = display.keysym_to_keycode(XK.XK_Shift_L)
 
@@ -81,13 +83,22 @@ class Keyboard:
             time.sleep(wait)
         used = set(self._bound.values())
         free = [kc for kc in self._spare if kc not in used]
+        changed: list[int] = []
         for keysym in keysyms:
             if free:
                 kc = free.pop()
             else:
                 _, kc = self._bound.popitem(last=False)
             self._bound[keysym] = kc
-            self._d.change_keyboard_mapping(kc, [(keysym, keysym)])
+            row = self._keymap[kc - self._lo]
+            row[:] = [keysym] * max(2, len(row))
+            changed.append(kc)
+        # One request for the whole changed range: every MappingNotify makes the window manager re-grab its
+        # buttons on every window, which stalls pointer events, so a chunk must cost one notification only.
+        first, last = min(changed), max(changed)
+        width = max(len(r) for r in self._keymap[first - self._lo : last - self._lo + 1])
+        rows = [tuple(r + [0] * (width - len(r))) for r in self._keymap[first - self._lo : last - self._lo + 1]]
+        self._d.change_keyboard_mapping(first, rows)
         self._d.sync()
         time.sleep(AFTER_REMAP_S)
 

@@ -111,7 +111,8 @@ class Worker:
         display = ":" + number.decode().strip()
         os.environ["DISPLAY"] = self.env["DISPLAY"] = display
 
-        wm_argv = self.cfg.get("wm") or ["openbox", "--sm-disable"]
+        rc = Path(__file__).resolve().parent / "data" / "openbox-rc.xml"
+        wm_argv = self.cfg.get("wm") or ["openbox", "--sm-disable", "--config-file", str(rc)]
         self._spawn(wm_argv[0], "wm", wm_argv)
 
         from Xlib import X
@@ -190,13 +191,16 @@ class Worker:
     def op_act(self, action: dict[str, Any]) -> dict[str, Any]:
         pg, kind = self.pg, action["type"]
         if kind == "click":
-            pg.click(round(action["x"]), round(action["y"]), clicks=int(action.get("clicks", 1)),
-                     interval=0.0, button=action.get("button", "left"))
+            x, y = round(action["x"]), round(action["y"])
+            pg.moveTo(x, y)
+            self._focus_under_pointer()
+            pg.click(x, y, clicks=int(action.get("clicks", 1)), interval=0.0, button=action.get("button", "left"))
         elif kind == "move":
             pg.moveTo(round(action["x"]), round(action["y"]))
         elif kind == "drag":
             self._drag(action)
         elif kind == "mouse_down":
+            self._focus_under_pointer()
             pg.mouseDown(button=action.get("button", "left"))
         elif kind == "mouse_up":
             pg.mouseUp(button=action.get("button", "left"))
@@ -224,11 +228,55 @@ class Worker:
         pos = pg.position()
         return {"cursor": [pos.x, pos.y]}
 
+    def _client_under_pointer(self) -> Any:
+        """The managed top-level window (one with WM_STATE) under the pointer, or None."""
+        wm_state = self.xd.intern_atom("WM_STATE")
+        win = self.xd.screen().root.query_pointer().child
+        for _ in range(8):  # root -> window-manager frame -> client; a few levels at most
+            if not win:
+                return None
+            if win.get_full_property(wm_state, self.X.AnyPropertyType) is not None:
+                return win
+            pointer = win.query_pointer()
+            win = pointer.child
+        return None
+
+    def _focus_under_pointer(self, timeout: float = 0.5) -> None:
+        """Click to focus, done here rather than by the window manager (see sandbox/data/openbox-rc.xml):
+        ask it to activate the window under the pointer and wait until it has, so that keys typed after
+        this click go to that window. Windows that refuse focus are left alone after ``timeout``."""
+        from Xlib import X
+        from Xlib.protocol import event
+
+        try:
+            client = self._client_under_pointer()
+        except Exception:  # a window vanished while we walked the tree
+            return
+        if client is None:
+            return
+        root = self.xd.screen().root
+        active_atom = self.xd.intern_atom("_NET_ACTIVE_WINDOW")
+
+        def active() -> int | None:
+            prop = root.get_full_property(active_atom, X.AnyPropertyType)
+            return int(prop.value[0]) if prop and len(prop.value) else None
+
+        if active() == client.id:
+            return
+        message = event.ClientMessage(window=client, client_type=active_atom,
+                                      data=(32, [2, X.CurrentTime, 0, 0, 0]))  # 2: a pager/tool asks
+        root.send_event(message, event_mask=X.SubstructureRedirectMask | X.SubstructureNotifyMask)
+        self.xd.sync()
+        deadline = time.monotonic() + timeout
+        while active() != client.id and time.monotonic() < deadline:
+            time.sleep(0.002)
+
     def _drag(self, a: dict[str, Any]) -> None:
         pg = self.pg
         x1, y1, x2, y2 = (round(a[k]) for k in ("x1", "y1", "x2", "y2"))
         button = a.get("button", "left")
         pg.moveTo(x1, y1)
+        self._focus_under_pointer()
         pg.mouseDown(button=button)
         steps = 8  # intermediate motion events: toolkits start a drag only after movement
         for i in range(1, steps + 1):

@@ -242,3 +242,24 @@ def test_files_inside_round_trip_and_timeouts_are_reported(sandbox_1280):
     assert not Path("/tmp/x/hello.txt").exists() or Path("/tmp/x/hello.txt").read_text() != "héllo 世界\n"
     code, _, err = sandbox_1280.run(["sleep", "5"], timeout=0.3)
     assert code is None and "timed out" in err
+
+
+def test_a_click_focuses_the_window_under_it_before_keys_arrive(sandbox_1280):
+    """Keys typed right after a click (no wait) go to the clicked window, including after non-ASCII typing."""
+    sb = sandbox_1280
+    for name, x in (("left", 20), ("right", 660)):
+        sb.launch(["xterm", "-title", name, "-geometry", f"60x10+{x}+100", "-e", "sh", "-c",
+                   f'read line; printf "%s\\n" "{name}:$line" > /tmp/{name}.txt; sleep 30'])
+        sb.wait_window(name)
+    wins = {w.title: w for w in sb.windows()}
+    for target, text in (("left", "héllo 世界"), ("right", "второй")):
+        win = wins[target]
+        sb.act({"type": "click", "x": win.x + win.width // 2, "y": win.y + win.height // 2})
+        sb.act({"type": "type", "text": text + "\n"})
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        left, right = (sb.run(["cat", f"/tmp/{n}.txt"]).stdout for n in ("left", "right"))
+        if left and right:
+            break
+        time.sleep(0.05)
+    assert left == "left:héllo 世界\n" and right == "right:второй\n"
