@@ -93,6 +93,17 @@ class RecordedRequest:
     received_at: float = field(default_factory=time.time)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-reply (a cancelled request) is normal here, not worth a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class _BadRequest(Exception):
     def __init__(self, message: str, status: int = 400, err_type: str = "BadRequestError") -> None:
         super().__init__(message)
@@ -204,7 +215,7 @@ class StubOpenAI:
             pass
 
         Handler.stub = stub
-        server = ThreadingHTTPServer((self.host, self.port), Handler)
+        server = _QuietServer((self.host, self.port), Handler)
         server.daemon_threads = True
         server.block_on_close = False  # type: ignore[attr-defined]
         self.port = server.server_address[1]

@@ -1,49 +1,35 @@
-"""``screenact demo``: the main job out of the box, needing no model, GPU or network.
+"""``screenact demo``: the main job out of the box — the bundled suite, scripted, with the embedded OCR grounder.
 
-For now it opens an isolated desktop, launches xterm, types a line with non-ASCII text into it,
-waits for the screen to settle, checks what arrived, and saves the screenshots.
+Needs no model, GPU or network: each task's steps in words ("click the Save button") are grounded on
+the live screen by OCR, executed in a fresh isolated sandbox, and judged by the task's checker.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-DEMO_TEXT = "héllo wörld 你好 a<b>c"
-
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the demo: drive a sandboxed xterm and save screenshots",
-                       description="Open an isolated 1280x800 desktop, launch xterm, type a command with "
-                       "non-ASCII text, check the bytes that arrived, and save before/after screenshots.")
-    p.add_argument("--out", type=Path, default=Path("demo-out"), help="where screenshots go (default ./demo-out)")
+    p = sub.add_parser(
+        "demo", help="run the bundled task suite, scripted, with the embedded OCR grounder (no model needed)",
+        description="Run every bundled task in scripted mode: its steps in words are grounded on the live screen "
+        "by the embedded OCR grounder (RapidOCR on the CPU) and executed in fresh isolated sandboxes; each "
+        "task's checker gives the verdict. Prints the results table and where the episodes and report are.")
+    p.add_argument("--parallel", type=int, default=2, metavar="N", help="tasks at once (default 2)")
+    p.add_argument("--out", type=Path, help="run folder (default runs/demo-<date-time>)")
+    p.add_argument("--filter", metavar="TEXT", help="only tasks whose id contains TEXT")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from sandbox import Sandbox
-    from tools.settle import settle
+    from agent.commands.run import finish, load_inputs
+    from agent.runner import RunSettings, run_tasks
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    t0 = time.monotonic()
-    with Sandbox(1280, 800) as sb:
-        print(f"desktop 1280x800 ready in {sb.start_seconds:.2f} s (isolated: {sb.isolated})")
-        sb.launch(["xterm", "-title", "screenact-demo", "-geometry", "100x24+40+40"])
-        sb.wait_window("screenact-demo")
-        before = settle(sb.screenshot).frame
-        before.save(args.out / "before.png")
-        sb.act({"type": "type", "text": f"printf '%s\\n' '{DEMO_TEXT}' > /tmp/demo.txt; cat /tmp/demo.txt\n"})
-        after = settle(sb.screenshot, first=before, timeout=5).frame
-        after.save(args.out / "after.png")
-        received = sb.read_file("/tmp/demo.txt").decode("utf-8", "replace").rstrip("\n")
-    ok = received == DEMO_TEXT
-    print(f"typed {DEMO_TEXT!r} into xterm; the file inside the sandbox holds {received!r}: "
-          f"{'exact' if ok else 'MISMATCH'}")
-    print(f"screenshots: {args.out / 'before.png'}, {args.out / 'after.png'} ({time.monotonic() - t0:.1f} s)")
-    return 0 if ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(run(argparse.Namespace(out=Path("demo-out"))))
+    tasks = [t for t in load_inputs(["suite"], args.filter) if t.steps]
+    out = args.out or Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S")
+    print(f"running {len(tasks)} bundled tasks, scripted, with the OCR grounder, {args.parallel} at once → {out}",
+          flush=True)
+    settings = RunSettings(mode="scripted", out=out, parallel=args.parallel, grounder="ocr")
+    return finish(run_tasks(tasks, settings, suite="bundled (scripted steps)"), out)

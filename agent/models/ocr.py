@@ -238,6 +238,8 @@ def _is_cjk(ch: str) -> bool:
 
 # a lone dash may come back as any of these (一 and ー are the CJK look-alikes the recogniser prefers)
 _DASHES = str.maketrans({c: "-" for c in "−–—‐‑‒―﹣一ー"})
+# Operator glyphs and what OCR reads them as: a calculator's "×" comes back as "x" or "X", "÷" as "/".
+_SYMBOLS = str.maketrans({"×": "x", "✕": "x", "✖": "x", "X": "x", "*": "x", "÷": "/", "∕": "/"})
 
 
 def normalize(text: str) -> str:
@@ -259,8 +261,8 @@ def match_score(target: str, text: str) -> tuple[float, str]:
     qn, tn = normalize(target), normalize(text)
     q, t = qn.replace(" ", ""), tn.replace(" ", "")
     if not q:  # a target of symbols only ("+", "÷", "−"): compare the symbols themselves
-        sq = "".join(unicodedata.normalize("NFKC", target).translate(_DASHES).split())
-        st = "".join(unicodedata.normalize("NFKC", text).translate(_DASHES).split())
+        sq = "".join(unicodedata.normalize("NFKC", target).translate(_DASHES).translate(_SYMBOLS).split())
+        st = "".join(unicodedata.normalize("NFKC", text).translate(_DASHES).translate(_SYMBOLS).split())
         if sq and sq == st:
             return 1.0, "exact"
         return (0.75, "chars") if sq and sq in st and len(st) <= 3 * len(sq) else (0.0, "none")

@@ -1,0 +1,107 @@
+"""``screenact run TASK_OR_SUITE…``: run GUI tasks, one fresh sandbox each, and judge them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from agent.errors import UsageError
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """--base-url, --model, --profile: where the model is and how to talk to it."""
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL or http://localhost:8000/v1)")
+    p.add_argument("--model", help="served model name (default: the only one the server lists)")
+    p.add_argument("--profile", default="kimi-vl-thinking", help="model profile (default kimi-vl-thinking)")
+    p.add_argument("--context-len", type=int, default=8192, help="the server's --max-model-len (default 8192)")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run", help="run GUI tasks (files, folders, or 'suite' for the bundled one)",
+        description="Run tasks, each in a fresh isolated sandbox, N at once. --mode auto: the model plans every "
+        "step from the instruction. --mode scripted: the task's steps in words are grounded one by one on the "
+        "live screen (--grounder ocr needs no model; vlm uses the model's grounding prompt). Writes one episode "
+        "folder per task, results.json and report.html under --out. Exit 0 all passed, 1 some failed, 2 bad input.")
+    p.add_argument("tasks", nargs="+", metavar="TASK_OR_SUITE",
+                   help="a task file (JSON/YAML), a folder of them, or 'suite' for the bundled suite")
+    p.add_argument("--mode", choices=["auto", "scripted"], default="auto")
+    p.add_argument("--grounder", choices=["ocr", "vlm"], default=None,
+                   help="scripted mode's grounder (default: vlm when --base-url/$OPENAI_BASE_URL is set, else ocr)")
+    add_model_args(p)
+    p.add_argument("--parallel", type=int, default=1, metavar="N", help="tasks at once (default 1)")
+    p.add_argument("--out", type=Path, help="run folder (default runs/<date-time>)")
+    p.add_argument("--resume", action="store_true", help="skip tasks already judged in --out")
+    p.add_argument("--max-steps", type=int, help="override each task's max_steps (auto mode)")
+    p.add_argument("--filter", metavar="TEXT", help="only tasks whose id contains TEXT")
+    p.add_argument("--no-isolate", action="store_true", help="run sandboxes without bubblewrap (not isolated)")
+    p.set_defaults(func=run)
+
+
+def load_inputs(names: list[str], id_filter: str | None = None) -> list:
+    """Tasks from files, folders or 'suite'; a bad file is a UsageError naming file, field and value."""
+    from tasks import SUITE_DIR, TaskFileError, load_suite
+
+    tasks, seen = [], {}
+    for name in names:
+        path = Path(SUITE_DIR) if name == "suite" else Path(name)
+        try:
+            loaded = load_suite(path)
+        except TaskFileError as exc:
+            raise UsageError(str(exc)) from exc
+        for task in loaded:
+            if task.id in seen:
+                raise UsageError(f"task id {task.id!r} appears in both {seen[task.id]} and {name}")
+            seen[task.id] = name
+            tasks.append(task)
+    if id_filter:
+        tasks = [t for t in tasks if id_filter in t.id]
+        if not tasks:
+            raise UsageError(f"--filter {id_filter!r} matches no task")
+    return tasks
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    from agent.profiles import get_profile
+    from agent.runner import RunSettings, run_tasks
+
+    if args.parallel < 1:
+        raise UsageError(f"--parallel must be at least 1, got {args.parallel}")
+    try:
+        get_profile(args.profile)
+    except (KeyError, ValueError) as exc:
+        raise UsageError(str(exc).strip("'\"")) from exc
+    tasks = load_inputs(args.tasks, args.filter)
+    if args.mode == "scripted":
+        missing = [t.id for t in tasks if not t.steps]
+        if missing:
+            print(f"note: {len(missing)} task(s) have no scripted steps and will end as errors: "
+                  f"{', '.join(missing[:5])}{'…' if len(missing) > 5 else ''}", file=sys.stderr)
+    endpoint = args.base_url or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_BASE")
+    grounder = args.grounder or ("vlm" if endpoint else "ocr")
+    out = args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    settings = RunSettings(mode=args.mode, out=out, parallel=args.parallel, resume=args.resume,
+                           profile=args.profile, model=args.model, base_url=args.base_url, grounder=grounder,
+                           isolate=not args.no_isolate, max_steps=args.max_steps, context_len=args.context_len)
+    return finish(run_tasks(tasks, settings, suite=" ".join(args.tasks)), out)
+
+
+def finish(summary, out: Path) -> int:
+    """Print the table and where things are; write the report; the exit code."""
+    from agent.runner import results_table
+
+    print(results_table(summary))
+    print(f"episodes and results.json: {out}")
+    try:
+        from agent.report import write_run_report
+    except ImportError:
+        pass
+    else:
+        print(f"report: {write_run_report(out)}")
+    if summary.run.get("interrupted"):
+        return 130
+    return 0 if summary.passed == len(summary.tasks) else 1

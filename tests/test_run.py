@@ -1,0 +1,116 @@
+"""``screenact run`` and ``demo`` end to end: real sandboxes, the real OCR grounder, a real stub model server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.cli import main
+from agent.episode import load_episode
+from tests.stub_openai import StubOpenAI
+
+ROOT = Path(__file__).resolve().parent.parent
+BAD = Path(__file__).resolve().parent / "corpus" / "tasks" / "bad"
+
+
+def kimi(thought: str, code: str) -> str:
+    return f"◁think▷{thought}◁/think▷## Action:\n{thought}\n\n## Code:\n```python\n{code}\n```"
+
+
+def test_scripted_run_with_the_ocr_grounder_passes_and_writes_everything(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["run", "suite", "--mode", "scripted", "--grounder", "ocr", "--parallel", "2", "--out", str(out),
+                 "--filter", "form-country-canada"] )
+    assert code == 0, capsys.readouterr()
+    results = json.loads((out / "results.json").read_text())
+    assert results["summary"] == {"passed": 1, "failed": 0, "total": 1, "pass_rate": 1.0}
+    ep = load_episode(out / "form-country-canada")
+    assert ep.complete, ep.problems
+    assert ep.result["verdict"]["passed"] is True
+    first = ep.steps[0]
+    assert first["kind"] == "scripted" and first["grounding"][0]["grounder"] == "ocr"
+    assert first["grounding"][0]["point"] is not None and first["executed"][0]["ok"]
+    assert (out / "report.html").exists()
+    printed = capsys.readouterr().out
+    assert "form-country-canada" in printed and "1/1 passed" in printed
+
+
+def test_auto_mode_against_the_stub_model_and_resume(tmp_path, capsys):
+    replies = [
+        kimi("Focus the terminal.", "pyautogui.click(x=0.3, y=0.3)"),
+        kimi("Write the file.", "pyautogui.write(\"echo 'hello from the terminal' > ~/hello.txt\\n\")"),
+        kimi("Done.", "DONE"),
+    ]
+    out = tmp_path / "run"
+    with StubOpenAI(replies) as stub:
+        code = main(["run", "suite", "--filter", "xterm-echo-file", "--base-url", stub.base_url,
+                     "--model", "Kimi-VL-A3B-Thinking", "--out", str(out)])
+        assert code == 0, capsys.readouterr().err
+        assert len(stub.chat_requests) == 3
+    # --resume: the judged task is not run again; the others are (a model that always gives up).
+    with StubOpenAI(responder=lambda body: kimi("This cannot be done.", "FAIL")) as stub:
+        code = main(["run", "suite", "--filter", "xterm-", "--base-url", stub.base_url, "--out", str(out),
+                     "--resume"])
+        err = capsys.readouterr().err
+        assert "already finished" in err
+        asked = {json.dumps(r.body["messages"], ensure_ascii=False) for r in stub.chat_requests}
+        assert not any("hello from the terminal" in m for m in asked)
+    results = json.loads((out / "results.json").read_text())
+    statuses = {t["id"]: t["status"] for t in results["tasks"]}
+    assert statuses["xterm-echo-file"] == "passed"
+    assert statuses["xterm-infeasible-gui"] == "passed"  # answered FAIL
+    assert statuses["xterm-mkdir"] == "failed"  # FAIL on a feasible task
+    assert code == 1  # some failed: exit 1
+
+
+@pytest.mark.parametrize("name", ["bad-id.yaml", "checker-kind.yaml", "bad-action.yaml"])
+def test_a_bad_task_file_is_exit_2_naming_the_file_and_nothing_runs(tmp_path, capsys, name):
+    out = tmp_path / "run"
+    code = main(["run", str(BAD / name), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and name in err and "field" in err
+    assert not out.exists()
+
+
+def test_bad_flags_are_exit_2(capsys):
+    assert main(["run", "suite", "--parallel", "0"]) == 2
+    assert main(["run", "suite", "--profile", "no-such-profile"]) == 2
+    assert main(["run", "suite", "--filter", "no-such-task-anywhere"]) == 2
+    err = capsys.readouterr().err
+    assert "--parallel" in err and "no-such-profile" in err and "no-such-task-anywhere" in err
+
+
+def test_ctrl_c_cancels_running_tasks_and_keeps_the_results(tmp_path):
+    out = tmp_path / "run"
+    with StubOpenAI(responder=lambda body: (time.sleep(0.3), kimi("Look around.", "pyautogui.moveTo(x=0.5, y=0.5)"))[1],
+                    loop_replies=True) as stub:
+        proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "suite", "--filter", "xterm-",
+                                 "--base-url", stub.base_url, "--out", str(out), "--parallel", "2"],
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            steps = list(out.glob("*/steps.jsonl"))
+            if steps and any(p.read_bytes().count(b"\n") >= 1 for p in steps):
+                break
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["run"].get("interrupted") is True
+    statuses = [t["status"] for t in results["tasks"]]
+    assert "cancelled" in statuses
+    for task in results["tasks"]:
+        folder = out / task["id"]
+        if folder.exists():
+            assert load_episode(folder).result is not None  # every started episode was closed properly
+    from sandbox import sandbox_processes
+    time.sleep(0.5)
+    assert sandbox_processes() == {} or all(str(os.getpid()) not in v for v in sandbox_processes().values())
