@@ -1,0 +1,214 @@
+"""``screenact ui``: the browser front end (Chainlit) — chat about images, run the agent, try grounding.
+
+The command checks its arguments, prepares Chainlit's working folder (its config, translations and
+uploads live there, not in the current directory), then replaces itself with ``chainlit run`` on
+``agent/ui/app.py`` in headless mode. Settings reach the app through ``SCREENACT_UI_*`` variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import importlib.util
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+
+from agent.errors import UsageError
+
+INSTALL_HINT = "the browser front end needs Chainlit: pip install 'screenact[ui]'"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from agent.ui.ui_config import DEFAULT_PORT
+
+    p = sub.add_parser(
+        "ui", help="open the browser front end: chat about images, watch the agent, try grounding",
+        description="Start the Chainlit front end (headless; open the printed address in a browser). Chat with "
+        "the model about uploaded or pasted images with streamed answers and thinking shown apart; run the agent "
+        "on a typed instruction or a bundled task in a fresh sandbox and watch each step; ground an element "
+        "description on a screenshot. Anyone who can reach the address can run agents on this machine: keep the "
+        "default --host 127.0.0.1 unless the network is trusted.")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://localhost:8000/v1 "
+                   "(default: OPENAI_BASE_URL, else http://localhost:8000/v1)")
+    p.add_argument("--model", help="served model name (default: the server's only model)")
+    p.add_argument("--profile", default="kimi-vl-thinking", help="model profile (default kimi-vl-thinking)")
+    p.add_argument("--context-len", type=int, default=8192,
+                   help="the server's --max-model-len; requests are fitted to it (default 8192)")
+    p.add_argument("--episodes", type=Path, default=Path("runs/ui"),
+                   help="where agent runs are recorded, one folder each (default runs/ui)")
+    p.add_argument("--max-sandboxes", type=int, default=2, help="desktops running at once (default 2)")
+    p.add_argument("--no-isolate", action="store_true",
+                   help="run desktops without bubblewrap isolation where it is unavailable (warns loudly)")
+    p.add_argument("--state-dir", type=Path,
+                   help="Chainlit's working folder: config, uploads (default ~/.cache/screenact/ui)")
+    p.set_defaults(func=run)
+
+
+def chainlit_dir() -> Path | None:
+    """The installed chainlit package folder, found without importing it (importing it writes files)."""
+    spec = importlib.util.find_spec("chainlit")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def chainlit_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chainlit")
+    except PackageNotFoundError:
+        return "2.0.0"
+
+
+CONFIG_TOML = """\
+# Written by `screenact ui` at every start; edit agent/commands/ui.py instead.
+[project]
+user_env = []
+session_timeout = 3600
+user_session_timeout = 1296000
+cache = false
+allow_origins = {origins}
+
+[features]
+unsafe_allow_html = false
+latex = false
+user_message_markdown = false
+user_message_autoscroll = true
+assistant_message_autoscroll = true
+auto_tag_thread = false
+edit_message = false
+allow_thread_sharing = false
+favorites = false
+
+[features.spontaneous_file_upload]
+enabled = true
+accept = ["image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp", "image/tiff"]
+max_files = 4
+max_size_mb = 20
+
+[features.audio]
+enabled = false
+
+[features.mcp]
+enabled = false
+
+[UI]
+name = "screenact"
+description = "A vision-language model operates a sandboxed Linux desktop through its screen."
+cot = "full"
+confirm_new_chat = false
+alert_style = "classic"
+
+[meta]
+generated_by = "{version}"
+"""
+
+README_MD = """\
+# screenact
+
+- **Chat** — attach or paste an image, ask about it. Answers stream in; the model's thinking appears
+  in a collapsible block above the answer. History is kept within the context length set in ⚙.
+- **Agent** — type an instruction, or the id of a bundled task (or click one in the welcome message).
+  A fresh sandboxed desktop opens; every step shows the screenshot the model saw with a marker where
+  it acted, its thought and its action. The stop button ends the run; the episode folder is kept.
+- **Grounding** — attach a screenshot and describe an element; the predicted point is drawn on it.
+
+Pick the mode in the composer. Model, profile, temperature, top p, max tokens, streaming and the
+context length are in ⚙ settings.
+"""
+
+
+def allowed_origins(host: str, port: int) -> list[str]:
+    """The page's own origins when it is served locally (other web pages then get no CORS access to
+    its HTTP API); any origin when it listens on all interfaces (the name users type is unknown)."""
+    if host in ("0.0.0.0", "::", ""):
+        return ["*"]
+    names = dict.fromkeys([host, "127.0.0.1", "localhost"] if host in ("127.0.0.1", "localhost") else [host])
+    return [f"http://{f'[{n}]' if ':' in n else n}:{port}" for n in names]
+
+
+def prepare_state_dir(state: Path, host: str = "127.0.0.1", port: int = 8090) -> None:
+    """Chainlit's working folder: our config, translations (step headers without "Used"), readme."""
+    config_dir = state / ".chainlit"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    text = CONFIG_TOML.replace("{version}", chainlit_version()).replace(
+        "{origins}", json.dumps(allowed_origins(host, port)))
+    (config_dir / "config.toml").write_text(text, encoding="utf-8")
+    (state / "chainlit.md").write_text(README_MD, encoding="utf-8")
+    (state / "media").mkdir(exist_ok=True)
+    source = (chainlit_dir() or Path("/nonexistent")) / "translations"
+    target = config_dir / "translations"
+    target.mkdir(exist_ok=True)
+    for path in sorted(source.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            status = data.get("chat", {}).get("messages", {}).get("status")
+            if isinstance(status, dict):  # our step names say what happened ("Thought for 3.2 s")
+                status["using"] = ""
+                status["used"] = ""
+        except (ValueError, AttributeError):
+            continue
+        (target / path.name).write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def check_port(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UsageError(f"port {port} on {host} is already in use; pick another with --port") from None
+            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from agent.profiles import PROFILES
+    from agent.ui.ui_config import UIConfig, default_state_dir
+
+    if args.profile not in PROFILES:
+        raise UsageError(f"unknown model profile {args.profile!r}; known profiles: {', '.join(PROFILES)}")
+    if not 1 <= args.port <= 65535:
+        raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
+    if args.context_len < 512:
+        raise UsageError(f"--context-len must be at least 512, got {args.context_len}")
+    if args.max_sandboxes < 1:
+        raise UsageError(f"--max-sandboxes must be at least 1, got {args.max_sandboxes}")
+    if args.base_url and not args.base_url.startswith(("http://", "https://")):
+        raise UsageError(f"--base-url must start with http:// or https://, got {args.base_url!r}")
+    if chainlit_dir() is None:
+        print(f"screenact ui: {INSTALL_HINT}", file=sys.stderr)
+        return 1
+    state = (args.state_dir or default_state_dir()).expanduser().resolve()
+    episodes = args.episodes.expanduser().resolve()
+    try:
+        prepare_state_dir(state, args.host, args.port)
+        episodes.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot prepare {exc.filename or state}: {exc.strerror or exc}") from None
+    check_port(args.host, args.port)
+    config = UIConfig(base_url=args.base_url, model=args.model, profile=args.profile, episodes=episodes,
+                      context_len=args.context_len, isolate=not args.no_isolate, max_sandboxes=args.max_sandboxes,
+                      state_dir=state)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCREENACT_UI_")}
+    env.update(config.to_env())
+    env["CHAINLIT_APP_ROOT"] = str(state)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    app = Path(__file__).resolve().parent.parent / "ui" / "run_app.py"
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"screenact ui: WARNING: listening on {args.host}: anyone who can reach it can run agents and read "
+              "uploads; there is no login.", file=sys.stderr)
+    print(f"screenact ui: http://{'localhost' if args.host in ('0.0.0.0', '::') else args.host}:{args.port} "
+          f"(episodes in {episodes}; Chainlit files in {state})", file=sys.stderr, flush=True)
+    argv = [sys.executable, "-m", "chainlit", "run", str(app), "--headless", "--host", args.host,
+            "--port", str(args.port)]
+    sys.stdout.flush()
+    os.execve(sys.executable, argv, env)
+    return 0  # not reached

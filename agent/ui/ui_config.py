@@ -1,0 +1,72 @@
+"""Settings of the browser front end, handed from ``screenact ui`` to the Chainlit app through the
+environment (Chainlit loads the app module itself, so arguments cannot reach it another way)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+PREFIX = "SCREENACT_UI_"
+DEFAULT_PORT = 8090
+
+
+def default_state_dir() -> Path:
+    """Where the UI keeps Chainlit's files (config, uploads) unless told otherwise."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "screenact" / "ui"
+
+
+@dataclass(frozen=True)
+class UIConfig:
+    """What the app needs to know at start-up; the user changes the model settings in the UI."""
+
+    base_url: str | None = None      # None: OPENAI_BASE_URL / OPENAI_API_BASE / http://localhost:8000/v1
+    model: str | None = None         # None: the server's only model
+    profile: str = "kimi-vl-thinking"
+    episodes: Path = Path("runs/ui")
+    context_len: int = 8192
+    isolate: bool = True
+    max_sandboxes: int = 2
+    state_dir: Path = Path(".")
+
+    @property
+    def media_dir(self) -> Path:
+        """Where images go for ``image_transport=file`` (start vLLM with --allowed-local-media-path on it)."""
+        return self.state_dir / "media"
+
+    def to_env(self) -> dict[str, str]:
+        env = {f"{PREFIX}PROFILE": self.profile, f"{PREFIX}EPISODES": str(self.episodes),
+               f"{PREFIX}CONTEXT_LEN": str(self.context_len), f"{PREFIX}ISOLATE": "1" if self.isolate else "0",
+               f"{PREFIX}MAX_SANDBOXES": str(self.max_sandboxes), f"{PREFIX}STATE_DIR": str(self.state_dir)}
+        if self.base_url:
+            env[f"{PREFIX}BASE_URL"] = self.base_url
+        if self.model:
+            env[f"{PREFIX}MODEL"] = self.model
+        return env
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "UIConfig":
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(PREFIX + name)
+            return value if value else None
+
+        def number(name: str, default: int) -> int:
+            try:
+                return int(get(name) or default)
+            except ValueError:
+                return default
+
+        return cls(
+            base_url=get("BASE_URL"),
+            model=get("MODEL"),
+            profile=get("PROFILE") or "kimi-vl-thinking",
+            episodes=Path(get("EPISODES") or "runs/ui").expanduser().resolve(),
+            context_len=number("CONTEXT_LEN", 8192),
+            isolate=(get("ISOLATE") or "1") != "0",
+            max_sandboxes=max(1, number("MAX_SANDBOXES", 2)),
+            state_dir=Path(get("STATE_DIR") or env.get("CHAINLIT_APP_ROOT") or os.getcwd()),
+        )
