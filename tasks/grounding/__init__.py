@@ -4,7 +4,9 @@ breakdowns, and a generator of ScreenSpot-Pro-format sets from the sandbox.
 - :mod:`tasks.grounding.datasets` — ``load_dataset(path, fmt="auto") -> Dataset`` of ``Sample`` records
   with boxes as ``(x1, y1, x2, y2)`` in original-image pixels whatever the file's convention.
 - :mod:`tasks.grounding.metrics` — ``judge(point, bbox)``, ``compute_metrics(details)`` and ``render_tables``.
-- :mod:`tasks.grounding.generate` — ``generate_set(out, n, seed)`` (needs a real sandbox).
+- :mod:`tasks.grounding.failures` — ``write_failures_html(details, path)``: the wrong predictions drawn.
+- :mod:`tasks.grounding.generate` — ``generate_set(out, n, seed)`` (needs a real sandbox);
+  :mod:`tasks.grounding.xterm_scene` runs inside its xterm windows.
 """
 
 from __future__ import annotations

@@ -20,8 +20,9 @@ instruction could not tell apart from another on screen are qualified by their w
 Output, in ScreenSpot-Pro's layout: ``annotations/<app>_linux.json`` (records with ``img_filename,
 bbox [x1, y1, x2, y2], instruction, instruction_cn, id, application, platform, img_size, ui_type,
 group`` plus ``scene``, ``widget_id``, ``role`` and ``label``), ``images/scenes/scene_NNNN.png`` and
-``scenes.json`` (the seed, each scene's spec and the boxes every window published). The same seed
-gives the same scenes, records and boxes.
+``scenes.json`` (the seed, a digest of the code that draws the scenes, each scene's spec and the boxes
+every window published). The same seed gives the same scenes, records, boxes and pixels — with the
+same apps and sandbox code (a change to an app's layout moves its boxes; compare ``code``).
 """
 
 from __future__ import annotations
@@ -603,12 +604,28 @@ def generate_set(out: str | Path, n: int = 100, seed: int = 0, *, screens: Seque
         (out / "annotations" / f"{app}_{PLATFORM}.json").write_text(
             json.dumps(recs, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     (out / "scenes.json").write_text(json.dumps(
-        {"generator": "screenact make-grounding-set", "version": GENERATOR_VERSION, "seed": seed, "n": n,
+        {"generator": "screenact make-grounding-set", "version": GENERATOR_VERSION, "code": code_digest(),
+         "seed": seed, "n": n,
          "screens": [list(s) for s in screens], "apps": list(apps), "per_scene": per_scene, "scenes": scenes_doc},
         ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     pick = lambda p: {k.split(":", 1)[1]: v for k, v in sorted(counts.items()) if k.startswith(p)}  # noqa: E731
     return GenerationReport(out, total, len(scenes_doc), pick("app:"), pick("type:"), pick("screen:"),
                             time.monotonic() - started)
+
+
+def code_digest() -> str:
+    """A digest of the code that draws the scenes (the bundled apps, the terminal session, the sandbox's
+    window manager set-up): a set regenerates identically only where this matches its ``scenes.json``."""
+    import hashlib
+
+    root = Path(__file__).resolve().parents[2]
+    h = hashlib.sha256()
+    files = sorted((root / "tasks" / "apps").glob("*.py")) + [Path(__file__).with_name("xterm_scene.py")]
+    files += sorted((root / "sandbox").glob("*.py"))
+    files += sorted(p for p in (root / "sandbox").rglob("*") if p.is_file() and p.suffix in (".xml", ".conf", ".rc"))
+    for f in files:
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def load_scenes(out: str | Path) -> dict[int, Scene]:

@@ -1,0 +1,166 @@
+"""``screenact ground DATASET``: a ScreenSpot-style grounding benchmark — image + instruction → point, scored
+by the benchmark's own rule, with N requests in flight, resumable, results in ScreenSpot-Pro's shape."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from agent.errors import UsageError
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from tasks.grounding.datasets import FORMATS
+
+    p = sub.add_parser(
+        "ground", help="run a grounding benchmark (ScreenSpot, ScreenSpot-v2, ScreenSpot-Pro or a generated set)",
+        description="Ask a grounder for the point of every sample's instruction on its screenshot and score it "
+        "the benchmark's way: correct iff the point lies in the true box (bounds inclusive, original-image "
+        "pixels); a reply without a point is wrong_format and counts. Prints accuracy overall and per group, "
+        "application, platform and text/icon, and writes OUT as {\"details\": [...], \"metrics\": {...}} "
+        "(ScreenSpot-Pro's shape, raw replies kept). Finished samples are logged as they come, so an "
+        "interrupted run continues with --resume. Exit 0 when every sample got an answer, 1 when requests "
+        "failed or the run stopped early, 2 on bad input.")
+    p.add_argument("dataset", type=Path, help="dataset folder (or one annotation file)")
+    p.add_argument("--format", choices=["auto", *FORMATS], default="auto",
+                   help="dataset format; auto tells it from the folder (default)")
+    p.add_argument("--grounder", choices=["vlm", "ocr"], default="vlm",
+                   help="vlm: a model behind an OpenAI-compatible server, through --profile (default); "
+                   "ocr: the embedded CPU grounder, no server")
+    p.add_argument("--profile", help="model profile for --grounder vlm (default kimi-vl-thinking)")
+    p.add_argument("--model", help="served model name (default: the server's only model)")
+    p.add_argument("--base-url", help="OpenAI-compatible base URL (default $OPENAI_BASE_URL or http://localhost:8000/v1)")
+    p.add_argument("--context-len", type=_positive, default=8192,
+                   help="the server's --max-model-len; every request is checked against it (default 8192)")
+    p.add_argument("--estimate-tokens", action="store_true",
+                   help="budget the prompt's text by the conservative estimate instead of the server's /tokenize "
+                   "(one request fewer per sample; max_tokens may come out a little lower)")
+    p.add_argument("--concurrency", type=_positive, default=8, help="requests in flight (default 8)")
+    p.add_argument("--limit", type=_positive, help="only the first N samples")
+    p.add_argument("--lang", choices=["en", "cn"], default="en",
+                   help="instruction language: cn uses ScreenSpot-Pro's instruction_cn (default en)")
+    p.add_argument("--out", type=Path, default=Path("results.json"), help="results file (default ./results.json)")
+    p.add_argument("--resume", action="store_true", help="continue OUT: ask only for samples not finished yet")
+    p.add_argument("--overwrite", action="store_true", help="start again even though OUT exists")
+    p.add_argument("--failures-html", type=Path, metavar="PATH",
+                   help="also write a self-contained page of the wrong predictions (point and true box drawn)")
+    p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    p.set_defaults(func=run)
+
+
+def _grounder(args: argparse.Namespace):
+    if args.grounder == "ocr":
+        try:
+            from agent.models.ocr import OCRGrounder
+        except ImportError as exc:
+            raise UsageError(f"the ocr grounder is not available: {exc}") from exc
+        return OCRGrounder(), None
+    from agent.grounding import VLMGrounder
+    from agent.models import OpenAIModel
+    from agent.profiles import get_profile
+
+    try:
+        profile = get_profile(args.profile)
+    except (KeyError, ValueError) as exc:
+        raise UsageError(str(exc).strip("'\"")) from exc
+    from agent.budget import BudgetSettings
+
+    model = OpenAIModel(model=args.model, base_url=args.base_url)
+    budget = BudgetSettings(context_len=args.context_len, use_server_count=not args.estimate_tokens)
+    from agent.ground_run import DatasetProfile
+
+    return VLMGrounder(model, DatasetProfile.of(profile), budget=budget), model
+
+
+async def _preflight(model) -> None:
+    """Ask the server once for its models before any sample: an unreachable server or an unknown model
+    name fails here, before a results file exists."""
+    from agent.models.base import UnknownModel
+
+    names = await model.list_models()
+    if model.model is None:
+        if len(names) != 1:
+            raise UnknownModel(None, names, model.base_url)
+        model.model = names[0]
+    elif model.model not in names:
+        raise UnknownModel(model.model, names, model.base_url)
+
+
+def run(args: argparse.Namespace) -> int:
+    from agent.ground_run import ResumeMismatch, details_log_path, run_grounding
+    from tasks.grounding.datasets import DatasetError, load_dataset
+    from tasks.grounding.failures import write_failures_html
+    from tasks.grounding.metrics import render_tables
+
+    if args.resume and args.overwrite:
+        raise UsageError("--resume and --overwrite contradict each other")
+    out: Path = args.out
+    if not args.resume and not args.overwrite and (out.exists() or details_log_path(out).exists()):
+        raise UsageError(f"{out} already exists: pass --resume to continue it, --overwrite to start again, "
+                         "or another --out")
+    try:
+        dataset = load_dataset(args.dataset, args.format)
+    except DatasetError as exc:
+        raise UsageError(str(exc)) from exc
+    samples = dataset.samples[: args.limit] if args.limit else dataset.samples
+    if not samples:
+        raise UsageError(f"{args.dataset}: the dataset has no samples")
+    grounder, model = _grounder(args)
+    print(f"grounding {len(samples)} of {len(dataset)} samples ({dataset.format}, {dataset.root}) with "
+          f"{grounder.name}, {args.concurrency} at once → {out}", file=sys.stderr)
+
+    async def main():
+        try:
+            if model is not None:
+                await _preflight(model)
+            return await run_grounding(
+                samples, grounder, out=out, concurrency=args.concurrency, resume=args.resume, lang=args.lang,
+                dataset={"root": str(dataset.root), "format": dataset.format, "samples": len(dataset)},
+                progress=not args.no_progress)
+        finally:
+            if model is not None:
+                await model.aclose()
+
+    from agent.models.base import ModelError, UnknownModel
+
+    try:
+        result = asyncio.run(main())
+    except ResumeMismatch as exc:
+        raise UsageError(str(exc)) from exc
+    except UnknownModel as exc:
+        raise UsageError(str(exc)) from exc
+    except ModelError as exc:  # the server is not there: nothing was asked, nothing written
+        print(f"screenact ground: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"interrupted: finished samples are saved in {out}; continue with --resume", file=sys.stderr)
+        return 130
+    if isinstance(result.fatal, UnknownModel):
+        raise UsageError(str(result.fatal))
+    print(render_tables(result.metrics))
+    print(f"\nresults: {out} ({result.asked} asked, {result.resumed} from an earlier run)")
+    if args.failures_html:
+        n = write_failures_html(result.details, args.failures_html,
+                                title=f"Grounding failures — {dataset.root.name} — {grounder.name}")
+        print(f"failures: {args.failures_html} ({n} shown)")
+    if result.aborted:
+        print(f"stopped early: {result.aborted}\n{len(result.details)} of {len(samples)} samples are saved; "
+              "continue with --resume", file=sys.stderr)
+        return 1
+    if result.errors:
+        print(f"{result.errors} request(s) failed (counted as wrong_format); ask them again with --resume",
+              file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,600 @@
+"""Running a grounding benchmark: many samples through one ``Grounder``, N requests in flight.
+
+``run_grounding(samples, grounder, out=...)`` asks the grounder for each sample's point (``locate``,
+so the embedded ``ocr`` grounder and every VLM profile work alike), scores it by the benchmark's
+rule (``tasks.grounding.metrics``) and writes ``out`` in ScreenSpot-Pro's results shape,
+``{"details": [...], "metrics": {...}}`` plus a ``"run"`` header, every raw reply kept.
+
+Nothing is lost on an interruption: each finished sample is appended to ``<out stem>.details.jsonl``
+(one JSON line, flushed at once) before the next one is counted, and ``resume=True`` reads that log
+(and a previous ``out``) and asks only for the samples not finished yet. A request that failed (the
+server answered with an error after the client's retries) is recorded with an ``error`` and counts
+as ``wrong_format``; a resumed run asks for it again. The run stops early — saving what it has — when
+the server cannot be reached, the model name is unknown, or ``max_consecutive_errors`` samples in a
+row failed.
+
+Concurrency: ``concurrency`` worker coroutines share the list of samples, so at most that many
+samples are being loaded or asked at once (vLLM batches the requests), and a worker goes on to its
+next sample the moment one is done, without a hand-off through the event loop. Images are read as
+files (:class:`FileFrame`, decoded only if a grounder needs pixels; :class:`DatasetProfile` sends a
+PNG the model takes at native size as it is) and shared between samples of one screenshot.
+Progress (done/total, rate, ETA, accuracy so far) goes to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+import json
+import math
+import os
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from agent.grounding import Grounder, Grounding
+from agent.images import ModelImage
+from agent.profiles import Profile
+from tasks.grounding.datasets import Sample
+from tasks.grounding.metrics import compute_metrics, judge
+from tools.frame import Frame
+
+RESULTS_VERSION = 1
+
+
+class ResumeMismatch(ValueError):
+    """The saved results were made by another grounder, language or dataset format."""
+
+
+class RunAborted(RuntimeError):
+    """The run stopped early (what finished is saved); the message says why and how to go on."""
+
+
+def details_log_path(out: Path) -> Path:
+    """Where the incremental details of ``out`` are logged: ``results.json`` → ``results.details.jsonl``."""
+    return out.with_name(f"{out.stem}.details.jsonl")
+
+
+# ---------------------------------------------------------------------------------- detail rows
+def detail_row(sample: Sample, lang: str, *, grounding: Grounding | None = None, error: str | None = None,
+               img_size: tuple[int, int] | None = None, latency_s: float = 0.0) -> dict[str, Any]:
+    """One entry of ``details``: ScreenSpot-Pro's fields (``bbox`` always x1, y1, x2, y2 pixels) plus ours.
+
+    ``pred`` is the point scored, in original-image pixels: for a VLM the model's point scaled
+    exactly (no rounding, as the benchmarks score it — a point outside the image included, which is
+    ``wrong``, not ``wrong_format``); for other grounders their pixel. Like ScreenSpot-Pro's scorer,
+    the scale is the annotated ``img_size`` when the record has one (should the file differ, its size
+    is kept as ``file_size``). ``pred_pixel`` is the whole
+    pixel the grounder would click (None when it found nothing or the point is off the screen).
+    A failed request is ``wrong_format`` with ``error``.
+    """
+    pred = None
+    pixel = None
+    reply = None
+    extra: dict[str, Any] = {}
+    if grounding is not None:
+        pixel = None if grounding.point is None else [grounding.point.x, grounding.point.y]
+        reply = grounding.reply
+        extra = dict(grounding.details or {})
+        latency_s = grounding.latency_s or latency_s
+        # the benchmark scales the model's point by the annotated image size (the box's frame of reference)
+        pred = exact_point(extra, sample.img_size or img_size) or pixel
+        if pred is pixel and pixel is not None and sample.img_size and img_size and tuple(img_size) != sample.img_size:
+            pred = [pixel[0] * sample.img_size[0] / img_size[0], pixel[1] * sample.img_size[1] / img_size[1]]
+    correctness = judge(pred, sample.bbox)
+    row: dict[str, Any] = {
+        "key": sample.key,
+        "id": sample.id,
+        "img_path": str(sample.image_path),
+        "img_filename": sample.img_filename,
+        "img_size": list(sample.img_size or img_size or ()) or None,
+        "group": sample.group,
+        "platform": sample.platform,
+        "application": sample.application,
+        "lang": lang,
+        "instruction_style": "instruction",
+        "prompt_to_evaluate": sample.prompt(lang),  # type: ignore[arg-type]
+        "gt_type": "positive",
+        "ui_type": sample.ui_type,
+        "task_filename": Path(sample.source_file).stem,
+        "pred": pred,
+        "pred_pixel": pixel,
+        "raw_response": reply,
+        "bbox": list(sample.bbox),
+        "correctness": correctness,
+        "latency_s": round(latency_s, 4),
+    }
+    if img_size and sample.img_size and tuple(img_size) != sample.img_size:
+        row["file_size"] = list(img_size)  # the file is not the size the annotation says: points were scaled
+    if grounding is not None:
+        row["grounder"] = grounding.grounder
+        row["grounding"] = extra
+    if error is not None:
+        row["error"] = error
+    return row
+
+
+def exact_point(details: dict[str, Any], size: tuple[int, int] | None) -> list[float] | None:
+    """The model's point (``details["model_point"]`` in ``details["space"]``) in image pixels, unrounded."""
+    mp, space = details.get("model_point"), details.get("space")
+    if not mp or size is None or len(mp) != 2:
+        return None
+    if space == "normalized":
+        ex, ey = 1.0, 1.0
+    elif space == "thousand":
+        ex, ey = 1000.0, 1000.0
+    elif space == "pixels" and details.get("sent_size"):
+        ex, ey = (float(v) for v in details["sent_size"])
+    else:
+        return None
+    try:
+        return [float(mp[0]) * size[0] / ex, float(mp[1]) * size[1] / ey]
+    except (TypeError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------------------- saving
+class DetailsLog:
+    """Append-only JSON-lines log of finished samples: each line is flushed to the OS at once, so a
+    killed process loses nothing; it is fsynced on close (an fsync per line would stall the event
+    loop — 160 ms each on this project's VM disk — for protection only against power loss)."""
+
+    def __init__(self, path: Path, header: dict[str, Any], *, append: bool) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not append or not path.exists() or path.stat().st_size == 0
+        if not fresh:
+            with path.open("rb") as f:  # a kill mid-line left a torn last line: start on a new one
+                f.seek(-1, os.SEEK_END)
+                torn = f.read(1) != b"\n"
+        self._f: IO[str] = path.open("a" if not fresh else "w", encoding="utf-8")
+        if not fresh and torn:
+            self._f.write("\n")
+        if fresh:
+            self._write({"run": header})
+
+    def _write(self, obj: dict[str, Any]) -> None:
+        self._f.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
+        self._f.flush()
+
+    def append(self, row: dict[str, Any]) -> None:
+        self._write(row)
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._f.close()
+
+
+def load_saved(out: Path) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
+    """(run header, finished details by key) from a previous ``out`` and its details log.
+
+    The log wins over ``out`` for a key present in both; a torn last line (a kill mid-write) is skipped.
+    """
+    header: dict[str, Any] | None = None
+    rows: dict[str, dict[str, Any]] = {}
+    if out.is_file():
+        try:
+            doc = json.loads(out.read_text(encoding="utf-8"))
+        except (ValueError, OSError):
+            doc = None
+        if isinstance(doc, dict):
+            header = doc.get("run") if isinstance(doc.get("run"), dict) else None
+            for row in doc.get("details") or []:
+                if isinstance(row, dict) and isinstance(row.get("key"), str):
+                    rows[row["key"]] = row
+    log = details_log_path(out)
+    if log.is_file():
+        for line in log.read_text(encoding="utf-8").splitlines():
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue  # the line a kill cut short
+            if not isinstance(obj, dict):
+                continue
+            if isinstance(obj.get("run"), dict):
+                header = header or obj["run"]
+            elif isinstance(obj.get("key"), str):
+                rows[obj["key"]] = obj
+    return header, rows
+
+
+def write_results(out: Path, details: list[dict[str, Any]], run: dict[str, Any]) -> dict[str, Any]:
+    """Write ``out`` atomically (``{"run", "details", "metrics"}``) and return the metrics."""
+    metrics = compute_metrics(details)
+    doc = {"run": run, "details": details, "metrics": metrics}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        json.dump(doc, f, ensure_ascii=False, indent=1, default=str)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, out)
+    return metrics
+
+
+# ---------------------------------------------------------------------------------- progress
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
+
+
+class Progress:
+    """A one-line progress bar on a stream: done/total, samples/s, ETA, accuracy so far, failures.
+
+    On a terminal the line is redrawn in place (at most every ``interval`` s); elsewhere (a log
+    file, CI) a plain line is printed every ``log_interval`` s and at the end. Rate and ETA count
+    only samples finished in this session, so a resumed run's estimate is honest.
+    """
+
+    def __init__(self, total: int, done: int = 0, correct: int = 0, *, stream: IO[str] | None = None,
+                 label: str = "ground", interval: float = 0.2, log_interval: float = 10.0, enabled: bool = True) -> None:
+        self.total, self.done, self.correct, self.errors = total, done, correct, 0
+        self.resumed = done
+        self.stream = stream if stream is not None else sys.stderr
+        self.label = label
+        self.enabled = enabled
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.interval = interval if self.tty else log_interval
+        self.started = time.monotonic()
+        self._shown = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Samples per second finished in this session."""
+        elapsed = time.monotonic() - self.started
+        return (self.done - self.resumed) / elapsed if elapsed > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float:
+        rate = self.rate
+        return (self.total - self.done) / rate if rate > 0 else math.inf
+
+    def line(self) -> str:
+        frac = self.done / self.total if self.total else 1.0
+        width = 24
+        filled = int(frac * width)
+        bar = "█" * filled + "░" * (width - filled)
+        acc = f"acc {100 * self.correct / self.done:.1f}%" if self.done else "acc –"
+        fails = f" | {self.errors} failed" if self.errors else ""
+        eta = "done" if self.done >= self.total else f"ETA {_duration(self.eta_s)}"
+        return (f"{self.label} {self.done}/{self.total} {bar} {100 * frac:5.1f}% | {self.rate:.2f} samples/s | "
+                f"{eta} | {acc}{fails}")
+
+    def update(self, correctness: str, error: bool = False) -> None:
+        self.done += 1
+        self.correct += correctness == "correct"
+        self.errors += error
+        now = time.monotonic()
+        if self.enabled and (now - self._shown >= self.interval or self.done >= self.total):
+            self._show()
+            self._shown = now
+
+    def _show(self, final: bool = False) -> None:
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + self.line() + ("\n" if final else ""))
+        else:
+            self.stream.write(self.line() + "\n")
+        self.stream.flush()
+
+    def start(self) -> None:
+        if self.enabled:
+            self._show()
+            self._shown = time.monotonic()
+
+    def close(self) -> None:
+        if self.enabled:
+            self._show(final=True)
+
+
+# ---------------------------------------------------------------------------------- images
+class FileFrame(Frame):
+    """A dataset image as a :class:`~tools.frame.Frame` that keeps the file's bytes and decodes lazily.
+
+    Only the header is read up front (the size). ``png()`` of an RGB/RGBA PNG file returns the file's
+    own bytes, so a native-resolution profile (Kimi-VL) sends the benchmark's original image without
+    decoding and re-encoding it — the same pixels, none of the cost. Pixels (``bgra``, ``image()``)
+    are decoded on first use, for resizing profiles and the OCR grounder.
+    """
+
+    def __init__(self, data: bytes, captured_at: float = 0.0) -> None:  # noqa: D107 - see the class
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+            fmt, mode = img.format, img.mode
+        for name, value in (("width", width), ("height", height), ("captured_at", captured_at), ("cursor", None),
+                            ("_data", data), ("_png", fmt == "PNG" and mode in ("RGB", "RGBA")),
+                            ("_pixels", None), ("_lock", threading.Lock())):
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def read(cls, path: str | Path) -> "FileFrame":
+        """The image file at ``path``."""
+        path = Path(path)
+        return cls(path.read_bytes(), captured_at=path.stat().st_mtime)
+
+    @property
+    def bgra(self) -> bytes:  # type: ignore[override]
+        with self._lock:  # type: ignore[attr-defined]
+            if self._pixels is None:  # type: ignore[attr-defined]
+                object.__setattr__(self, "_pixels", self.image().convert("RGBA").tobytes("raw", "BGRA"))
+            return self._pixels  # type: ignore[attr-defined]
+
+    def image(self) -> Any:
+        """The image as an RGB pillow image (decoded from the file, a fresh copy)."""
+        from PIL import Image
+
+        with Image.open(io.BytesIO(self._data)) as img:  # type: ignore[attr-defined]
+            return img.convert("RGB")
+
+    @property
+    def is_png(self) -> bool:
+        """Whether the file is an 8-bit RGB or RGBA PNG (then ``encoded`` can be sent as the image)."""
+        return self._png  # type: ignore[attr-defined]
+
+    @property
+    def encoded(self) -> bytes:
+        """The file's bytes."""
+        return self._data  # type: ignore[attr-defined]
+
+    def png(self, compress_level: int = 1) -> bytes:
+        """The file itself when it is an RGB(A) PNG; otherwise the pixels encoded as PNG."""
+        if self._png:  # type: ignore[attr-defined]
+            return self._data  # type: ignore[attr-defined]
+        return super().png(compress_level)
+
+
+class DatasetProfile(Profile):
+    """A profile that sends a dataset's PNG file as it is when the model gets native pixels.
+
+    ``Profile.prepare`` encodes the frame's pixels; for a :class:`FileFrame` of an RGB(A) PNG whose
+    size the profile's image rule keeps (Kimi-VL: MoonViT takes native resolution), the file already
+    *is* that image — the same pixels, as the benchmark ships them — so it is sent without decoding
+    or encoding anything (a 3840×2160 screenshot: ~0 ms instead of hundreds). Anything else goes
+    through ``Profile.prepare`` unchanged.
+    """
+
+    def prepare(self, frame: Any) -> ModelImage:
+        if isinstance(frame, FileFrame) and frame.is_png and self.encoding == "png":
+            sw, sh = frame.width, frame.height
+            if self.image_rule.sent_size(sw, sh) == (sw, sh):
+                from tools.coords import Transform
+
+                return ModelImage(data=frame.encoded, mime="image/png", width=sw, height=sh, screen_width=sw,
+                                  screen_height=sh, transform=Transform.for_image(self.space, sw, sh, sw, sh),
+                                  image_tokens=self.image_rule.tokens(sw, sh), encode_s=0.0)
+        return super().prepare(frame)
+
+    @classmethod
+    def of(cls, profile: Profile) -> "DatasetProfile":
+        """The same profile, sending dataset files as they are."""
+        return cls(**{f.name: getattr(profile, f.name) for f in dataclasses.fields(profile)})
+
+
+class FrameCache:
+    """Frames of image files, the last ``size`` kept: samples of one screenshot share one read (and one
+    decode, when a grounder needs pixels). Files over ``inline_bytes`` are read in a worker thread."""
+
+    def __init__(self, size: int = 4, inline_bytes: int = 1 << 20) -> None:
+        self.size = size
+        self.inline_bytes = inline_bytes
+        self._items: OrderedDict[Path, asyncio.Future[Frame]] = OrderedDict()
+
+    async def get(self, path: Path) -> Frame:
+        fut = self._items.get(path)
+        if fut is None:
+            fut = asyncio.get_running_loop().create_future()
+            try:
+                small = path.stat().st_size <= self.inline_bytes
+            except OSError:
+                small = True  # let the read below raise the error
+            if small:  # a hop to a worker thread costs more than reading a small file (GIL hand-offs)
+                try:
+                    fut.set_result(FileFrame.read(path))
+                except Exception as exc:  # noqa: BLE001 - handed to every waiter
+                    fut.set_exception(exc)
+            else:
+                fut = asyncio.ensure_future(asyncio.to_thread(FileFrame.read, path))
+            self._items[path] = fut
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        else:
+            self._items.move_to_end(path)
+        try:
+            return await asyncio.shield(fut)
+        except BaseException:
+            if self._items.get(path) is fut and fut.done():
+                del self._items[path]  # a failed decode is not cached
+            raise
+
+
+# ---------------------------------------------------------------------------------- the run
+@dataclass
+class GroundRunResult:
+    """What a run produced: the details in sample order, the metrics, the run header and counts."""
+
+    details: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    run: dict[str, Any]
+    asked: int
+    resumed: int
+    errors: int
+    aborted: str | None = None
+    fatal: BaseException | None = None
+    out: Path | None = None
+    elapsed_s: float = 0.0
+    rows_by_key: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+    @property
+    def complete(self) -> bool:
+        return self.aborted is None and len(self.details) == self.run.get("total", len(self.details))
+
+
+def _fatal(exc: BaseException) -> bool:
+    from agent.models.base import ServerUnreachable, UnknownModel
+
+    return isinstance(exc, (ServerUnreachable, UnknownModel))
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+async def run_grounding(
+    samples: Sequence[Sample],
+    grounder: Grounder,
+    *,
+    out: Path,
+    concurrency: int = 8,
+    resume: bool = False,
+    lang: Literal["en", "cn"] = "en",
+    dataset: dict[str, Any] | None = None,
+    progress: Progress | bool = True,
+    max_consecutive_errors: int = 10,
+    cache_images: int = 4,
+) -> GroundRunResult:
+    """Ground every sample (see the module docstring) and write ``out``; returns the outcome.
+
+    ``dataset`` (e.g. ``{"root", "format"}``) is recorded in the run header and checked on resume,
+    together with the grounder's name and ``lang``; a mismatch raises :class:`ResumeMismatch`.
+    """
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    out = Path(out)
+    header = {
+        "version": RESULTS_VERSION,
+        "grounder": getattr(grounder, "name", type(grounder).__name__),
+        "lang": lang,
+        "dataset": dataset or {},
+    }
+    finished: dict[str, dict[str, Any]] = {}
+    if resume:
+        saved_header, saved = load_saved(out)
+        if saved_header is not None:
+            for k in ("grounder", "lang"):
+                if saved_header.get(k) != header[k]:
+                    raise ResumeMismatch(f"{out} was made with {k} {saved_header.get(k)!r}, this run uses {header[k]!r}; "
+                                         "use another --out, or start again with --overwrite")
+            old_fmt = (saved_header.get("dataset") or {}).get("format")
+            new_fmt = header["dataset"].get("format")
+            if old_fmt and new_fmt and old_fmt != new_fmt:
+                raise ResumeMismatch(f"{out} was made for a {old_fmt} dataset, this one is {new_fmt}")
+        wanted = {s.key for s in samples}
+        finished = {k: r for k, r in saved.items() if k in wanted and not r.get("error")}
+    todo = [s for s in samples if s.key not in finished]
+
+    correct_before = sum(r.get("correctness") == "correct" for r in finished.values())
+    if isinstance(progress, Progress):
+        bar = progress
+        bar.total, bar.done, bar.resumed, bar.correct = len(samples), len(finished), len(finished), correct_before
+    else:
+        bar = Progress(len(samples), len(finished), correct_before, enabled=progress)
+
+    log = DetailsLog(details_log_path(out), header, append=resume)
+    if resume and finished:
+        # the log may not hold rows that only the old results file had: keep them in the log too
+        logged = load_saved_log_keys(details_log_path(out))
+        for k, row in finished.items():
+            if k not in logged:
+                log.append(row)
+
+    rows: dict[str, dict[str, Any]] = dict(finished)
+    frames = FrameCache(cache_images)
+    stop: list[str] = []
+    fatal: list[BaseException] = []
+    consecutive = 0
+    started = time.monotonic()
+
+    async def one(sample: Sample) -> None:
+        nonlocal consecutive
+        t0 = time.perf_counter()
+        try:
+            frame = await frames.get(sample.image_path)
+        except Exception as exc:  # an unreadable image: a failed sample, not a crash
+            row = detail_row(sample, lang, error=f"cannot read the image: {_describe(exc)}",
+                             latency_s=time.perf_counter() - t0)
+        else:
+            try:
+                g = await grounder.locate(frame, sample.prompt(lang))
+                row = detail_row(sample, lang, grounding=g, img_size=frame.size)
+                consecutive = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - recorded per sample; fatal kinds stop the run
+                row = detail_row(sample, lang, error=_describe(exc), img_size=frame.size,
+                                 latency_s=time.perf_counter() - t0)
+                if _fatal(exc) and not stop:
+                    stop.append(_describe(exc))
+                    fatal.append(exc)
+        if row.get("error"):
+            consecutive += 1
+            if consecutive >= max_consecutive_errors and not stop:
+                stop.append(f"{consecutive} samples in a row failed; the last: {row['error']}")
+        rows[sample.key] = row
+        log.append(row)
+        bar.update(row["correctness"], error=bool(row.get("error")))
+
+    bar.start()
+    queue = iter(todo)
+
+    async def worker() -> None:
+        # each worker takes the next sample as soon as it is done with one: no hand-off per sample
+        for sample in queue:
+            if stop:
+                return
+            await one(sample)
+
+    tasks = [asyncio.create_task(worker()) for _ in range(min(concurrency, len(todo)))]
+    try:
+        if tasks:
+            await asyncio.gather(*tasks)
+    finally:
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        log.close()
+        bar.close()
+        details = [rows[s.key] for s in samples if s.key in rows]
+        elapsed = time.monotonic() - started
+        run = {**header, "total": len(samples), "finished": len(details),
+               "complete": len(details) == len(samples) and not stop,
+               "errors": sum(bool(r.get("error")) for r in details),
+               "asked": len(details) - len(finished), "resumed": len(finished),
+               "elapsed_s": round(elapsed, 3), "concurrency": concurrency,
+               "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        metrics = write_results(out, details, run)
+        if run["complete"]:
+            details_log_path(out).unlink(missing_ok=True)  # everything is in ``out`` now
+    result = GroundRunResult(details, metrics, run, asked=run["asked"], resumed=len(finished), errors=run["errors"],
+                             aborted=stop[0] if stop else None, out=out, elapsed_s=elapsed, rows_by_key=rows,
+                             fatal=fatal[0] if fatal else None)
+    return result
+
+
+def load_saved_log_keys(log: Path) -> set[str]:
+    """Keys of the sample rows already in a details log."""
+    keys: set[str] = set()
+    if log.is_file():
+        for line in log.read_text(encoding="utf-8").splitlines():
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(obj, dict) and isinstance(obj.get("key"), str):
+                keys.add(obj["key"])
+    return keys
