@@ -143,11 +143,20 @@ class ContextBudget:
             n += 1
         return total, n
 
-    async def count(self, messages: list[dict]) -> tuple[int, int, int, bool]:
-        """(prompt tokens, image tokens, images, exact) for the messages."""
+    async def count(self, messages: list[dict], need: int | None = None) -> tuple[int, int, int, bool]:
+        """(prompt tokens, image tokens, images, exact) for the messages.
+
+        With ``need`` (the answer tokens the caller wants room for), the server is not asked when the
+        conservative estimate already leaves that room: an exact count could only show more room, and
+        the request is sent the same either way. It saves a ``/tokenize`` round trip on most requests.
+        """
         image_tokens, images = self.image_tokens(messages)
         text_only = strip_images(messages)
         text: int | None = None
+        if need is not None:
+            estimate = estimate_message_tokens(text_only) + image_tokens
+            if self.room(estimate) >= need:
+                return estimate, image_tokens, images, False
         if self._server_count_ok:
             assert self.counter is not None
             text = await self.counter.count_tokens(text_only)
@@ -170,7 +179,7 @@ class ContextBudget:
 
     async def fit_messages(self, messages: list[dict], max_tokens: int, *, floor: int | None = None) -> Fitted:
         """Check one fixed request (grounding): lower max_tokens to fit, or raise BudgetError."""
-        prompt, img_tokens, images, exact = await self.count(messages)
+        prompt, img_tokens, images, exact = await self.count(messages, need=max_tokens)
         floor = min(max_tokens, floor if floor is not None else self.floor(max_tokens))
         room = self.room(prompt)
         if room < floor:
@@ -203,7 +212,7 @@ class ContextBudget:
             kept = steps[drop:]
             msgs = build_agent_messages(self.profile, instruction, kept, image, screen_size,
                                         keep_images=k, thought_chars=self.settings.thought_chars)
-            prompt, img_tokens, images, exact = await self.count(msgs)
+            prompt, img_tokens, images, exact = await self.count(msgs, need=desired)
             last_prompt = prompt
             room = self.room(prompt)
             if room < floor:

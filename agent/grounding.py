@@ -14,6 +14,8 @@ point, the raw reply, the latency and the details that explain it — for episod
 
 from __future__ import annotations
 
+import asyncio
+
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -117,7 +119,7 @@ class VLMGrounder:
     async def locate(self, frame: "Frame", description: str) -> Grounding:
         """Ask the model once and return the full record (see the class docstring)."""
         started = time.perf_counter()
-        image = self.profile.prepare(frame)
+        image = await asyncio.to_thread(self.profile.prepare, frame)  # resizing a 4K frame takes ~1 s
         messages = build_grounding_messages(self.profile, image, description)
         sampling = self.profile.sampling("grounding")
         fitted = await self.budget.fit_messages(messages, sampling.max_tokens, floor=sampling.max_tokens_floor)
