@@ -99,3 +99,44 @@ def test_a_dead_server_ends_the_episode_as_a_recorded_error(xterm_desktop, tmp_p
     assert outcome.status == "error" and "model" in outcome.reason
     ep = load_episode(tmp_path / "ep")
     assert ep.result["status"] == "error"
+
+
+@pytest.mark.parametrize("fault,options", [("500", {}), ("429", {"retry_after": 0.05}), ("drop", {}),
+                                           ("refuse", {})])
+def test_transient_server_faults_are_retried_and_the_task_completes(xterm_desktop, tmp_path, fault, options):
+    sb, _ = xterm_desktop
+    replies = [kimi("Nothing to do.", "Finish.", "DONE")]
+    with StubOpenAI(replies) as stub:
+        model = model_for(stub)
+        if fault == "refuse":  # the server is down for a moment: back-off must outlast it
+            stub.refuse_for(0.3)
+            model = OpenAIModel(base_url=stub.base_url, model="Kimi-VL-A3B-Thinking", read_timeout=10,
+                                retry=RetryPolicy(max_retries=6, base_delay=0.05, max_delay=0.3))
+        else:
+            stub.fail_next(fault, times=2, **options)
+        agent = Agent(model, get_profile("kimi-vl-thinking"))
+        outcome = asyncio.run(agent.run(SimpleTask("t-retry", "finish"), sb, tmp_path / "ep"))
+    assert outcome.status == "done", outcome.reason
+
+
+@pytest.mark.parametrize("fault,options", [("slow", {"delay": 3.0}), ("truncate", {}), ("invalid_json", {})])
+def test_a_broken_reply_ends_as_a_clean_recorded_error_without_hanging(xterm_desktop, tmp_path, fault, options):
+    sb, _ = xterm_desktop
+    with StubOpenAI([kimi("x", "y", "DONE")] * 3) as stub:
+        stub.fail_next(fault, times=3, **options)
+        model = OpenAIModel(base_url=stub.base_url, model="Kimi-VL-A3B-Thinking", read_timeout=1.0,
+                            retry=RetryPolicy(max_retries=0), stream=fault == "truncate")
+        agent = Agent(model, get_profile("kimi-vl-thinking"))
+        outcome = asyncio.run(agent.run(SimpleTask("t-fault", "finish"), sb, tmp_path / "ep"))
+    assert outcome.status == "error" and outcome.reason.startswith("model")
+    ep = load_episode(tmp_path / "ep")
+    assert ep.result["status"] == "error" and "model" in ep.result["reason"]
+
+
+def test_an_unknown_model_name_lists_what_the_server_offers(xterm_desktop, tmp_path):
+    sb, _ = xterm_desktop
+    with StubOpenAI([kimi("x", "y", "DONE")]) as stub:
+        model = OpenAIModel(base_url=stub.base_url, model="no-such-model", retry=RetryPolicy(max_retries=0))
+        outcome = asyncio.run(Agent(model, get_profile("kimi-vl-thinking")).run(
+            SimpleTask("t-unknown", "finish"), sb, tmp_path / "ep"))
+    assert outcome.status == "error" and "Kimi-VL-A3B-Thinking" in outcome.reason

@@ -1,0 +1,77 @@
+"""Task benchmark: reset time (sandbox + setup + first frame), memory per sandbox, and suite wall time at
+--parallel 1, 2, 4, 8 (scripted mode, embedded OCR grounder). OSWorld's reference harness sleeps 60 s after
+every reset; that is the number to compare the reset time with.
+Run: python bench/bench_tasks.py [--tasks N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from agent.runner import RunSettings, run_tasks  # noqa: E402
+from bench._machine import machine  # noqa: E402
+from sandbox import Sandbox, sandbox_processes  # noqa: E402
+from tasks import SUITE_DIR, load_suite, run_setup  # noqa: E402
+
+
+def pss_mib(pids: list[int]) -> float:
+    """Proportional set size of the processes (shared pages split fairly), in MiB."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in open(f"/proc/{pid}/smaps_rollup"):
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", type=int, default=8, help="tasks in the parallel-scaling run (default 8)")
+    n = ap.parse_args().tasks
+    print(f"# task benchmark — {machine()}")
+    suite = load_suite(SUITE_DIR)
+    one_per_app: dict[str, object] = {}
+    for task in suite:
+        app = task.id.split("-")[0]
+        if app not in one_per_app and not task.infeasible:
+            one_per_app[app] = task
+    print("\n## reset: sandbox + setup + first frame (median of 3)")
+    mems = []
+    for app, task in one_per_app.items():
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            with Sandbox(task.screen.width, task.screen.height) as sb:
+                run_setup(task, sb)
+                sb.screenshot()
+                times.append(time.perf_counter() - t0)
+                mems.append(pss_mib(list(sandbox_processes(sb.id))))
+        print(f"{task.id:28} {statistics.median(times) * 1000:7.0f} ms   target <= 1500 ms (OSWorld: 60 s sleep)")
+    print(f"\nmemory per sandbox with its app (PSS of all its processes): median {statistics.median(mems):.0f} MiB, "
+          f"max {max(mems):.0f} MiB")
+    scripted = [t for t in suite if t.steps and not t.id.startswith("calc")][:n]
+    print(f"\n## suite wall time, {len(scripted)} tasks, scripted with the OCR grounder")
+    base = None
+    for parallel in (1, 2, 4, 8):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            summary = run_tasks(scripted, RunSettings(mode="scripted", out=Path(tmp), parallel=parallel,
+                                                      grounder="ocr"), progress=lambda line: None)
+            wall = time.perf_counter() - t0
+        base = base or wall
+        print(f"--parallel {parallel}: {wall:6.1f} s  ({summary.passed}/{len(scripted)} passed)  "
+              f"speed-up {base / wall:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
