@@ -15,6 +15,7 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from agent.budget import BudgetSettings, ContextBudget
@@ -74,6 +75,27 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000, 2)
 
 
+async def recorded(writer: EpisodeWriter,
+                   body: Callable[[RunOutcome], Awaitable[RunOutcome]]) -> RunOutcome:
+    """Run an episode's ``body`` and always finish its folder: a model or sandbox fault becomes a recorded
+    ``error``, Ctrl-C or task cancellation a recorded ``cancelled`` (and is re-raised)."""
+    outcome = RunOutcome("error", 0, folder=writer.folder)
+    try:
+        outcome = await body(outcome)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        outcome.status, outcome.reason = "cancelled", "interrupted by the user"
+        raise
+    except ModelError as exc:
+        outcome.status, outcome.reason = "error", f"model: {exc}"
+    except Exception as exc:  # a sandbox fault ends the episode, recorded
+        outcome.status, outcome.reason = "error", f"{type(exc).__name__}: {exc}"
+    finally:
+        outcome.steps = writer.count
+        writer.finish({"status": outcome.status, "reason": outcome.reason,
+                       "final_action": outcome.final_action, "usage": outcome.usage})
+    return outcome
+
+
 class Agent:
     """Runs tasks autonomously: the model plans every step from the instruction and the screen."""
 
@@ -94,21 +116,7 @@ class Agent:
         writer = writer or EpisodeWriter(folder, {"id": task.id, "instruction": task.instruction,
                                                   "mode": "auto", "profile": self.profile.name,
                                                   "model": self.model_name})
-        outcome = RunOutcome("error", 0, folder=writer.folder)
-        try:
-            outcome = await self._run(task, sandbox, writer, outcome)
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            outcome.status, outcome.reason = "cancelled", "interrupted by the user"
-            raise
-        except ModelError as exc:
-            outcome.status, outcome.reason = "error", f"model: {exc}"
-        except Exception as exc:  # a sandbox fault ends the episode, recorded
-            outcome.status, outcome.reason = "error", f"{type(exc).__name__}: {exc}"
-        finally:
-            outcome.steps = writer.count
-            writer.finish({"status": outcome.status, "reason": outcome.reason,
-                           "final_action": outcome.final_action, "usage": outcome.usage})
-        return outcome
+        return await recorded(writer, lambda outcome: self._run(task, sandbox, writer, outcome))
 
     async def _run(self, task: TaskLike, sandbox: Desktop, writer: EpisodeWriter, outcome: RunOutcome) -> RunOutcome:
         cfg = self.config

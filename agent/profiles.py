@@ -183,7 +183,7 @@ register(Profile(
     image_overhead_tokens=2,
     recommended_max_model_len=32768,
     description="Qwen2.5-VL: absolute pixels of the smart_resize image; prompted for pyautogui code "
-                "(its native computer-use format is a computer_use tool call, which tools.parse does not read).",
+                "(its native computer_use tool calls are read by tools.parse's 'thousand' format too).",
 ))
 
 register(Profile(

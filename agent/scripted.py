@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from agent.episode import EpisodeWriter
 from agent.grounding import Grounder, Grounding
-from agent.loop import RunOutcome, _ms
+from agent.loop import RunOutcome, _ms, recorded
 from tasks.steps import Step, StepParseError, parse_step
 from tools.actions import Action, Click, Done, Drag, Fail, Key, Scroll, TypeText, Wait, describe
 from tools.policy import Policy, Rejection
@@ -59,19 +59,7 @@ class ScriptedRunner:
         """Execute every step of ``task.steps`` in order; the outcome's status is done, fail or error."""
         writer = writer or EpisodeWriter(folder, {"id": task.id, "instruction": task.instruction, "mode": "scripted",
                                                   "steps": list(task.steps or []), "grounder": self.grounder.name})
-        outcome = RunOutcome("error", 0, folder=writer.folder)
-        try:
-            outcome = await self._run(task, sandbox, writer, outcome)
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            outcome.status, outcome.reason = "cancelled", "interrupted by the user"
-            raise
-        except Exception as exc:
-            outcome.status, outcome.reason = "error", f"{type(exc).__name__}: {exc}"
-        finally:
-            outcome.steps = writer.count
-            writer.finish({"status": outcome.status, "reason": outcome.reason, "final_action": outcome.final_action,
-                           "usage": outcome.usage})
-        return outcome
+        return await recorded(writer, lambda outcome: self._run(task, sandbox, writer, outcome))
 
     async def _run(self, task: Any, sandbox: Desktop, writer: EpisodeWriter, outcome: RunOutcome) -> RunOutcome:
         if not task.steps:

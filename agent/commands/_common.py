@@ -18,3 +18,14 @@ def add_screen_arg(p: argparse.ArgumentParser, default: str | None) -> None:
     """``--screen WxH``."""
     p.add_argument("--screen", metavar="WxH", type=parse_screen, default=parse_screen(default) if default else None,
                    help=f"screen size of the desktop{f' (default {default})' if default else ''}")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1, with an error naming the value otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value

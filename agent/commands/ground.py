@@ -8,17 +8,8 @@ import asyncio
 import sys
 from pathlib import Path
 
+from agent.commands._common import positive_int
 from agent.errors import UsageError
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -42,13 +33,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", help="model profile for --grounder vlm (default kimi-vl-thinking)")
     p.add_argument("--model", help="served model name (default: the server's only model)")
     p.add_argument("--base-url", help="OpenAI-compatible base URL (default $OPENAI_BASE_URL or http://localhost:8000/v1)")
-    p.add_argument("--context-len", type=_positive, default=8192,
+    p.add_argument("--context-len", type=positive_int, default=8192,
                    help="the server's --max-model-len; every request is checked against it (default 8192)")
     p.add_argument("--estimate-tokens", action="store_true",
                    help="budget the prompt's text by the conservative estimate instead of the server's /tokenize "
                    "(one request fewer per sample; max_tokens may come out a little lower)")
-    p.add_argument("--concurrency", type=_positive, default=8, help="requests in flight (default 8)")
-    p.add_argument("--limit", type=_positive, help="only the first N samples")
+    p.add_argument("--concurrency", type=positive_int, default=8, help="requests in flight (default 8)")
+    p.add_argument("--limit", type=positive_int, help="only the first N samples")
     p.add_argument("--lang", choices=["en", "cn"], default="en",
                    help="instruction language: cn uses ScreenSpot-Pro's instruction_cn (default en)")
     p.add_argument("--out", type=Path, default=Path("results.json"), help="results file (default ./results.json)")

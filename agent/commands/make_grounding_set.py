@@ -7,17 +7,8 @@ import sys
 from pathlib import Path
 
 from agent.commands._common import parse_screen
+from agent.commands._common import positive_int
 from agent.errors import UsageError
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _screens(text: str) -> list[tuple[int, int]]:
@@ -36,12 +27,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "layout (annotations/<app>_linux.json, images/), so `screenact ground OUT` runs on it. "
         "The same --seed gives the same set.")
     p.add_argument("out", type=Path, help="folder to create (must be empty or new)")
-    p.add_argument("--n", type=_count, default=100, help="number of samples (default 100)")
+    p.add_argument("--n", type=positive_int, default=100, help="number of samples (default 100)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--screens", type=_screens, default=_screens(default_screens), metavar="WxH,…",
                    help=f"screen sizes to draw from (default {default_screens})")
     p.add_argument("--apps", default=",".join(APPS), metavar="APP,…", help=f"apps to use (default {','.join(APPS)})")
-    p.add_argument("--per-scene", type=_count, default=6, help="samples taken from one screenshot at most (default 6)")
+    p.add_argument("--per-scene", type=positive_int, default=6, help="samples taken from one screenshot at most (default 6)")
     p.add_argument("--overwrite", action="store_true", help="replace a set already in OUT")
     p.add_argument("--no-isolate", action="store_true", help="run the desktops without bubblewrap (not isolated)")
     p.set_defaults(func=run)
