@@ -44,6 +44,7 @@ class ReplayReport:
     problems: list[str] = field(default_factory=list)  # what was missing in the recorded episode
     status: str | None = None
     replay_folder: Path | None = None
+    verdict: bool | None = None  # the checker's verdict after a task replay
 
     @property
     def ok(self) -> bool:
@@ -110,6 +111,39 @@ def replay_live(folder: str | Path, sandbox: Any, out: str | Path, *, profile: s
     recorded_status = (ep.result or {}).get("status")
     if recorded_status and recorded_status != outcome.status:
         report.divergences.append(Divergence(len(replayed), recorded_status, outcome.status, "final status differs"))
+    return report
+
+
+def recorded_task(folder: str | Path) -> Any:
+    """The ``tasks.Task`` an episode was recorded from (``screenact run`` stores it in task.json), or None."""
+    from tasks import task_from_data
+
+    ep = load_episode(folder)
+    data = (ep.task or {}).get("task")
+    return task_from_data(data, Path(folder) / "task.json") if isinstance(data, dict) else None
+
+
+def replay_task_episode(folder: str | Path, out: str | Path, *, isolate: bool = True) -> ReplayReport:
+    """Replay a ``screenact run`` episode end to end: a fresh sandbox of the task's size, the task's own
+    setup, the recorded replies, then the task's checker; a verdict unlike the recorded one diverges too."""
+    from sandbox import Sandbox
+    from tasks import check, run_setup
+
+    task = recorded_task(folder)
+    if task is None:
+        raise ValueError("task.json holds no task to set up; replay it with --launch instead")
+    ep = load_episode(folder)
+    with Sandbox(task.screen.width, task.screen.height, isolate=isolate, allow_unisolated=not isolate) as sb:
+        run_setup(task, sb)
+        report = replay_live(folder, sb, out, task=task)
+        final = (load_episode(out).result or {}).get("final_action")
+        verdict = check(task, sb, final)
+    recorded = ((ep.result or {}).get("verdict") or {}).get("passed")
+    if recorded is not None and recorded != verdict.passed:
+        report.divergences.append(Divergence(report.steps, f"checker passed={recorded}",
+                                             f"checker passed={verdict.passed} ({verdict.reason})",
+                                             "the checker's verdict differs"))
+    report.verdict = verdict.passed
     return report
 
 

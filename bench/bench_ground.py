@@ -134,12 +134,14 @@ def _serve(latency: float, conn) -> None:
         with lock:
             inflight += 1
             peak = max(peak, inflight)
-        time.sleep(latency)
+        time.sleep(latency / 2)  # still waiting inside the server at the midpoint of its latency
         with lock:
             inflight -= 1
         return REPLY
 
-    with StubOpenAI(responder=responder, max_model_len=32768) as stub:
+    # The stub answers ``latency`` after each request arrives, however long it spent parsing the body,
+    # so that what is measured beyond the ideal is the client's own cost.
+    with StubOpenAI(responder=responder, max_model_len=32768, latency=latency) as stub:
         conn.send(stub.base_url)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         while True:

@@ -160,9 +160,11 @@ class StubOpenAI:
         chunk_chars: int = 12,
         loop_replies: bool = False,
         record_path: str | Path | None = None,
+        latency: float = 0.0,
     ) -> None:
         self._replies: deque[str | dict] = deque(replies)
         self.responder = responder
+        self.latency = latency  # seconds from a chat request's arrival to its answer (a server's fixed latency)
         self.models = list(models)
         self.max_model_len = max_model_len
         self.image_tokens = image_tokens or (lambda w, h: moonvit_tokens(w, h, in_token_limit))
@@ -411,6 +413,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         stub = self.stub
+        self.arrived = time.monotonic()
         try:
             body = self._read_json()
         except _BadRequest as e:
@@ -477,6 +480,8 @@ class _Handler(BaseHTTPRequestHandler):
             max_tokens = stub.max_model_len - prompt_tokens
 
         reply = stub._next_reply(body)
+        if stub.latency:  # answer ``latency`` seconds after the request arrived, whatever parsing it took
+            time.sleep(max(0.0, stub.latency - (time.monotonic() - self.arrived)))
         if isinstance(reply, str):
             reply = {"content": reply}
         content = reply.get("content") or ""

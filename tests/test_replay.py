@@ -102,3 +102,23 @@ def test_a_torn_last_line_is_skipped_and_named(tmp_path):
 def test_not_a_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="not an episode folder"):
         load_episode(tmp_path / "nope")
+
+
+FORM = Path(__file__).resolve().parent / "corpus" / "episodes" / "form-country-canada"
+
+
+def test_a_run_episode_replays_with_its_own_task_setup_and_checker(tmp_path):
+    from agent.replay import recorded_task, replay_task_episode
+
+    assert recorded_task(FORM).id == "form-country-canada"
+    assert replay_offline(FORM).ok
+    report = replay_task_episode(FORM, tmp_path / "again")
+    assert report.ok, report.summary()
+    assert report.status == "done" and report.verdict is True
+
+
+def test_screenact_replay_cli_sets_up_a_run_episode(tmp_path, capsys):
+    from agent.cli import main
+
+    assert main(["replay", str(FORM), "--out", str(tmp_path / "r")]) == 0
+    assert "identical" in capsys.readouterr().out

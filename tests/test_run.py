@@ -114,3 +114,46 @@ def test_ctrl_c_cancels_running_tasks_and_keeps_the_results(tmp_path):
     from sandbox import sandbox_processes
     time.sleep(0.5)
     assert sandbox_processes() == {} or all(str(os.getpid()) not in v for v in sandbox_processes().values())
+
+
+def test_scripted_mode_with_the_vlm_grounder_against_the_stub_model(tmp_path):
+    """Scripted steps grounded by a VLM profile in grounding mode: the stub answers in Kimi-VL's ScreenSpot
+    shape with the normalized centre of the widget the instruction names (read from the app's own boxes)."""
+    import asyncio
+
+    from agent.grounding import VLMGrounder
+    from agent.models import OpenAIModel
+    from agent.profiles import get_profile
+    from agent.scripted import ScriptedRunner
+    from sandbox import Sandbox
+    from tasks import SUITE_DIR, check, load_task, run_setup
+
+    task = load_task(Path(SUITE_DIR) / "form-country-canada.yaml")
+    asked: list[str] = []
+    with Sandbox(task.screen.width, task.screen.height) as sb:
+        run_setup(task, sb)
+        state = task.apps()["form"]
+
+        def responder(body: dict) -> str:
+            text = body["messages"][-1]["content"][-1]["text"]
+            description = text.split("## Task Instruction:", 1)[1].strip().lower()
+            asked.append(description)
+            widgets = json.loads(sb.read_file(state))["widgets"]
+            named = [w for w in widgets if w.get("label") and w["label"].lower() in description]
+            w = max(named, key=lambda w: len(w["label"]))
+            x1, y1, x2, y2 = w["bbox"]
+            x, y = (x1 + x2) / 2 / sb.width, (y1 + y2) / 2 / sb.height
+            return kimi(f"The element is at the {w['role']} labelled {w['label']}.",
+                        f"pyautogui.click(x={x:.4f}, y={y:.4f})")
+
+        with StubOpenAI(responder=responder) as stub:
+            model = OpenAIModel(base_url=stub.base_url, model="Kimi-VL-A3B-Thinking")
+            runner = ScriptedRunner(VLMGrounder(model, get_profile("kimi-vl-thinking")))
+            outcome = asyncio.run(runner.run(task, sb, tmp_path / "ep"))
+        verdict = check(task, sb, outcome.final_action)
+    assert outcome.status == "done", outcome.reason
+    assert verdict.passed, verdict.reason
+    assert asked == ["'france'", "'canada'"]
+    ep = load_episode(tmp_path / "ep")
+    grounding = ep.steps[0]["grounding"][0]
+    assert grounding["grounder"].startswith("vlm") and "◁think▷" in grounding["reply"]

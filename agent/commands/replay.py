@@ -14,7 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "replay", help="replay a recorded episode (offline re-parse, or live in a fresh sandbox)",
         description="Replay an episode folder. --offline parses every recorded reply again and compares the "
         "actions (a parser regression check, no sandbox). Without it, the recorded replies drive a fresh "
-        "sandbox of the recorded size through the loop and the executed actions are compared step by step.")
+        "sandbox of the recorded size through the loop and the executed actions are compared step by step; "
+        "an episode recorded by `screenact run` is set up with its task's own setup and judged by its checker.")
     p.add_argument("episode", type=Path, help="an episode folder (task.json, steps.jsonl, step-NNNN.png)")
     p.add_argument("--offline", action="store_true", help="only re-parse the replies; no sandbox")
     p.add_argument("--profile", help="model profile to parse with (default: the one in task.json)")
@@ -38,6 +39,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.offline:
             report = replay_offline(args.episode, args.profile)
+        elif not args.launch and not args.wait_window and (ep.task or {}).get("task"):
+            from agent.replay import replay_task_episode
+
+            out = args.out or args.episode.with_name(args.episode.name + "-replay")
+            report = replay_task_episode(args.episode, out)
         else:
             from sandbox import Sandbox
 
