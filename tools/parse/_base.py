@@ -176,3 +176,19 @@ def first_point(parser: "Callable[[str, Limits], Parsed]", text: str, limits: Li
     except Exception:  # grounding never raises: an unusable reply is "no point" (wrong_format)
         pass
     return point_in_text(thinking.answer or "")
+
+
+def begin(text: str, fmt: str) -> Parsed:
+    """A reply's Parsed with its thought and answer split. A reply that ended inside its thinking comes back
+    marked (``thinking_unclosed``), with no actions and one error for the model; parsers return it as is."""
+    from tools.parse._text import split_thinking
+
+    thinking = split_thinking(text)
+    parsed = Parsed(raw=text, fmt=fmt, thought=thinking.thought, answer=(thinking.answer or "").strip())
+    if thinking.unclosed:
+        parsed.thinking_unclosed = True
+        parsed.errors = [
+            "your reply ended inside the thinking part (◁think▷ was never closed with ◁/think▷), so it had no "
+            "action; think more briefly, close the thinking, then give ## Action: and ## Code:"
+        ]
+    return parsed

@@ -38,10 +38,9 @@ from typing import Any
 
 from tools.keys import split_combo
 from tools.actions import Click, Done, Drag, Fail, Key, KeyDown, KeyUp, MouseDown, MouseUp, Move, Scroll, TypeText, Wait
-from tools.parse._base import Builder, Limits, Parsed, Problem, fail, make
+from tools.parse._base import begin, Builder, Limits, Parsed, Problem, fail, make
 from tools.parse._literals import as_int, as_number, as_text
-from tools.parse._text import code_blocks, outside_blocks, split_thinking
-from tools.parse.pyautogui_code import unclosed
+from tools.parse._text import code_blocks, outside_blocks
 
 HINT = 'Answer with a JSON action such as ```json\n{"action_type": "CLICK", "x": 640, "y": 360}\n```.'
 
@@ -70,10 +69,9 @@ _BUTTONS = ("left", "right", "middle")
 
 def parse_computer13(text: str, limits: Limits, cursor: tuple[float, float] | None = None) -> Parsed:
     """Parse an OSWorld computer_13 reply (``fmt="computer_13"``)."""
-    thinking = split_thinking(text)
-    parsed = Parsed(raw=text, fmt="computer_13", thought=thinking.thought, answer=(thinking.answer or "").strip())
-    if thinking.unclosed:
-        return unclosed(parsed)
+    parsed = begin(text, "computer_13")
+    if parsed.thinking_unclosed:
+        return parsed
     builder = Builder(limits, cursor)
     documents, prose = _documents(parsed.answer)
     if parsed.thought is None and prose:

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import re
 
-from tools.parse._base import Builder, Limits, Parsed, fail
+from tools.parse._base import begin, Builder, Limits, Parsed, fail
 from tools.parse._text import point_in_text, split_thinking
-from tools.parse.pyautogui_code import read_code_in, unclosed
+from tools.parse.pyautogui_code import read_code_in
 
 HINT = (
     "Answer in this shape: ## Action:\n<one short instruction>\n## Code:\n```python\n"
@@ -57,10 +57,9 @@ def sections(answer: str) -> dict[str, str]:
 
 def parse_kimi(text: str, limits: Limits, cursor: tuple[float, float] | None = None) -> Parsed:
     """Parse a Kimi-VL reply (``fmt="kimi-vl"``) into thought, ``## Action:`` text and actions."""
-    thinking = split_thinking(text)
-    parsed = Parsed(raw=text, fmt="kimi-vl", thought=thinking.thought, answer=(thinking.answer or "").strip())
-    if thinking.unclosed:
-        return unclosed(parsed)
+    parsed = begin(text, "kimi-vl")
+    if parsed.thinking_unclosed:
+        return parsed
     parts = sections(parsed.answer)
     action_text = parts.get("action")
     if action_text is not None:

@@ -36,9 +36,9 @@ import warnings
 from typing import Any, Callable
 
 from tools.actions import Click, Done, Drag, Fail, Key, KeyDown, KeyUp, MouseDown, MouseUp, Move, Scroll, TypeText, Wait
-from tools.parse._base import Builder, Limits, Parsed, Problem, fail, make
+from tools.parse._base import begin, Builder, Limits, Parsed, Problem, fail, make
 from tools.parse._literals import as_int, as_number, as_text, describe_node, literal, snippet
-from tools.parse._text import code_blocks, outside_blocks, split_thinking
+from tools.parse._text import code_blocks, outside_blocks
 
 HINT = "Write only pyautogui calls with literal arguments, e.g. pyautogui.click(x=..., y=...) with the numbers written out, or pyautogui.hotkey('ctrl', 's')."
 
@@ -118,10 +118,9 @@ def _code_lines(text: str) -> list[str]:
 
 def parse_pyautogui(text: str, limits: Limits, cursor: tuple[float, float] | None = None) -> Parsed:
     """Parse an OSWorld pyautogui reply (``fmt="pyautogui"``); ParseError when any part is refused."""
-    thinking = split_thinking(text)
-    parsed = Parsed(raw=text, fmt="pyautogui", thought=thinking.thought, answer=(thinking.answer or "").strip())
-    if thinking.unclosed:
-        return unclosed(parsed)
+    parsed = begin(text, "pyautogui")
+    if parsed.thinking_unclosed:
+        return parsed
     blocks = code_blocks(parsed.answer)
     prose = outside_blocks(parsed.answer, blocks).strip()
     if parsed.thought is None and prose and blocks:
@@ -131,16 +130,6 @@ def parse_pyautogui(text: str, limits: Limits, cursor: tuple[float, float] | Non
     if builder.problems or not builder.actions:
         raise fail(builder.problems, HINT, parsed)
     parsed.actions = builder.actions
-    return parsed
-
-
-def unclosed(parsed: Parsed) -> Parsed:
-    """The Parsed for a reply that ended inside its thinking: no actions, one error for the model."""
-    parsed.thinking_unclosed = True
-    parsed.errors = [
-        "your reply ended inside the thinking part (◁think▷ was never closed with ◁/think▷), so it had no action; "
-        "think more briefly, close the thinking, then give ## Action: and ## Code:"
-    ]
     return parsed
 
 

@@ -30,10 +30,10 @@ import re
 from typing import Any
 
 from tools.actions import Click, Done, Drag, Fail, Key, Move, Scroll, TypeText, Wait
-from tools.parse._base import first_point, Builder, Limits, Parsed, Problem, fail, make
+from tools.parse._base import begin, first_point, Builder, Limits, Parsed, Problem, fail, make
 from tools.parse._literals import as_int, as_number, as_text
-from tools.parse._text import code_blocks, outside_blocks, point_in_text, split_thinking
-from tools.parse.pyautogui_code import read_code_in, unclosed
+from tools.parse._text import code_blocks, outside_blocks, point_in_text
+from tools.parse.pyautogui_code import read_code_in
 
 HINT = (
     'Answer with a tool call such as <tool_call>\n{"name": "computer_use", "arguments": '
@@ -52,10 +52,9 @@ _SCROLL_CLICKS = 5
 
 def parse_thousand(text: str, limits: Limits, cursor: tuple[float, float] | None = None) -> Parsed:
     """Parse a 0–1000-grid reply (``fmt="thousand"``)."""
-    thinking = split_thinking(text)
-    parsed = Parsed(raw=text, fmt="thousand", thought=thinking.thought, answer=(thinking.answer or "").strip())
-    if thinking.unclosed:
-        return unclosed(parsed)
+    parsed = begin(text, "thousand")
+    if parsed.thinking_unclosed:
+        return parsed
     answer = parsed.answer
     builder = Builder(limits, cursor)
     calls = _TOOL_CALL.findall(answer)

@@ -30,9 +30,8 @@ import re
 
 from tools.keys import split_combo
 from tools.actions import Click, Done, Drag, Fail, Key, KeyDown, KeyUp, Move, Scroll, TypeText, Wait
-from tools.parse._base import first_point, Builder, Limits, Parsed, Problem, fail, make
-from tools.parse._text import NUMBER, split_thinking
-from tools.parse.pyautogui_code import unclosed
+from tools.parse._base import begin, first_point, Builder, Limits, Parsed, Problem, fail, make
+from tools.parse._text import NUMBER
 
 HINT = "Answer as: Thought: <reasoning>\nAction: click(start_box='(x,y)') — one action from the action space."
 
@@ -51,10 +50,9 @@ _PHONE = {"long_press", "open_app", "press_home", "press_back"}
 
 def parse_ui_tars(text: str, limits: Limits, cursor: tuple[float, float] | None = None) -> Parsed:
     """Parse a UI-TARS reply (``fmt="ui-tars"``)."""
-    thinking = split_thinking(text)
-    parsed = Parsed(raw=text, fmt="ui-tars", thought=thinking.thought, answer=(thinking.answer or "").strip())
-    if thinking.unclosed:
-        return unclosed(parsed)
+    parsed = begin(text, "ui-tars")
+    if parsed.thinking_unclosed:
+        return parsed
     builder = Builder(limits, cursor)
     thought, action_str = _split(parsed.answer)
     if parsed.thought is None:
