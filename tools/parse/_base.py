@@ -142,6 +142,14 @@ class Builder:
         if len(self.problems) < self.limits.max_problems:
             self.problems.append(problem)
 
+    def finish(self, parsed: Parsed, hint: str) -> Parsed:
+        """``parsed`` with the actions read, or the ParseError when anything was refused or nothing found:
+        all or nothing, so a half-refused plan never runs."""
+        if self.problems or not self.actions:
+            raise fail(self.problems, hint, parsed)
+        parsed.actions = self.actions
+        return parsed
+
     def pointer_button(self, cls: type, button: str, at: tuple[float, float] | None, what: str) -> None:
         """A mouse_down/mouse_up, moving to ``at`` first when a position was given."""
         if at is not None:

@@ -38,7 +38,7 @@ from typing import Any
 
 from tools.keys import split_combo
 from tools.actions import Click, Done, Drag, Fail, Key, KeyDown, KeyUp, MouseDown, MouseUp, Move, Scroll, TypeText, Wait
-from tools.parse._base import begin, Builder, Limits, Parsed, Problem, fail, make
+from tools.parse._base import Builder, Limits, Parsed, Problem, begin, make
 from tools.parse._literals import as_int, as_number, as_text
 from tools.parse._text import code_blocks, outside_blocks
 
@@ -86,10 +86,7 @@ def parse_computer13(text: str, limits: Limits, cursor: tuple[float, float] | No
             _document(doc, builder, limits)
         except Problem as problem:
             builder.note(str(problem))
-    if builder.problems or not builder.actions:
-        raise fail(builder.problems, HINT, parsed)
-    parsed.actions = builder.actions
-    return parsed
+    return builder.finish(parsed, HINT)
 
 
 def _documents(answer: str) -> tuple[list[str], str]:

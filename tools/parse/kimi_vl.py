@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 
-from tools.parse._base import begin, Builder, Limits, Parsed, fail
+from tools.parse._base import Builder, Limits, Parsed, begin
 from tools.parse._text import point_in_text, split_thinking
 from tools.parse.pyautogui_code import read_code_in
 
@@ -70,10 +70,7 @@ def parse_kimi(text: str, limits: Limits, cursor: tuple[float, float] | None = N
     code_part = parts.get("code")
     builder = Builder(limits, cursor)
     read_code_in(code_part if code_part is not None else parsed.answer, builder, limits)
-    if builder.problems or not builder.actions:
-        raise fail(builder.problems, HINT, parsed)
-    parsed.actions = builder.actions
-    return parsed
+    return builder.finish(parsed, HINT)
 
 
 def kimi_point(text: str, limits: Limits) -> tuple[float, float] | None:

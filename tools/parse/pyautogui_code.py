@@ -36,7 +36,7 @@ import warnings
 from typing import Any, Callable
 
 from tools.actions import Click, Done, Drag, Fail, Key, KeyDown, KeyUp, MouseDown, MouseUp, Move, Scroll, TypeText, Wait
-from tools.parse._base import begin, Builder, Limits, Parsed, Problem, fail, make
+from tools.parse._base import Builder, Limits, Parsed, Problem, begin, make
 from tools.parse._literals import as_int, as_number, as_text, describe_node, literal, snippet
 from tools.parse._text import code_blocks, outside_blocks
 
@@ -127,10 +127,7 @@ def parse_pyautogui(text: str, limits: Limits, cursor: tuple[float, float] | Non
         parsed.thought = prose
     builder = Builder(limits, cursor)
     read_code_in(parsed.answer, builder, limits)
-    if builder.problems or not builder.actions:
-        raise fail(builder.problems, HINT, parsed)
-    parsed.actions = builder.actions
-    return parsed
+    return builder.finish(parsed, HINT)
 
 
 def read_code_in(text: str, builder: Builder, limits: Limits) -> None:

@@ -30,7 +30,7 @@ import re
 from typing import Any
 
 from tools.actions import Click, Done, Drag, Fail, Key, Move, Scroll, TypeText, Wait
-from tools.parse._base import begin, first_point, Builder, Limits, Parsed, Problem, fail, make
+from tools.parse._base import Builder, Limits, Parsed, Problem, begin, first_point, make
 from tools.parse._literals import as_int, as_number, as_text
 from tools.parse._text import code_blocks, outside_blocks, point_in_text
 from tools.parse.pyautogui_code import read_code_in
@@ -84,10 +84,7 @@ def parse_thousand(text: str, limits: Limits, cursor: tuple[float, float] | None
             builder.note("no action found")
         else:
             _record(builder, lambda p, b, lim: b.add(make(Click, "point", x=p[0], y=p[1])), point, limits)
-    if builder.problems or not builder.actions:
-        raise fail(builder.problems, HINT, parsed)
-    parsed.actions = builder.actions
-    return parsed
+    return builder.finish(parsed, HINT)
 
 
 def _record(builder: Builder, fn: Any, arg: Any, limits: Limits) -> None:

@@ -30,7 +30,7 @@ import re
 
 from tools.keys import split_combo
 from tools.actions import Click, Done, Drag, Fail, Key, KeyDown, KeyUp, Move, Scroll, TypeText, Wait
-from tools.parse._base import begin, first_point, Builder, Limits, Parsed, Problem, fail, make
+from tools.parse._base import Builder, Limits, Parsed, Problem, begin, first_point, make
 from tools.parse._text import NUMBER
 
 HINT = "Answer as: Thought: <reasoning>\nAction: click(start_box='(x,y)') — one action from the action space."
@@ -65,10 +65,7 @@ def parse_ui_tars(text: str, limits: Limits, cursor: tuple[float, float] | None 
                 _call(chunk, builder, limits)
             except Problem as problem:
                 builder.note(str(problem))
-    if builder.problems or not builder.actions:
-        raise fail(builder.problems, HINT, parsed)
-    parsed.actions = builder.actions
-    return parsed
+    return builder.finish(parsed, HINT)
 
 
 def _split(answer: str) -> tuple[str | None, str | None]:
