@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from agent.grounding import Grounder, Grounding
+from agent.grounders import Grounder, Grounding
 from agent.images import ModelImage
 from agent.profiles import Profile
 from tasks.grounding.datasets import Sample

@@ -86,11 +86,11 @@ class _Shared:
         if self.settings.grounder == "ocr":
             with self._lock:
                 if self._ocr is None:
-                    from agent.models.ocr import OCRGrounder
+                    from agent.grounders.ocr import OCRGrounder
 
                     self._ocr = OCRGrounder()
                 return self._ocr
-        from agent.grounding import VLMGrounder
+        from agent.grounders import VLMGrounder
         from agent.profiles import get_profile
 
         return VLMGrounder(model, get_profile(self.settings.profile), context_len=self.settings.context_len)

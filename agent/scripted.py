@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agent.episode import EpisodeWriter
-from agent.grounding import Grounder, Grounding
+from agent.grounders import Grounder, Grounding
 from agent.loop import RunOutcome, _ms, recorded
 from tasks.steps import Step, StepParseError, parse_step
 from tools.actions import Action, Click, Done, Drag, Fail, Key, Scroll, TypeText, Wait, describe

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.budget import BudgetSettings  # noqa: E402
 from agent.ground_run import DatasetProfile, FileFrame, run_grounding  # noqa: E402
-from agent.grounding import VLMGrounder  # noqa: E402
+from agent.grounders import VLMGrounder  # noqa: E402
 from agent.models import OpenAIModel  # noqa: E402
 from agent.profiles import get_profile  # noqa: E402
 from agent.prompts import build_grounding_messages  # noqa: E402

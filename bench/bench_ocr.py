@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agent.models.ocr import OCRGrounder  # noqa: E402
+from agent.grounders.ocr import OCRGrounder  # noqa: E402
 from bench._machine import machine  # noqa: E402
 from sandbox import Sandbox  # noqa: E402
 from tools.frame import Frame  # noqa: E402

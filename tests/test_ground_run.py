@@ -20,7 +20,7 @@ import pytest
 
 from agent.cli import main as cli
 from agent.ground_run import DatasetProfile, Progress, details_log_path, load_saved, run_grounding
-from agent.grounding import VLMGrounder
+from agent.grounders import VLMGrounder
 from agent.models import OpenAIModel, RetryPolicy
 from agent.profiles import get_profile
 from tasks.grounding import load_dataset
@@ -343,7 +343,7 @@ def test_ocr_grounder_runs_without_a_server(tmp_path, capsys):
 
 def test_points_are_scaled_to_the_annotated_image_size():
     from agent.ground_run import detail_row
-    from agent.grounding import Grounding, Point
+    from agent.grounders import Grounding, Point
 
     sample = load_dataset(PRO).samples[0]
     assert sample.img_size == (640, 360)

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from agent.budget import BudgetError
-from agent.grounding import Grounder, Grounding, Point, VLMGrounder
+from agent.grounders import Grounder, Grounding, Point, VLMGrounder
 from agent.images import decode_data_url
 from agent.models import OpenAIModel, RetryPolicy, ServerError
 from agent.profiles import Sampling, get_profile

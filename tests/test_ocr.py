@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from agent.grounding import Grounder, Point
-from agent.models.ocr import (
+from agent.grounders import Grounder, Point
+from agent.grounders.ocr import (
     INSTALL_HINT,
     OCRGrounder,
     OCRUnavailable,
@@ -28,6 +28,7 @@ from agent.models.ocr import (
 from agent.profiles import get_profile
 from agent.prompts import build_grounding_messages
 from sandbox import Sandbox
+from tests.ocr_model import OCRModel
 from tools.frame import Frame
 from tools.parse import parse_point
 from tools.settle import settle
@@ -151,12 +152,12 @@ def test_as_a_model_client_for_a_normalized_profile(desktop, grounder):
     image = profile.prepare(desktop.frame)
     locate(grounder, desktop.frame, "Cancel")
     runs = grounder.ocr_runs
-    reply = asyncio.run(grounder.complete(build_grounding_messages(profile, image, "the Cancel button"), temperature=0))
+    reply = asyncio.run(OCRModel(grounder).complete(build_grounding_messages(profile, image, "the Cancel button"), temperature=0))
     point = parse_point(reply.text, profile.fmt)
     assert point is not None and "## Code:" in reply.text
     assert grounder.ocr_runs == runs  # the PNG a model gets decodes to the same pixels: a cache hit
     assert desktop.inside(Point(*image.transform.to_screen(*point)), "cancel")
-    missing = asyncio.run(grounder.complete(build_grounding_messages(profile, image, "the Delete button")))
+    missing = asyncio.run(OCRModel(grounder).complete(build_grounding_messages(profile, image, "the Delete button")))
     assert parse_point(missing.text, profile.fmt) is None
 
 

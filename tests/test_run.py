@@ -121,7 +121,7 @@ def test_scripted_mode_with_the_vlm_grounder_against_the_stub_model(tmp_path):
     shape with the normalized centre of the widget the instruction names (read from the app's own boxes)."""
     import asyncio
 
-    from agent.grounding import VLMGrounder
+    from agent.grounders import VLMGrounder
     from agent.models import OpenAIModel
     from agent.profiles import get_profile
     from agent.scripted import ScriptedRunner

@@ -54,11 +54,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _grounder(args: argparse.Namespace):
     if args.grounder == "ocr":
         try:
-            from agent.models.ocr import OCRGrounder
+            from agent.grounders.ocr import OCRGrounder
         except ImportError as exc:
             raise UsageError(f"the ocr grounder is not available: {exc}") from exc
         return OCRGrounder(), None
-    from agent.grounding import VLMGrounder
+    from agent.grounders import VLMGrounder
     from agent.models import OpenAIModel
     from agent.profiles import get_profile
 

@@ -30,7 +30,7 @@ async def ground_upload(model: ModelClient, profile: Profile, upload: ImageUploa
                         context_len: int = 8192) -> GroundView:
     """Ask the model where ``description`` is on the uploaded screenshot. Model errors propagate
     (``agent.models.ModelError``, ``agent.budget.BudgetError``); "not found" is a GroundView with no point."""
-    from agent.grounding import VLMGrounder
+    from agent.grounders import VLMGrounder
     from tools.frame import Frame
 
     image = await asyncio.to_thread(_open_rgb, upload.data)

@@ -1,26 +1,13 @@
-"""Grounding: a description of one element ("the Save button") → the screen pixel to act on.
-
-Scripted tasks list steps in words; a :class:`Grounder` turns each step's target into a point on the
-live screen. Two kinds exist:
-
-- :class:`VLMGrounder` asks a vision-language model behind any ``ModelClient`` with the profile's
-  grounding prompt (ScreenSpot-style: one screenshot + one instruction → one point), within the
-  context budget, and maps the model's point to screen pixels with the image's ``Transform``;
-- ``agent.models.ocr.OCRGrounder`` reads the screen's text on the CPU and matches it (no model server).
-
-``ground()`` answers only the point (None: not found); ``locate()`` answers the whole record — the
-point, the raw reply, the latency and the details that explain it — for episodes and reports.
-"""
+"""VLMGrounder: grounding by a vision-language model through its profile's grounding prompt."""
 
 from __future__ import annotations
 
 import asyncio
-
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 from agent.budget import BudgetSettings, ContextBudget
+from agent.grounders.base import Grounding, Point
 from agent.models.base import ModelClient, TokenCounter, split_thinking
 from agent.prompts import build_grounding_messages
 from tools.parse import parse_point
@@ -28,67 +15,6 @@ from tools.parse import parse_point
 if TYPE_CHECKING:
     from agent.profiles import Profile
     from tools.frame import Frame
-
-
-@dataclass(frozen=True)
-class Point:
-    """A point in screen pixels (0,0 at the top-left of the screen)."""
-
-    x: int
-    y: int
-
-    def as_tuple(self) -> tuple[int, int]:
-        """(x, y)."""
-        return (self.x, self.y)
-
-
-@dataclass
-class Grounding:
-    """The full answer of a grounder for one description.
-
-    ``point`` is None when the element was not found (``details["reason"]`` says why). ``reply`` is
-    the model's raw text (None for grounders without a model). ``details`` holds what explains the
-    point: for OCR the matched text, its score and box; for a VLM the model-space point, the usage
-    and the budget.
-    """
-
-    point: Point | None
-    description: str
-    grounder: str
-    reply: str | None = None
-    latency_s: float = 0.0
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def found(self) -> bool:
-        """Whether a point was found."""
-        return self.point is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (for episode step lines)."""
-        return {
-            "point": None if self.point is None else [self.point.x, self.point.y],
-            "description": self.description,
-            "grounder": self.grounder,
-            "reply": self.reply,
-            "latency_s": round(self.latency_s, 4),
-            "details": self.details,
-        }
-
-
-@runtime_checkable
-class Grounder(Protocol):
-    """Turns an element description into a screen point on a frame."""
-
-    name: str
-
-    async def ground(self, frame: "Frame", description: str) -> Point | None:
-        """The screen pixel of the described element, or None when it cannot be found."""
-        ...
-
-    async def locate(self, frame: "Frame", description: str) -> Grounding:
-        """The full record of one grounding (``ground()`` is ``locate().point``)."""
-        ...
 
 
 class VLMGrounder:
@@ -154,4 +80,4 @@ class VLMGrounder:
                          latency_s=time.perf_counter() - started, details=details)
 
 
-__all__ = ["Grounder", "Grounding", "Point", "VLMGrounder"]
+__all__ = ["VLMGrounder"]

@@ -1,0 +1,162 @@
+"""The RapidOCR engine: loaded once per option set and shared, and what one read of a frame returns.
+
+RapidOCR (``rapidocr-onnxruntime``, the optional extra ``screenact[ocr]``) is imported on first use
+only; without it :class:`OCRUnavailable` names the install command.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+from agent.grounders.ocr.lines import Box, TextBox
+from agent.grounders.ocr.pixels import find_glyphs, gray
+from agent.grounders.ocr.text import normalize
+from agent.models.base import ModelError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from tools.frame import Frame
+
+INSTALL_HINT = "pip install 'screenact[ocr]'"
+
+
+class OCRUnavailable(ModelError, ImportError):
+    """RapidOCR (the optional extra ``ocr``) is not installed."""
+
+
+ENGINE_DEFAULTS: dict[str, Any] = {
+    # RapidOCR's detector by default scales an image up until its SHORT side is 736 px, which turns a
+    # 300×50 crop into a 4400×736 one (seconds); "max" leaves anything up to 2000 px at native size.
+    # A large global max_side_len keeps the recogniser on native pixels for 4K screens too.
+    "det_limit_type": "max",
+    "max_side_len": 8192,
+    # a lower pixel threshold than RapidOCR's 0.3 lets the detector see isolated glyphs ("4", "C" on a
+    # calculator key) more often; what is not text is still dropped by the recognition confidence
+    "det_thresh": 0.2,
+}
+"""RapidOCR settings OCRGrounder starts from (``engine_options`` override them)."""
+
+_ENGINES: dict[tuple, Any] = {}
+_ENGINE_LOCK = threading.Lock()
+
+
+def rapidocr_class() -> Any:
+    try:
+        from rapidocr_onnxruntime import RapidOCR
+    except ImportError as e:
+        raise OCRUnavailable(
+            f"the OCR grounder needs RapidOCR, which is not installed ({e}). Install the optional extra: "
+            f"{INSTALL_HINT}") from e
+    return RapidOCR
+
+
+def engine(options: tuple) -> Any:
+    with _ENGINE_LOCK:
+        if options not in _ENGINES:
+            _ENGINES[options] = rapidocr_class()(**dict(options))
+        return _ENGINES[options]
+
+
+def _recognise(engine: Any, crops: list["np.ndarray"]) -> list[tuple[str, float]]:
+    """(text, confidence) of each crop by the recogniser alone (no detection), batched where the engine allows."""
+    rec = getattr(engine, "text_rec", None)
+    if rec is not None:
+        return [(str(t), float(c)) for t, c in rec(crops)[0]]
+    out = []
+    for crop in crops:  # older RapidOCR: the public call, one crop at a time
+        result, _ = engine(crop, use_det=False, use_cls=False, use_rec=True)
+        out.append((str(result[0][0]), float(result[0][1])) if result else ("", 0.0))
+    return out
+
+
+@dataclass(frozen=True)
+class Read:
+    """The text one OCR pass found, and how long the pass took."""
+
+    boxes: tuple[TextBox, ...]
+    seconds: float
+
+
+def _quad_box(points: Any, dx: int, dy: int, inv: float) -> Box:
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
+    return (int(min(xs) * inv) + dx, int(min(ys) * inv) + dy,
+            int(round(max(xs) * inv)) + dx, int(round(max(ys) * inv)) + dy)
+
+
+def _crop(arr: "np.ndarray", region: Box | None) -> tuple["np.ndarray", int, int]:
+    """The part of ``arr`` inside ``region`` (all of it for None) and the region's offset."""
+    if region is None:
+        return arr, 0, 0
+    return arr[region[1]:region[3], region[0]:region[2]], region[0], region[1]
+
+
+def read_lines(frame: "Frame", region: Box | None, *, options: tuple, scale: float, min_confidence: float,
+               box_thresh: float) -> Read:
+    """Every text line the engine finds in ``frame`` (or in ``region`` of it), in screen pixels."""
+    import numpy as np
+
+    started = time.perf_counter()
+    arr, dx, dy = _crop(frame.array(), region)
+    bgr = np.ascontiguousarray(arr[:, :, :3])
+    if scale != 1.0:
+        import cv2
+
+        bgr = cv2.resize(bgr, (max(1, round(bgr.shape[1] * scale)), max(1, round(bgr.shape[0] * scale))),
+                         interpolation=cv2.INTER_AREA)
+    # no angle classifier: screen text is upright, and it costs ~5 % of the time
+    result, _ = engine(options)(bgr, use_cls=False, return_word_box=True, text_score=min_confidence,
+                                box_thresh=box_thresh, unclip_ratio=1.6)
+    inv = 1.0 / scale
+    boxes: list[TextBox] = []
+    for item in result or []:
+        quad, text, confidence = item[0], str(item[1]), float(item[2])
+        chars: tuple[tuple[str, Box], ...] = ()
+        if len(item) >= 5 and item[3] and item[4] and len(item[3]) == len(item[4]):
+            chars = tuple((str(c), _quad_box(q, dx, dy, inv)) for q, c in zip(item[3], item[4]))
+            if normalize("".join(c for c, _ in chars)).replace(" ", "") != normalize(text).replace(" ", ""):
+                chars = ()
+        boxes.append(TextBox(text, confidence, _quad_box(quad, dx, dy, inv), chars))
+    return Read(tuple(boxes), time.perf_counter() - started)
+
+
+def read_glyphs(frame: "Frame", region: Box | None, lines: Sequence[TextBox], *, options: tuple,
+                min_confidence: float) -> Read:
+    """Isolated one- to three-character marks outside ``lines`` (:func:`find_glyphs`), each recognised alone."""
+    import numpy as np
+
+    started = time.perf_counter()
+    grey, dx, dy = _crop(gray(frame), region)
+    skip = [(b.box[0] - dx, b.box[1] - dy, b.box[2] - dx, b.box[3] - dy) for b in lines]
+    boxes = find_glyphs(grey, skip)
+    if not boxes:
+        return Read((), time.perf_counter() - started)
+    arr = frame.array()
+    crops, owner = [], []
+    for k, (x1, y1, x2, y2) in enumerate(boxes):
+        pad = max(4, (y2 - y1) // 2)
+        # a lone dash is read unreliably ("-" or "一", confidence jumping with the margin): two crops
+        pads = [(pad, 6), (pad, 12)] if y2 - y1 < 6 else [(pad, pad)]
+        for px, py in pads:
+            crops.append(np.ascontiguousarray(
+                arr[max(0, y1 + dy - py):y2 + dy + py, max(0, x1 + dx - px):x2 + dx + px, :3]))
+            owner.append(k)
+    best: dict[int, tuple[str, float]] = {}
+    for k, (text, conf) in zip(owner, _recognise(engine(options), crops)):
+        text = str(text).strip()
+        if text and (k not in best or float(conf) > best[k][1]):
+            best[k] = (text, float(conf))
+    found = []
+    for k, (text, conf) in sorted(best.items()):
+        if conf >= min_confidence and len(text) <= 3:
+            x1, y1, x2, y2 = boxes[k]
+            found.append(TextBox(text, conf, (x1 + dx, y1 + dy, x2 + dx, y2 + dy)))
+    return Read(tuple(found), time.perf_counter() - started)
+
+
+__all__ = ["ENGINE_DEFAULTS", "INSTALL_HINT", "OCRUnavailable", "Read", "engine", "rapidocr_class", "read_glyphs",
+           "read_lines"]

@@ -1,0 +1,174 @@
+"""OCRGrounder: read the screen's text once per frame, click the text that matches the description."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from agent.grounders.base import Grounding, Point
+from agent.grounders.ocr.engine import ENGINE_DEFAULTS, Read, rapidocr_class, read_glyphs, read_lines
+from agent.grounders.ocr.lines import Box, Match, TextBox, line_candidates, rank
+from agent.grounders.ocr.pixels import find_entry_right_of, gray
+from agent.grounders.ocr.targets import parse_target
+from agent.grounders.ocr.text import normalize
+
+if TYPE_CHECKING:
+    from tools.frame import Frame
+
+
+class OCRGrounder:
+    """Embedded grounder on the CPU: RapidOCR text + fuzzy matching (see the module docstring).
+
+    ``threshold``: the lowest match score accepted. ``min_confidence``: OCR lines recognised with less
+    confidence are dropped. ``box_thresh``: the detector's box score threshold (RapidOCR's own is 0.5;
+    0.3 keeps more isolated short words). ``scale``: shrink factor applied before OCR (1.0 = native pixels).
+    ``field_offset``: px right of a label's right edge when no entry rectangle is found beside it;
+    ``field_search_px``: how far right of a label to look for the entry; ``edge_contrast``: the grey-level
+    step that counts as an entry's border. ``cache_size``: OCR results kept (keyed by frame content).
+    ``engine_options``: keyword arguments for ``RapidOCR(...)`` over :data:`ENGINE_DEFAULTS` (e.g. thread counts).
+    """
+
+    name = "ocr"
+
+    def __init__(
+        self,
+        *,
+        threshold: float = 0.7,
+        min_confidence: float = 0.5,
+        box_thresh: float = 0.3,
+        scale: float = 1.0,
+        field_offset: int = 60,
+        field_search_px: int = 400,
+        edge_contrast: int = 16,
+        cache_size: int = 8,
+        engine_options: dict[str, Any] | None = None,
+    ) -> None:
+        if not 0 < scale <= 1:
+            raise ValueError(f"scale must be in (0, 1], got {scale!r}")
+        if not 0 < threshold <= 1:
+            raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
+        rapidocr_class()  # fail now, with the install hint, rather than at the first step
+        self.threshold = threshold
+        self.min_confidence = min_confidence
+        self.box_thresh = box_thresh
+        self.scale = scale
+        self.field_offset = field_offset
+        self.field_search_px = field_search_px
+        self.edge_contrast = edge_contrast
+        self.cache_size = cache_size
+        self._options = tuple(sorted({**ENGINE_DEFAULTS, **(engine_options or {})}.items()))
+        self._cache: OrderedDict[tuple, Read] = OrderedDict()
+        self._digests: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+        self.ocr_runs = 0  # how many times OCR of a frame actually ran (the rest came from the cache)
+        self.glyph_runs = 0  # how many times the isolated-glyph pass ran
+
+    # ------------------------------------------------------------------ reading
+    def _digest(self, frame: "Frame") -> str:
+        try:
+            return self._digests[frame]
+        except (KeyError, TypeError):
+            pass
+        # colour channels only: the fourth byte is padding whose value depends on where the frame came from
+        h = hashlib.blake2b(frame.array()[:, :, :3].tobytes(), digest_size=16)
+        h.update(f"{frame.width}x{frame.height}".encode())
+        digest = h.hexdigest()
+        try:
+            self._digests[frame] = digest
+        except TypeError:
+            pass
+        return digest
+
+    def read(self, frame: "Frame", region: Box | None = None) -> tuple[TextBox, ...]:
+        """All text lines OCR finds in the frame (or in ``region`` of it), in screen pixels; cached."""
+        return self._read(frame, region)[0].boxes
+
+    def read_glyphs(self, frame: "Frame", region: Box | None = None) -> tuple[TextBox, ...]:
+        """Isolated one- or two-character marks the detector missed (:func:`find_glyphs`), recognised
+        one by one; cached like :meth:`read`."""
+        return self._read(frame, region, glyphs=True)[0].boxes
+
+    def _read(self, frame: "Frame", region: Box | None, glyphs: bool = False) -> tuple[Read, bool]:
+        if region is not None:
+            x1, y1, x2, y2 = region
+            region = (max(0, x1), max(0, y1), min(frame.width, x2), min(frame.height, y2))
+            if region[2] - region[0] < 2 or region[3] - region[1] < 2:
+                raise ValueError(f"region {region} is empty")
+        key = (self._digest(frame), region, self.scale, self.min_confidence, self.box_thresh, glyphs)
+        if glyphs:
+            lines = self._read(frame, region)[0]  # the glyph pass skips what the detector found
+        with self._lock:  # one OCR at a time: two would only share the same cores
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit, True
+            if glyphs:
+                result = read_glyphs(frame, region, lines.boxes, options=self._options,
+                                     min_confidence=self.min_confidence)
+            else:
+                result = read_lines(frame, region, options=self._options, scale=self.scale,
+                                    min_confidence=self.min_confidence, box_thresh=self.box_thresh)
+            if glyphs:
+                self.glyph_runs += 1
+            else:
+                self.ocr_runs += 1
+            self._cache[key] = result
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+            return result, False
+
+    # ------------------------------------------------------------------ grounding
+    async def ground(self, frame: "Frame", description: str) -> Point | None:
+        """The screen pixel of the described element, or None when no text on screen matches."""
+        return (await self.locate(frame, description)).point
+
+    async def locate(self, frame: "Frame", description: str, *, region: Box | None = None) -> Grounding:
+        """Find the described element; OCR runs in a worker thread so the event loop stays free."""
+        return await asyncio.to_thread(self.locate_sync, frame, description, region=region)
+
+    def locate_sync(self, frame: "Frame", description: str, *, region: Box | None = None) -> Grounding:
+        """:meth:`locate` without asyncio."""
+        started = time.perf_counter()
+        target = parse_target(description)
+        read, cached = self._read(frame, region)
+        details: dict[str, Any] = {"target": target.text, "field": target.field, "ocr_s": round(read.seconds, 4),
+                                   "cached": cached, "lines": len(read.boxes)}
+        scored = rank(line_candidates(read.boxes), target)
+        short = len(normalize(target.text).replace(" ", "")) <= 2 or not normalize(target.text)
+        if short and (not scored or scored[0].score < self.threshold):
+            # a one- or two-character target ("7", "+", "OK") the detector may have missed: read isolated glyphs
+            glyph_read, _ = self._read(frame, region, glyphs=True)
+            details["glyphs"] = len(glyph_read.boxes)
+            scored = sorted(scored + rank(glyph_read.boxes, target), key=Match.key, reverse=True)
+        details["candidates"] = [{"text": m.line.text, "score": round(m.score, 3), "kind": m.kind,
+                                  "box": list(m.line.box)} for m in scored[:3]]
+        if not scored or scored[0].score < self.threshold:
+            best_text = f" (best: {scored[0].line.text!r} at {scored[0].score:.2f})" if scored else ""
+            details["reason"] = f"no text on screen matches {target.text!r} well enough{best_text}"
+            return Grounding(None, description, self.name, latency_s=time.perf_counter() - started, details=details)
+        best = scored[0]
+        box = best.line.box
+        if best.kind in ("words", "chars"):
+            box = best.line.span_box(best.target) or box
+        details.update(matched=best.line.text, matched_as=best.target, score=round(best.score, 3), kind=best.kind,
+                       ocr_confidence=round(best.line.confidence, 3), box=list(box))
+        x, y = (box[0] + box[2]) // 2, (box[1] + box[3]) // 2
+        rule = "text"
+        if target.field:
+            entry = find_entry_right_of(gray(frame), box, search_px=self.field_search_px, contrast=self.edge_contrast)
+            if entry is not None:
+                x, y, rule = (entry[0] + entry[2]) // 2, (entry[1] + entry[3]) // 2, "entry-box"
+                details["entry_box"] = list(entry)
+            else:
+                x, rule = box[2] + self.field_offset, "label-offset"
+        details["rule"] = rule
+        x, y = min(max(x, 0), frame.width - 1), min(max(y, 0), frame.height - 1)
+        return Grounding(Point(x, y), description, self.name, latency_s=time.perf_counter() - started, details=details)
+
+
+__all__ = ["OCRGrounder"]
