@@ -1,5 +1,6 @@
 """Decide whether a task was done: ``check(task, sandbox, final_action) -> Verdict``.
 
+Each checker kind is a model (what a task file may say) with its own ``evaluate`` (how it judges).
 Files are read inside the sandbox (``sandbox.read_file``), commands run inside it (``sandbox.run``),
 app state comes from a bundled app's state file. Every reason says what was expected and what was
 found. As in OSWorld, an infeasible task passes only when the agent's final action is ``fail``, and a
@@ -15,24 +16,39 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+
+from pydantic import Field, field_validator, model_validator
 
 from sandbox import Sandbox, SandboxError
-from tasks.setup import read_state
-from tasks.task import (AllOf, AnyOf, AppState, Command, FileContains, FileEquals, FileRegex, Infeasible, Task)
+from tasks.schema import MAX_TIMEOUT_S, NAME_PATTERN, TaskModel, as_list
 from tools.actions import ACTION_ADAPTER, Action, Fail
 from tools.settle import settle as settle_frames
+
+if TYPE_CHECKING:
+    from tasks.task import Task
 
 _MISSING = object()
 
 
 @dataclass(frozen=True)
 class Verdict:
+    """A checker's answer: passed or not, and a reason naming what was expected and what was found."""
+
     passed: bool
     reason: str
 
     def __bool__(self) -> bool:
         return self.passed
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What a checker judges: the task, its sandbox, and the agent's final action (None: it did nothing)."""
+
+    task: "Task"
+    sandbox: Sandbox
+    final: Action | None
 
 
 def settle(sandbox: Sandbox, quiet: float = 0.15, timeout: float = 3.0, interval: float = 0.02) -> bool:
@@ -128,114 +144,263 @@ def _compare(op: str, found: Any, expected: Any) -> bool:
     raise ValueError(f"unknown op {op!r}")
 
 
-def _eval(c: Any, task: Task, sandbox: Sandbox, final: Action | None) -> Verdict:
-    if isinstance(c, Infeasible):
-        if isinstance(final, Fail):
-            return Verdict(True, "the task is infeasible and the agent answered fail")
-        got = "no final action" if final is None else f"final action {final.type!r}"
-        return Verdict(False, f"the task is infeasible: expected the agent to answer fail, found {got}")
+# -- the checkers ---------------------------------------------------------------------------------------
+class FileEquals(TaskModel):
+    """The file's text equals ``text`` (or the text of another sandbox file, ``expected_path``)."""
 
-    if isinstance(c, (AllOf, AnyOf)):
-        verdicts = [_eval(sub, task, sandbox, final) for sub in c.checks]
-        if isinstance(c, AllOf):
-            failed = [v.reason for v in verdicts if not v.passed]
-            if failed:
-                return Verdict(False, "; ".join(failed))
-            return Verdict(True, "; ".join(v.reason for v in verdicts))
-        good = [v.reason for v in verdicts if v.passed]
-        if good:
-            return Verdict(True, good[0])
-        return Verdict(False, "none of the alternatives passed: " + " | ".join(v.reason for v in verdicts))
+    kind: Literal["file_equals"]
+    path: str
+    text: str | None = None
+    expected_path: str | None = None
+    normalize: Literal["none", "strip", "blanks"] = "none"  # strip: ends; blanks: every run of whitespace
+    ignore_case: bool = False
 
-    if isinstance(c, FileEquals):
-        text, problem = _read_text(sandbox, c.path)
+    @model_validator(mode="after")
+    def _one_expected(self) -> "FileEquals":
+        if (self.text is None) == (self.expected_path is None):
+            raise ValueError("give exactly one of 'text' or 'expected_path'")
+        return self
+
+    def evaluate(self, ctx: CheckContext) -> Verdict:
+        """Compare the file with the expected text, after the chosen normalization."""
+        text, problem = _read_text(ctx.sandbox, self.path)
         if text is None:
             return Verdict(False, problem)
-        expected = c.text
-        if c.expected_path is not None:
-            expected, problem = _read_text(sandbox, c.expected_path)
+        expected = self.text
+        if self.expected_path is not None:
+            expected, problem = _read_text(ctx.sandbox, self.expected_path)
             if expected is None:
                 return Verdict(False, f"expected file: {problem}")
-        if _normalize(text, c.normalize, c.ignore_case) == _normalize(expected, c.normalize, c.ignore_case):  # type: ignore[arg-type]
-            return Verdict(True, f"{c.path} holds the expected text")
-        return Verdict(False, f"{c.path}: expected {_short(expected)}, found {_short(text)}")
+        assert expected is not None  # one of text / expected_path is set (the validator above)
+        if _normalize(text, self.normalize, self.ignore_case) == _normalize(expected, self.normalize, self.ignore_case):
+            return Verdict(True, f"{self.path} holds the expected text")
+        return Verdict(False, f"{self.path}: expected {_short(expected)}, found {_short(text)}")
 
-    if isinstance(c, FileContains):
-        text, problem = _read_text(sandbox, c.path)
+
+class FileContains(TaskModel):
+    """The file exists, contains every string of ``text`` and none of ``absent``."""
+
+    kind: Literal["file_contains"]
+    path: str
+    text: list[str] = []
+    absent: list[str] = []
+    ignore_case: bool = False
+
+    _list = field_validator("text", "absent", mode="before")(classmethod(lambda cls, v: as_list(v)))
+
+    @model_validator(mode="after")
+    def _something(self) -> "FileContains":
+        if not self.text and not self.absent:
+            raise ValueError("give the strings the file must contain ('text') and/or must not contain ('absent')")
+        return self
+
+    def evaluate(self, ctx: CheckContext) -> Verdict:
+        """Look for every wanted and every unwanted string in the file."""
+        text, problem = _read_text(ctx.sandbox, self.path)
         if text is None:
             return Verdict(False, problem)
-        hay = text.casefold() if c.ignore_case else text
-        fold = (lambda s: s.casefold()) if c.ignore_case else (lambda s: s)
-        missing = [t for t in c.text if fold(t) not in hay]
-        present = [t for t in c.absent if fold(t) in hay]
+        hay = text.casefold() if self.ignore_case else text
+        fold = (lambda s: s.casefold()) if self.ignore_case else (lambda s: s)
+        missing = [t for t in self.text if fold(t) not in hay]
+        present = [t for t in self.absent if fold(t) in hay]
         if not missing and not present:
-            return Verdict(True, f"{c.path} contains {_short(c.text)}" + (f" and none of {_short(c.absent)}" if c.absent else ""))
+            none_of = f" and none of {_short(self.absent)}" if self.absent else ""
+            return Verdict(True, f"{self.path} contains {_short(self.text)}{none_of}")
         parts = []
         if missing:
             parts.append(f"expected it to contain {_short(missing)}")
         if present:
             parts.append(f"expected it not to contain {_short(present)}")
-        return Verdict(False, f"{c.path}: {' and '.join(parts)}; found {_short(text)}")
+        return Verdict(False, f"{self.path}: {' and '.join(parts)}; found {_short(text)}")
 
-    if isinstance(c, FileRegex):
-        text, problem = _read_text(sandbox, c.path)
+
+class FileRegex(TaskModel):
+    """``pattern`` (Python regular expression) is found in the file (``fullmatch``: matches all of it)."""
+
+    kind: Literal["file_regex"]
+    path: str
+    pattern: str
+    fullmatch: bool = False
+    ignore_case: bool = False
+    multiline: bool = False
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return v
+
+    def evaluate(self, ctx: CheckContext) -> Verdict:
+        """Search (or fully match) the pattern in the file."""
+        text, problem = _read_text(ctx.sandbox, self.path)
         if text is None:
             return Verdict(False, problem)
-        flags = (re.I if c.ignore_case else 0) | (re.M if c.multiline else 0)
-        match = (re.fullmatch if c.fullmatch else re.search)(c.pattern, text, flags)
+        flags = (re.I if self.ignore_case else 0) | (re.M if self.multiline else 0)
+        match = (re.fullmatch if self.fullmatch else re.search)(self.pattern, text, flags)
         if match:
-            return Verdict(True, f"{c.path} matches /{c.pattern}/")
-        return Verdict(False, f"{c.path}: expected a match of /{c.pattern}/{' (whole file)' if c.fullmatch else ''}, found {_short(text)}")
+            return Verdict(True, f"{self.path} matches /{self.pattern}/")
+        whole = " (whole file)" if self.fullmatch else ""
+        return Verdict(False, f"{self.path}: expected a match of /{self.pattern}/{whole}, found {_short(text)}")
 
-    if isinstance(c, AppState):
-        path = c.state_file or task.apps()[c.app]  # type: ignore[index]
+
+Op = Literal["equals", "not_equals", "contains", "not_contains", "matches", "in", "gte", "lte", "length", "exists", "absent"]
+
+
+class AppState(TaskModel):
+    """A value in a bundled app's state file: ``path`` is dotted (``submissions.0.name``) or a JSON
+    pointer (``/submissions/0/name``), looked up under ``state``; ``op`` compares it with ``value``."""
+
+    kind: Literal["app_state"]
+    app: str | None = Field(default=None, pattern=NAME_PATTERN)
+    state_file: str | None = None
+    path: str
+    op: Op = "equals"
+    value: Any = None
+
+    @model_validator(mode="after")
+    def _where(self) -> "AppState":
+        if (self.app is None) == (self.state_file is None):
+            raise ValueError("give exactly one of 'app' (name of a launched bundled app) or 'state_file'")
+        if self.op not in ("exists", "absent") and "value" not in self.model_fields_set:
+            raise ValueError(f"op {self.op!r} needs a 'value'")
+        if self.op == "matches":
+            try:
+                re.compile(str(self.value))
+            except re.error as exc:
+                raise ValueError(f"value is not a valid regular expression: {exc}") from None
+        if self.op == "length" and not (isinstance(self.value, int) and not isinstance(self.value, bool)):
+            raise ValueError(f"op 'length' needs an integer value, got {self.value!r}")
+        return self
+
+    def evaluate(self, ctx: CheckContext) -> Verdict:
+        """Read the app's state document and compare the value at ``path``."""
+        from tasks.setup import read_state  # tasks.setup imports tasks.task, which imports this module
+
+        path = self.state_file or ctx.task.apps()[self.app]  # type: ignore[index]
         try:
-            doc = read_state(sandbox, path)
+            doc = read_state(ctx.sandbox, path)
         except SandboxError as exc:
-            return Verdict(False, f"cannot read the state of {c.app or path}: {exc}")
+            return Verdict(False, f"cannot read the state of {self.app or path}: {exc}")
         if doc is None:
             return Verdict(False, f"no state file at {path} (is the app running?)")
-        found = lookup(doc.get("state", {}), c.path)
-        ok = _compare(c.op, found, c.value)
+        found = lookup(doc.get("state", {}), self.path)
+        ok = _compare(self.op, found, self.value)
         shown = "nothing (no such path)" if found is _MISSING else _short(found)
-        want = c.op if c.op in ("exists", "absent") else f"{c.op} {_short(c.value)}"
-        where = f"{c.app or path} state {c.path}"
-        return Verdict(ok, f"{where}: expected {want}, found {shown}")
+        want = self.op if self.op in ("exists", "absent") else f"{self.op} {_short(self.value)}"
+        return Verdict(ok, f"{self.app or path} state {self.path}: expected {want}, found {shown}")
 
-    if isinstance(c, Command):
-        result = sandbox.run(c.argv, timeout=c.timeout)
+
+class Command(TaskModel):
+    """Run ``argv`` inside the sandbox: the exit code and standard output must match."""
+
+    kind: Literal["command"]
+    argv: list[str] = Field(min_length=1)
+    exit_code: int | None = 0
+    stdout_contains: list[str] = []
+    stdout_excludes: list[str] = []
+    stdout_equals: str | None = None  # compared after stripping surrounding whitespace
+    timeout: float = Field(default=10.0, gt=0, le=MAX_TIMEOUT_S)
+
+    _list = field_validator("stdout_contains", "stdout_excludes", mode="before")(classmethod(lambda cls, v: as_list(v)))
+
+    def evaluate(self, ctx: CheckContext) -> Verdict:
+        """Run the command in the sandbox and compare its exit code and output."""
+        result = ctx.sandbox.run(self.argv, timeout=self.timeout)
         problems = []
-        if c.exit_code is not None and result.code != c.exit_code:
+        if self.exit_code is not None and result.code != self.exit_code:
             got = "a time-out" if result.code is None else f"exit code {result.code}"
-            problems.append(f"expected exit code {c.exit_code}, found {got}")
+            problems.append(f"expected exit code {self.exit_code}, found {got}")
         out = result.stdout
-        missing = [t for t in c.stdout_contains if t not in out]
+        missing = [t for t in self.stdout_contains if t not in out]
         if missing:
             problems.append(f"expected output containing {_short(missing)}")
-        present = [t for t in c.stdout_excludes if t in out]
+        present = [t for t in self.stdout_excludes if t in out]
         if present:
             problems.append(f"expected output without {_short(present)}")
-        if c.stdout_equals is not None and out.strip() != c.stdout_equals.strip():
-            problems.append(f"expected output {_short(c.stdout_equals.strip())}")
-        cmd = " ".join(c.argv)
-        if problems:
-            return Verdict(False, f"command {cmd!r}: {'; '.join(problems)}; found output {_short(out)}"
-                           + (f" and errors {_short(result.stderr.strip())}" if result.stderr.strip() else ""))
-        return Verdict(True, f"command {cmd!r} gave the expected result")
-
-    raise TypeError(f"unknown checker {c!r}")
+        if self.stdout_equals is not None and out.strip() != self.stdout_equals.strip():
+            problems.append(f"expected output {_short(self.stdout_equals.strip())}")
+        cmd = " ".join(self.argv)
+        if not problems:
+            return Verdict(True, f"command {cmd!r} gave the expected result")
+        errors = f" and errors {_short(result.stderr.strip())}" if result.stderr.strip() else ""
+        return Verdict(False, f"command {cmd!r}: {'; '.join(problems)}; found output {_short(out)}{errors}")
 
 
-def check(task: Task, sandbox: Sandbox, final_action: Action | dict | None = None, *, wait: bool = True) -> Verdict:
+class Infeasible(TaskModel):
+    """The task cannot be done: passes only when the agent's final action is ``fail``."""
+
+    kind: Literal["infeasible"]
+
+    def evaluate(self, ctx: CheckContext) -> Verdict:
+        """Pass when the agent answered fail."""
+        if isinstance(ctx.final, Fail):
+            return Verdict(True, "the task is infeasible and the agent answered fail")
+        got = "no final action" if ctx.final is None else f"final action {ctx.final.type!r}"
+        return Verdict(False, f"the task is infeasible: expected the agent to answer fail, found {got}")
+
+
+class AllOf(TaskModel):
+    """Every checker passes."""
+
+    kind: Literal["all"]
+    checks: list["Checker"] = Field(min_length=1)
+
+    def evaluate(self, ctx: CheckContext) -> Verdict:
+        """Pass when every check passes; the reasons of the failed ones otherwise."""
+        verdicts = [c.evaluate(ctx) for c in self.checks]
+        failed = [v.reason for v in verdicts if not v.passed]
+        if failed:
+            return Verdict(False, "; ".join(failed))
+        return Verdict(True, "; ".join(v.reason for v in verdicts))
+
+
+class AnyOf(TaskModel):
+    """At least one checker passes."""
+
+    kind: Literal["any"]
+    checks: list["Checker"] = Field(min_length=1)
+
+    def evaluate(self, ctx: CheckContext) -> Verdict:
+        """Pass with the first passing check's reason; every reason otherwise."""
+        verdicts = [c.evaluate(ctx) for c in self.checks]
+        good = [v.reason for v in verdicts if v.passed]
+        if good:
+            return Verdict(True, good[0])
+        return Verdict(False, "none of the alternatives passed: " + " | ".join(v.reason for v in verdicts))
+
+
+Checker = Annotated[Union[FileEquals, FileContains, FileRegex, AppState, Command, Infeasible, AllOf, AnyOf],
+                    Field(discriminator="kind")]
+AllOf.model_rebuild()
+AnyOf.model_rebuild()
+
+
+def iter_checkers(checker: Any):
+    """The checker and every checker nested in it."""
+    yield checker
+    if isinstance(checker, (AllOf, AnyOf)):
+        for c in checker.checks:
+            yield from iter_checkers(c)
+
+
+def check(task: "Task", sandbox: Sandbox, final_action: Action | dict | None = None, *, wait: bool = True) -> Verdict:
     """Judge the desktop after an attempt at ``task``; ``final_action`` is the agent's last action
     (None when the agent did nothing). ``wait`` first waits for a still screen."""
     if isinstance(final_action, dict):
         final_action = ACTION_ADAPTER.validate_python(final_action)
+    ctx = CheckContext(task, sandbox, final_action)
     if isinstance(task.checker, Infeasible):
-        return _eval(task.checker, task, sandbox, final_action)
+        return task.checker.evaluate(ctx)
     if isinstance(final_action, Fail):
         why = f" ({final_action.reason})" if final_action.reason else ""
         return Verdict(False, f"the agent answered fail{why}, but the task is feasible")
     if wait:
         settle(sandbox)
-    return _eval(task.checker, task, sandbox, final_action)
+    return task.checker.evaluate(ctx)
+
+
+__all__ = ["AllOf", "AnyOf", "AppState", "CheckContext", "Checker", "Command", "FileContains", "FileEquals",
+           "FileRegex", "Infeasible", "Verdict", "check", "iter_checkers", "lookup", "settle"]

@@ -33,9 +33,11 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, TypeAdapter, ValidationError,
+from pydantic import (AfterValidator, ConfigDict, Discriminator, Field, PrivateAttr, Tag, TypeAdapter, ValidationError,
                       field_validator, model_validator)
 
+from tasks.checkers import AppState, Checker, Infeasible, iter_checkers
+from tasks.schema import MAX_TIMEOUT_S, NAME_PATTERN, TaskModel
 from tasks.steps import StepParseError, parse_step
 from tools.actions import Action, Button
 
@@ -43,9 +45,7 @@ STATE_DIR = "/tmp/screenact"
 """Where bundled apps write their state files inside the sandbox unless a launch step says otherwise."""
 BUNDLED_APPS = ("form", "editor", "todo", "calc", "settings")
 MAX_SLEEP_S = 10.0
-MAX_TIMEOUT_S = 120.0
 
-_NAME = r"^[a-z][a-z0-9_]*$"
 _TARGET = re.compile(r"^([a-z][a-z0-9_]*):([A-Za-z0-9_.-]+)$")
 
 
@@ -57,12 +57,8 @@ class TaskFileError(ValueError):
         super().__init__(f"{path}: {message}" if path is not None else message)
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 # -- setup steps --------------------------------------------------------------------------------------
-class LaunchStep(_Model):
+class LaunchStep(TaskModel):
     """Start a program inside the sandbox and wait until it is ready.
 
     ``app`` starts a bundled app (``python -m tasks.apps.<app> --state <state> <args…>``) and waits
@@ -75,7 +71,7 @@ class LaunchStep(_Model):
     app: Literal["form", "editor", "todo", "calc", "settings"] | None = None
     args: list[str] = []
     argv: list[str] | None = Field(default=None, min_length=1)
-    name: str | None = Field(default=None, pattern=_NAME)
+    name: str | None = Field(default=None, pattern=NAME_PATTERN)
     state: str | None = None
     env: dict[str, str] | None = None
     cwd: str | None = None
@@ -111,7 +107,7 @@ class LaunchStep(_Model):
         return [sys.executable if a == "{python}" else a for a in self.argv or []]
 
 
-class WriteFileStep(_Model):
+class WriteFileStep(TaskModel):
     """Write a UTF-8 text file inside the sandbox (folders are created)."""
 
     kind: Literal["write_file"]
@@ -137,7 +133,7 @@ class WriteFileStep(_Model):
         return v
 
 
-class RunStep(_Model):
+class RunStep(TaskModel):
     """Run a command inside the sandbox and wait for it (a non-zero exit fails the setup if ``check``)."""
 
     kind: Literal["run"]
@@ -148,14 +144,14 @@ class RunStep(_Model):
     cwd: str | None = None
 
 
-class SleepStep(_Model):
+class SleepStep(TaskModel):
     """Wait a fixed time — only where no condition can be observed."""
 
     kind: Literal["sleep"]
     seconds: float = Field(gt=0, le=MAX_SLEEP_S)
 
 
-class WaitWindowStep(_Model):
+class WaitWindowStep(TaskModel):
     """Wait until a window whose title contains ``title`` is on screen."""
 
     kind: Literal["wait_window"]
@@ -163,7 +159,7 @@ class WaitWindowStep(_Model):
     timeout: float = Field(default=15.0, gt=0, le=MAX_TIMEOUT_S)
 
 
-class WaitFileStep(_Model):
+class WaitFileStep(TaskModel):
     """Wait until a file exists inside the sandbox (and contains ``contains``, if given)."""
 
     kind: Literal["wait_file"]
@@ -176,144 +172,6 @@ SetupStep = Annotated[Union[LaunchStep, WriteFileStep, RunStep, SleepStep, WaitW
                       Field(discriminator="kind")]
 
 
-# -- checkers -----------------------------------------------------------------------------------------
-def _as_list(v: Any) -> Any:
-    return [v] if isinstance(v, str) else v
-
-
-class FileEquals(_Model):
-    """The file's text equals ``text`` (or the text of another sandbox file, ``expected_path``)."""
-
-    kind: Literal["file_equals"]
-    path: str
-    text: str | None = None
-    expected_path: str | None = None
-    normalize: Literal["none", "strip", "blanks"] = "none"  # strip: ends; blanks: every run of whitespace
-    ignore_case: bool = False
-
-    @model_validator(mode="after")
-    def _one_expected(self) -> "FileEquals":
-        if (self.text is None) == (self.expected_path is None):
-            raise ValueError("give exactly one of 'text' or 'expected_path'")
-        return self
-
-
-class FileContains(_Model):
-    """The file exists, contains every string of ``text`` and none of ``absent``."""
-
-    kind: Literal["file_contains"]
-    path: str
-    text: list[str] = []
-    absent: list[str] = []
-    ignore_case: bool = False
-
-    _list = field_validator("text", "absent", mode="before")(classmethod(lambda cls, v: _as_list(v)))
-
-    @model_validator(mode="after")
-    def _something(self) -> "FileContains":
-        if not self.text and not self.absent:
-            raise ValueError("give the strings the file must contain ('text') and/or must not contain ('absent')")
-        return self
-
-
-class FileRegex(_Model):
-    """``pattern`` (Python regular expression) is found in the file (``fullmatch``: matches all of it)."""
-
-    kind: Literal["file_regex"]
-    path: str
-    pattern: str
-    fullmatch: bool = False
-    ignore_case: bool = False
-    multiline: bool = False
-
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, v: str) -> str:
-        try:
-            re.compile(v)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from None
-        return v
-
-
-Op = Literal["equals", "not_equals", "contains", "not_contains", "matches", "in", "gte", "lte", "length", "exists", "absent"]
-
-
-class AppState(_Model):
-    """A value in a bundled app's state file: ``path`` is dotted (``submissions.0.name``) or a JSON
-    pointer (``/submissions/0/name``), looked up under ``state``; ``op`` compares it with ``value``."""
-
-    kind: Literal["app_state"]
-    app: str | None = Field(default=None, pattern=_NAME)
-    state_file: str | None = None
-    path: str
-    op: Op = "equals"
-    value: Any = None
-
-    @model_validator(mode="after")
-    def _where(self) -> "AppState":
-        if (self.app is None) == (self.state_file is None):
-            raise ValueError("give exactly one of 'app' (name of a launched bundled app) or 'state_file'")
-        if self.op not in ("exists", "absent") and "value" not in self.model_fields_set:
-            raise ValueError(f"op {self.op!r} needs a 'value'")
-        if self.op == "matches":
-            try:
-                re.compile(str(self.value))
-            except re.error as exc:
-                raise ValueError(f"value is not a valid regular expression: {exc}") from None
-        if self.op == "length" and not (isinstance(self.value, int) and not isinstance(self.value, bool)):
-            raise ValueError(f"op 'length' needs an integer value, got {self.value!r}")
-        return self
-
-
-class Command(_Model):
-    """Run ``argv`` inside the sandbox: the exit code and standard output must match."""
-
-    kind: Literal["command"]
-    argv: list[str] = Field(min_length=1)
-    exit_code: int | None = 0
-    stdout_contains: list[str] = []
-    stdout_excludes: list[str] = []
-    stdout_equals: str | None = None  # compared after stripping surrounding whitespace
-    timeout: float = Field(default=10.0, gt=0, le=MAX_TIMEOUT_S)
-
-    _list = field_validator("stdout_contains", "stdout_excludes", mode="before")(classmethod(lambda cls, v: _as_list(v)))
-
-
-class Infeasible(_Model):
-    """The task cannot be done: passes only when the agent's final action is ``fail``."""
-
-    kind: Literal["infeasible"]
-
-
-class AllOf(_Model):
-    """Every checker passes."""
-
-    kind: Literal["all"]
-    checks: list["Checker"] = Field(min_length=1)
-
-
-class AnyOf(_Model):
-    """At least one checker passes."""
-
-    kind: Literal["any"]
-    checks: list["Checker"] = Field(min_length=1)
-
-
-Checker = Annotated[Union[FileEquals, FileContains, FileRegex, AppState, Command, Infeasible, AllOf, AnyOf],
-                    Field(discriminator="kind")]
-AllOf.model_rebuild()
-AnyOf.model_rebuild()
-
-
-def iter_checkers(checker: Any):
-    """The checker and every checker nested in it."""
-    yield checker
-    if isinstance(checker, (AllOf, AnyOf)):
-        for c in checker.checks:
-            yield from iter_checkers(c)
-
-
 # -- reference solutions --------------------------------------------------------------------------------
 def _target(v: str) -> str:
     if not _TARGET.match(v):
@@ -321,7 +179,7 @@ def _target(v: str) -> str:
     return v
 
 
-class _Targeted(_Model):
+class _Targeted(TaskModel):
     offset: tuple[float, float] = (0.0, 0.0)  # pixels from the widget's centre
 
     @field_validator("target", check_fields=False)
@@ -353,7 +211,7 @@ class TargetScroll(_Targeted):
     dy: int = 0
 
 
-class TargetDrag(_Model):
+class TargetDrag(TaskModel):
     """Drag from the centre of widget ``from`` to the centre of widget ``to``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -365,7 +223,7 @@ class TargetDrag(_Model):
     _t = field_validator("source", "to")(classmethod(lambda cls, v: _target(v)))
 
 
-class WaitFor(_Model):
+class WaitFor(TaskModel):
     """Wait (no action) until a widget is on screen — and has the keyboard focus, if ``focused``."""
 
     type: Literal["wait_for"]
@@ -429,12 +287,12 @@ class _RefError(ValueError):
 
 
 # -- the task -----------------------------------------------------------------------------------------
-class Screen(_Model):
+class Screen(TaskModel):
     width: int = Field(default=1280, ge=320, le=7680)
     height: int = Field(default=800, ge=240, le=4320)
 
 
-class Task(_Model):
+class Task(TaskModel):
     """One GUI task: what to do (``instruction``, optionally ``steps``), how to prepare the desktop
     (``setup``), how to decide success (``checker``) and a reference ``solution``."""
 

@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 from tasks import SUITE_DIR, Task, TaskFileError, load_suite, load_task, parse_step
-from tasks.checkers import _MISSING, _compare, lookup
+from tasks.checkers import _MISSING, AllOf, AppState, Command, FileContains, FileEquals, Infeasible, _compare, lookup
 from tasks.osworld import load_osworld
 from tasks.steps import StepParseError, guess_label, normalize_keys
-from tasks.task import (AllOf, AppState, Command, FileContains, FileEquals, Infeasible, LaunchStep, TargetClick,
-                        TargetDrag, WaitFor, task_from_data)
+from tasks.task import LaunchStep, TargetClick, TargetDrag, WaitFor, task_from_data
 from tools.actions import Click, Fail, TypeText
 
 CORPUS = Path(__file__).resolve().parent / "corpus" / "tasks"
