@@ -317,6 +317,9 @@ def fallback(body: dict) -> str:
     return LATE.pop(0) if LATE else FALLBACK
 
 
+SECRET_KEY = "sk-screenact-test-secret-key"
+
+
 @pytest.fixture(scope="module")
 def stub():
     with StubOpenAI(responder=fallback, chunk_chars=4) as s:
@@ -326,7 +329,7 @@ def stub():
 
 @pytest.fixture(scope="module")
 def ui(stub, tmp_path_factory):
-    server = UIServer(stub.base_url, tmp_path_factory.mktemp("ui"))
+    server = UIServer(stub.base_url, tmp_path_factory.mktemp("ui"), env={"OPENAI_API_KEY": SECRET_KEY})
     try:
         server.started_in = server.wait_ready()
         yield server
@@ -543,6 +546,38 @@ def test_the_settings_panel_changes_the_request(page, stub, artifacts):
     assert body["max_tokens"] == 300 and body.get("stream") in (False, None)
     assert body["messages"][0] == {"role": "system", "content": "You answer in one word."}
     page.locator('[id^="step-Thought for"]').wait_for()  # thinking apart without streaming too
+
+
+def _set_server(page, base_url: str, key: str = "") -> None:
+    page.click("#chat-settings-open-modal")
+    page.locator("#chat-settings").wait_for()
+    page.fill("#base_url", base_url)
+    page.fill("#api_key", key)
+    page.click("#confirm")
+    page.locator("#chat-settings").wait_for(state="hidden")
+
+
+def test_the_api_key_goes_only_to_the_server_it_was_given_for(page, stub, artifacts):
+    """A page that changes the base URL (to its own server) must not receive the key from the environment."""
+    keys = lambda s: {r.headers.get("authorization") for r in s.requests}  # noqa: E731
+    assert f"Bearer {SECRET_KEY}" in keys(stub)  # the configured server gets the key
+    with StubOpenAI(responder=lambda body: "◁think▷ok◁/think▷Hello from elsewhere.") as other:
+        _set_server(page, other.base_url)
+        wait_text(page, f"Connected to {other.base_url}")
+        send(page, "Hello?")
+        wait_text(page, "Hello from elsewhere.")
+        assert other.chat_requests and keys(other) == {"Bearer EMPTY"}
+        _set_server(page, other.base_url, "sk-typed-for-the-other-server")  # a new key, given for it
+        page.wait_for_function("t => document.body.innerText.split(t).length > 2", arg=f"Connected to {other.base_url}")
+        send(page, "Again?")
+        page.wait_for_function("() => document.body.innerText.split('Hello from elsewhere.').length > 2")
+        assert other.chat_requests[-1].headers["authorization"] == "Bearer sk-typed-for-the-other-server"
+        before = len(stub.requests)
+        _set_server(page, stub.base_url)  # back: that key stays with the other server, the first one is gone
+        wait_text(page, f"Connected to {stub.base_url}")
+        assert keys(other) <= {"Bearer EMPTY", "Bearer sk-typed-for-the-other-server"}
+        assert {r.headers.get("authorization") for r in stub.requests[before:]} == {"Bearer EMPTY"}
+    page.screenshot(path=str(artifacts / "ui-key-stays.png"), animations="disabled")
 
 
 def test_a_dead_server_is_a_readable_message(page, stub, artifacts):

@@ -9,9 +9,11 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -28,9 +30,11 @@ def free_port() -> int:
 class UIServer:
     """``screenact ui`` started as a subprocess (it execs Chainlit, so the pid is the server's)."""
 
-    def __init__(self, base_url: str, tmp: Path, *, extra: list[str] | None = None) -> None:
+    def __init__(self, base_url: str, tmp: Path, *, extra: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.origin = self.url
         self.state = tmp / "state"
         self.episodes = tmp / "episodes"
         self.log_path = tmp / "ui.log"
@@ -38,7 +42,7 @@ class UIServer:
                 else sys.executable, *([] if (ROOT / ".venv" / "bin" / "screenact").exists() else ["-m", "agent.cli"]),
                 "ui", "--port", str(self.port), "--base-url", base_url, "--state-dir", str(self.state),
                 "--episodes", str(self.episodes), *(extra or [])]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         env.pop("OPENAI_BASE_URL", None)
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(argv, cwd=str(tmp), stdout=self._log, stderr=subprocess.STDOUT, env=env)
@@ -73,6 +77,35 @@ class UIServer:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         self._log.close()
+
+
+def polling_handshake(port: int, headers: dict[str, str], query: str = "") -> tuple[int, str]:
+    """(status, body) of an engine.io polling handshake (``GET /ws/socket.io/?EIO=4&transport=polling``)."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/ws/socket.io/?EIO=4&transport=polling{query}",
+                                 headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+def websocket_handshake(port: int, headers: dict[str, str], query: str = "") -> tuple[int, socket.socket]:
+    """(HTTP status, the open socket) of an engine.io websocket upgrade; 101 means accepted."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    fields = {"Host": f"127.0.0.1:{port}", "Connection": "Upgrade", "Upgrade": "websocket",
+              "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", **headers}
+    lines = [f"GET /ws/socket.io/?EIO=4&transport=websocket{query} HTTP/1.1"]
+    lines += [f"{k}: {v}" for k, v in fields.items()]
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    head = b""
+    while b"\r\n" not in head:
+        chunk = sock.recv(1024)
+        if not chunk:
+            break
+        head += chunk
+    status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/1.1 ") else 0
+    return status, sock
 
 
 def descendants(pid: int) -> dict[int, str]:

@@ -12,27 +12,43 @@ import errno
 import importlib.util
 import json
 import os
+import re
 import socket
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.errors import UsageError
+
+if TYPE_CHECKING:
+    from agent.ui.gate import Gate
+    from agent.ui.ui_config import UIConfig
 
 INSTALL_HINT = "the browser front end needs Chainlit: pip install 'screenact[ui]'"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from agent.ui.ui_config import DEFAULT_PORT
+    from agent.ui.ui_config import DEFAULT_PORT, TOKEN_ENV
 
     p = sub.add_parser(
         "ui", help="open the browser front end: chat about images, watch the agent, try grounding",
         description="Start the Chainlit front end (headless; open the printed address in a browser). Chat with "
         "the model about uploaded or pasted images with streamed answers and thinking shown apart; run the agent "
         "on a typed instruction or a bundled task in a fresh sandbox and watch each step; ground an element "
-        "description on a screenshot. Anyone who can reach the address can run agents on this machine: keep the "
-        "default --host 127.0.0.1 unless the network is trusted.")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+        "description on a screenshot. Only pages served from the UI's own address may talk to it (other web "
+        "pages open in the same browser are refused). Anyone who can reach the address can run agents on this "
+        "machine, so listening on anything but loopback requires a token.")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; any other address requires a token)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument("--token", default=os.environ.get(TOKEN_ENV) or None,
+                   help=f"a secret the browser must present (open the printed …/?token=… address once; a cookie "
+                        f"keeps it). Default: the {TOKEN_ENV} environment variable, which is better than this "
+                        "flag because other local users can read command lines. Required unless --host is "
+                        "loopback; at least 16 characters of letters, digits and - _ . ~")
+    p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                   help="another origin (scheme://host:port) whose pages may connect, e.g. the address of a "
+                        "reverse proxy in front of the UI; repeatable")
     p.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://localhost:8000/v1 "
                    "(default: OPENAI_BASE_URL, else http://localhost:8000/v1)")
     p.add_argument("--model", help="served model name (default: the server's only model)")
@@ -124,21 +140,12 @@ context length are in ⚙ settings.
 """
 
 
-def allowed_origins(host: str, port: int) -> list[str]:
-    """The page's own origins when it is served locally (other web pages then get no CORS access to
-    its HTTP API); any origin when it listens on all interfaces (the name users type is unknown)."""
-    if host in ("0.0.0.0", "::", ""):
-        return ["*"]
-    names = dict.fromkeys([host, "127.0.0.1", "localhost"] if host in ("127.0.0.1", "localhost") else [host])
-    return [f"http://{f'[{n}]' if ':' in n else n}:{port}" for n in names]
-
-
-def prepare_state_dir(state: Path, host: str = "127.0.0.1", port: int = 8090) -> None:
-    """Chainlit's working folder: our config, translations (step headers without "Used"), readme."""
+def prepare_state_dir(state: Path, origins: list[str]) -> None:
+    """Chainlit's working folder: our config (CORS for ``origins`` only), translations (step headers
+    without "Used"), readme."""
     config_dir = state / ".chainlit"
     config_dir.mkdir(parents=True, exist_ok=True)
-    text = CONFIG_TOML.replace("{version}", chainlit_version()).replace(
-        "{origins}", json.dumps(allowed_origins(host, port)))
+    text = CONFIG_TOML.replace("{version}", chainlit_version()).replace("{origins}", json.dumps(origins))
     (config_dir / "config.toml").write_text(text, encoding="utf-8")
     (state / "chainlit.md").write_text(README_MD, encoding="utf-8")
     (state / "media").mkdir(exist_ok=True)
@@ -169,9 +176,14 @@ def check_port(host: str, port: int) -> None:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
-def run(args: argparse.Namespace) -> int:
+TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~-]{16,}")
+
+
+def check_args(args: argparse.Namespace) -> "Gate":
+    """UsageError for a bad argument; the gate the arguments describe otherwise."""
     from agent.profiles import PROFILES
-    from agent.ui.ui_config import UIConfig, default_state_dir
+    from agent.ui.gate import Gate, is_loopback
+    from agent.ui.ui_config import TOKEN_ENV
 
     if args.profile not in PROFILES:
         raise UsageError(f"unknown model profile {args.profile!r}; known profiles: {', '.join(PROFILES)}")
@@ -183,32 +195,64 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-sandboxes must be at least 1, got {args.max_sandboxes}")
     if args.base_url and not args.base_url.startswith(("http://", "https://")):
         raise UsageError(f"--base-url must start with http:// or https://, got {args.base_url!r}")
+    if args.token is not None and not TOKEN_CHARS.fullmatch(args.token):
+        raise UsageError("the token (--token or " + TOKEN_ENV + ") must be at least 16 characters of letters, "
+                         "digits and - _ . ~")
+    if args.token is None and not is_loopback(args.host):
+        raise UsageError(f"--host {args.host} lets other machines reach the UI, which then needs a token: set "
+                         f"{TOKEN_ENV} (e.g. to the output of `python3 -c 'import secrets; "
+                         "print(secrets.token_urlsafe())'`) or pass --token")
+    try:
+        return Gate.for_bind(args.host, args.port, args.allow_origin, args.token)
+    except ValueError as exc:
+        raise UsageError(f"--allow-origin: {exc}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from agent.ui.ui_config import UIConfig, default_state_dir
+
+    gate = check_args(args)
     if chainlit_dir() is None:
         print(f"screenact ui: {INSTALL_HINT}", file=sys.stderr)
         return 1
     state = (args.state_dir or default_state_dir()).expanduser().resolve()
     episodes = args.episodes.expanduser().resolve()
     try:
-        prepare_state_dir(state, args.host, args.port)
+        prepare_state_dir(state, sorted(gate.origins))
         episodes.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot prepare {exc.filename or state}: {exc.strerror or exc}") from None
     check_port(args.host, args.port)
     config = UIConfig(base_url=args.base_url, model=args.model, profile=args.profile, episodes=episodes,
                       context_len=args.context_len, isolate=not args.no_isolate, max_sandboxes=args.max_sandboxes,
-                      state_dir=state)
+                      state_dir=state, host=args.host, port=args.port, allow_origins=tuple(sorted(gate.origins)),
+                      token=args.token)
+    announce(args.host, args.port, args.token, f"episodes in {episodes}; Chainlit files in {state}")
+    serve(config)
+    return 0  # not reached
+
+
+def announce(host: str, port: int, token: str | None, where: str) -> None:
+    """The address to open (with the token, like Jupyter's), and a warning when other machines can reach it."""
+    from agent.ui.gate import is_loopback
+
+    if not is_loopback(host):
+        print(f"screenact ui: listening on {host}: anyone who can reach it and has the token can run agents "
+              "on this machine and read uploads.", file=sys.stderr)
+    name = "localhost" if host in ("0.0.0.0", "::") else f"[{host}]" if ":" in host else host
+    query = f"/?token={token}" if token else ""
+    print(f"screenact ui: http://{name}:{port}{query} ({where})", file=sys.stderr, flush=True)
+
+
+def serve(config: "UIConfig") -> None:
+    """Become the Chainlit server. exec, not a child: the signals a supervisor sends (SIGTERM, SIGINT,
+    SIGKILL) reach the server itself, so there is no parent that could die and leave it serving."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCREENACT_UI_")}
     env.update(config.to_env())
-    env["CHAINLIT_APP_ROOT"] = str(state)
+    env["CHAINLIT_APP_ROOT"] = str(config.state_dir)
     env.setdefault("PYTHONUNBUFFERED", "1")
     app = Path(__file__).resolve().parent.parent / "ui" / "run_app.py"
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"screenact ui: WARNING: listening on {args.host}: anyone who can reach it can run agents and read "
-              "uploads; there is no login.", file=sys.stderr)
-    print(f"screenact ui: http://{'localhost' if args.host in ('0.0.0.0', '::') else args.host}:{args.port} "
-          f"(episodes in {episodes}; Chainlit files in {state})", file=sys.stderr, flush=True)
-    argv = [sys.executable, "-m", "chainlit", "run", str(app), "--headless", "--host", args.host,
-            "--port", str(args.port)]
+    argv = [sys.executable, "-m", "chainlit", "run", str(app), "--headless", "--host", config.host,
+            "--port", str(config.port)]
     sys.stdout.flush()
     os.execve(sys.executable, argv, env)
-    return 0  # not reached

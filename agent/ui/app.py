@@ -31,6 +31,7 @@ from chainlit.utils import utc_now
 
 from agent.budget import BudgetSettings, ContextBudget
 from agent.models import ModelError, OpenAIModel, Reply, RetryPolicy
+from agent.models.openai_backend import DEFAULT_API_KEY
 from agent.profiles import PROFILES, Profile, get_profile
 from agent.ui.agent_view import (RunResult, RunSpec, StepView, bundled_spec, instruction_spec, load_bundled,
                                  run_agent)
@@ -62,11 +63,15 @@ class Settings:
     image_transport: str
     screen: str
     max_steps: int
+    api_key: str = DEFAULT_API_KEY  # sent to ``key_url`` only, never to another server
+    key_url: str = ""
 
     @classmethod
     def initial(cls, served: str | None) -> "Settings":
         profile = _profile(CONFIG.profile)
-        return cls(base_url=CONFIG.base_url or OpenAIModel().base_url, model=CONFIG.model or served or "",
+        start = OpenAIModel(base_url=CONFIG.base_url)  # the configured server and the environment's key
+        return cls(base_url=start.base_url, api_key=start.api_key, key_url=start.base_url,
+                   model=CONFIG.model or served or "",
                    profile=profile.name, temperature=profile.agent_sampling.temperature,
                    top_p=profile.agent_sampling.top_p or 1.0, max_tokens=min(4096, profile.agent_sampling.max_tokens),
                    stream=True, context_len=CONFIG.context_len, system_prompt=DEFAULT_SYSTEM_PROMPT,
@@ -75,7 +80,8 @@ class Settings:
     def apply(self, values: dict[str, Any]) -> list[str]:
         """Take the panel's values; returns complaints about values that were not taken."""
         problems: list[str] = []
-        for key in ("base_url", "model", "system_prompt"):
+        self._take_server(values)
+        for key in ("model", "system_prompt"):
             if isinstance(values.get(key), str):
                 setattr(self, key, values[key].strip() if key != "system_prompt" else values[key])
         if values.get("profile") in PROFILES:
@@ -99,6 +105,23 @@ class Settings:
         if values.get("screen") in SCREENS:
             self.screen = values["screen"]
         return problems
+
+    def _take_server(self, values: dict[str, Any]) -> None:
+        """The key belongs to the server it was given for: a new base URL drops it unless a new key
+        comes with it (a page that changes the URL must not receive the user's key)."""
+        url = values.get("base_url")
+        key = values.get("api_key")
+        if isinstance(url, str) and url.strip().rstrip("/") != self.base_url.rstrip("/"):
+            self.base_url = url.strip()
+            self.api_key, self.key_url = DEFAULT_API_KEY, self.base_url
+        if isinstance(key, str) and key.strip():
+            self.api_key, self.key_url = key.strip(), self.base_url
+
+    @property
+    def server_key(self) -> str:
+        """The API key to send to ``base_url``: the one given for it, else none."""
+        same = self.base_url.rstrip("/") == self.key_url.rstrip("/")
+        return self.api_key if same else DEFAULT_API_KEY
 
     @property
     def screen_size(self) -> tuple[int, int]:
@@ -134,7 +157,8 @@ def make_model(st: Settings, *, on_delta: Callable[[str, str], None] | None = No
     profile = _profile(st.profile)
     file_transport = st.image_transport == "file"
     return OpenAIModel(
-        model=st.model or None, base_url=st.base_url or None, stream=st.stream if stream is None else stream,
+        model=st.model or None, base_url=st.base_url or None, api_key=st.server_key,
+        stream=st.stream if stream is None else stream,
         on_delta=on_delta, thinking_markers=profile.thinking, connect_timeout=3.0,
         retry=RetryPolicy(max_retries=retries, base_delay=0.3, max_delay=2.0),
         image_transport="file" if file_transport else "data",
@@ -178,6 +202,10 @@ def settings_widgets(st: Settings, models: list[str]) -> list[Any]:
     return [
         TextInput(id="base_url", label="Server (OpenAI base URL)", initial=st.base_url,
                   description="An OpenAI-compatible server such as vLLM, ending in /v1."),
+        TextInput(id="api_key", label="API key for this server", initial="",
+                  placeholder="empty: keep the current key (a new server gets none)",
+                  description="The key goes only to the server it was given for; changing the server "
+                              "above drops it unless you enter one here."),
         model_widget,
         Select(id="profile", label="Model profile", values=list(PROFILES), initial_value=st.profile,
                description="Image rule, coordinate space, output format and thinking markers of the model family."),
@@ -257,8 +285,10 @@ async def on_settings_update(values: dict[str, Any]) -> None:
         conversation().system = st.system_prompt
     if problems:
         await cl.ErrorMessage(content="Some settings were not taken: " + md_escape("; ".join(problems))).send()
-    if st.base_url != old_url:
+    if st.base_url != old_url or values.get("api_key"):
         models, problem = await _server_models(st)
+        # shown again with an empty key field: a typed key must not ride along with a later URL change
+        await cl.ChatSettings(settings_widgets(st, models)).send()
         if problem:
             await cl.ErrorMessage(content=md_escape(problem)).send()
         else:

@@ -10,6 +10,7 @@ from typing import Mapping
 
 PREFIX = "SCREENACT_UI_"
 DEFAULT_PORT = 8090
+TOKEN_ENV = PREFIX + "TOKEN"  # also where users put the token (``screenact ui --help`` names it)
 
 
 def default_state_dir() -> Path:
@@ -30,6 +31,10 @@ class UIConfig:
     isolate: bool = True
     max_sandboxes: int = 2
     state_dir: Path = Path(".")
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    allow_origins: tuple[str, ...] = ()  # origins besides the UI's own that may connect
+    token: str | None = None             # required off loopback; read from SCREENACT_UI_TOKEN
 
     @property
     def media_dir(self) -> Path:
@@ -39,7 +44,11 @@ class UIConfig:
     def to_env(self) -> dict[str, str]:
         env = {f"{PREFIX}PROFILE": self.profile, f"{PREFIX}EPISODES": str(self.episodes),
                f"{PREFIX}CONTEXT_LEN": str(self.context_len), f"{PREFIX}ISOLATE": "1" if self.isolate else "0",
-               f"{PREFIX}MAX_SANDBOXES": str(self.max_sandboxes), f"{PREFIX}STATE_DIR": str(self.state_dir)}
+               f"{PREFIX}MAX_SANDBOXES": str(self.max_sandboxes), f"{PREFIX}STATE_DIR": str(self.state_dir),
+               f"{PREFIX}HOST": self.host, f"{PREFIX}PORT": str(self.port),
+               f"{PREFIX}ALLOW_ORIGINS": " ".join(self.allow_origins)}
+        if self.token:
+            env[TOKEN_ENV] = self.token
         if self.base_url:
             env[f"{PREFIX}BASE_URL"] = self.base_url
         if self.model:
@@ -69,4 +78,8 @@ class UIConfig:
             isolate=(get("ISOLATE") or "1") != "0",
             max_sandboxes=max(1, number("MAX_SANDBOXES", 2)),
             state_dir=Path(get("STATE_DIR") or env.get("CHAINLIT_APP_ROOT") or os.getcwd()),
+            host=get("HOST") or "127.0.0.1",
+            port=number("PORT", DEFAULT_PORT),
+            allow_origins=tuple((get("ALLOW_ORIGINS") or "").split()),
+            token=get("TOKEN"),
         )
