@@ -10,15 +10,17 @@ import asyncio
 import importlib.metadata
 import importlib.util
 import json
+import os
 import re
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import httpx
 
+from agent.lifecycle import die_with_parent
 from agent.profiles import Profile, get_profile
 
 MIN_VLLM = (0, 8, 5)
@@ -94,7 +96,7 @@ def serve_command(
     profile: Profile | str | None = None,
     model: str | None = None,
     port: int = 8000,
-    host: str = "0.0.0.0",
+    host: str = "127.0.0.1",
     max_model_len: int = 8192,
     max_num_seqs: int = 16,
     gpu_memory_utilization: float = 0.95,
@@ -107,7 +109,7 @@ def serve_command(
     served_model_name: str | None = None,
     executable: str = "vllm",
 ) -> list[str]:
-    """The argv that serves ``profile`` with vLLM (defaults: the seed's flags, FACTS.md §2).
+    """The argv that serves ``profile`` with vLLM (the seed's flags; loopback unless ``host`` says otherwise).
 
     ``model`` is a local path or a Hugging Face id (the profile's id by default). ``limit_images``
     defaults to the profile's screenshots in history plus the current one; vLLM's own default may be
@@ -142,12 +144,15 @@ def serve_command(
     return argv
 
 
-def launch(argv: Sequence[str], log_path: str | Path | None = None) -> subprocess.Popen:
-    """Start the server process (own session, so it can be stopped as a group); output to ``log_path``."""
+def launch(argv: Sequence[str], log_path: str | Path | None = None, *,
+           env: Mapping[str, str] | None = None) -> subprocess.Popen:
+    """Start the server process: its own session (so it can be stopped as a group), SIGTERM when the
+    caller's thread dies (even by SIGKILL), output to ``log_path``, ``env`` added to the environment."""
     out = open(log_path, "ab") if log_path is not None else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
     try:
         return subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=die_with_parent(),
+                                env={**os.environ, **env} if env else None)
     except FileNotFoundError:
         raise ServeError(f"cannot run {argv[0]!r}: {INSTALL_HINT}.") from None
     finally:

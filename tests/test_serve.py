@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +24,7 @@ from agent.serve import (
     serve_command,
     wait_healthy,
 )
+from tests.processes import alive, serves, wait_until
 from tests.stub_openai import StubOpenAI
 
 
@@ -39,7 +42,7 @@ def test_default_command_is_the_seeds_flags():
         "--max-model-len", "8192",
         "--gpu-memory-utilization", "0.95",
         "--port", "8000",
-        "--host", "0.0.0.0",
+        "--host", "127.0.0.1",
         "--trust-remote-code",
         "--limit-mm-per-prompt", '{"image": 4}',
         "--allowed-local-media-path", "/root/workspace",
@@ -241,3 +244,92 @@ def test_stub_runs_as_a_subprocess(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# ---------------------------------------------------------------------- exposure and lifecycle
+def test_dry_run_binds_loopback_and_exposing_it_wants_a_key(capsys, monkeypatch):
+    from agent.cli import main
+
+    monkeypatch.delenv("VLLM_API_KEY", raising=False)
+    assert main(["serve", "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    assert "--host 127.0.0.1" in out and "WARNING" not in err
+    assert main(["serve", "--dry-run", "--host", "0.0.0.0"]) == 0
+    out, err = capsys.readouterr()
+    assert "--host 0.0.0.0" in out and "without an API key" in err and "VLLM_API_KEY" in err
+    assert main(["serve", "--dry-run", "--host", "0.0.0.0", "--api-key", "sk-serve-secret"]) == 0
+    out, err = capsys.readouterr()
+    assert "without an API key" not in err and "sk-serve-secret" not in out + err  # never on vLLM's command line
+    monkeypatch.setenv("VLLM_API_KEY", "sk-from-the-environment")
+    assert main(["serve", "--dry-run", "--host", "0.0.0.0"]) == 0
+    out, err = capsys.readouterr()
+    assert "without an API key" not in err and "sk-from-the-environment" not in out
+    assert main(["serve", "--dry-run", "--", "--api-key", "x"]) == 2
+
+
+FAKE_VLLM = """#!{python}
+# A stand-in for vLLM: answers /health on --port, records its argv and key, ignores nothing.
+import http.server, json, os, sys
+port = int(sys.argv[sys.argv.index("--port") + 1])
+with open(os.environ["FAKE_VLLM_RECORD"], "w") as f:
+    json.dump({{"argv": sys.argv, "key": os.environ.get("VLLM_API_KEY"), "pid": os.getpid()}}, f)
+
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+http.server.HTTPServer(("127.0.0.1", port), Health).serve_forever()
+"""
+
+
+@pytest.fixture
+def fake_vllm_cli(tmp_path):
+    """``screenact serve`` as a subprocess with a fake ``vllm`` on PATH and vLLM 0.10.1's metadata."""
+    bin_dir, meta = tmp_path / "bin", tmp_path / "meta" / "vllm-0.10.1.dist-info"
+    bin_dir.mkdir()
+    meta.mkdir(parents=True)
+    (meta / "METADATA").write_text("Metadata-Version: 2.1\nName: vllm\nVersion: 0.10.1\n")
+    exe = bin_dir / "vllm"
+    exe.write_text(FAKE_VLLM.format(python=sys.executable))
+    exe.chmod(0o755)
+    record = tmp_path / "fake-vllm.json"
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+    def start(*extra: str, key: str | None = None):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_VLLM_RECORD": str(record),
+               "PYTHONPATH": f"{tmp_path / 'meta'}:{root}"}
+        env.pop("VLLM_API_KEY", None)
+        if key:
+            env["VLLM_API_KEY"] = key
+        proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "serve", "--port", str(port), *extra],
+                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_until(lambda: proc.poll() is not None or (record.exists() and serves(port)), 60, "fake vLLM up")
+        assert proc.poll() is None, proc.communicate()
+        return proc, port, json.loads(record.read_text())
+    return start
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_is_passed_on_to_vllm_and_waited_for(fake_vllm_cli, sig):
+    proc, port, seen = fake_vllm_cli(key="sk-serve-secret")
+    assert seen["key"] == "sk-serve-secret" and "sk-serve-secret" not in seen["argv"]
+    assert seen["argv"][seen["argv"].index("--host") + 1] == "127.0.0.1"
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig, err
+    assert not alive(seen["pid"]) and not serves(port)  # waited for: gone when the command returned
+
+
+def test_vllm_does_not_outlive_a_sigkilled_serve(fake_vllm_cli):
+    proc, port, seen = fake_vllm_cli()
+    proc.kill()
+    proc.wait(timeout=10)
+    wait_until(lambda: not alive(seen["pid"]), 30, "fake vLLM ending after its parent was killed")
+    assert not serves(port)

@@ -1,15 +1,23 @@
-"""``screenact serve``: print or run the vLLM command for a model profile, then wait until it is healthy."""
+"""``screenact serve``: print or run the vLLM command for a model profile, then wait until it is healthy.
+
+vLLM listens on 127.0.0.1 unless ``--host`` says otherwise. Its API key (``--api-key`` or
+``VLLM_API_KEY``) reaches it through its environment, never its command line, which every local
+user can read. Stop signals are passed on to vLLM and waited for; vLLM gets SIGTERM when this
+command dies, even by SIGKILL.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shlex
-import signal
 import sys
 from pathlib import Path
 
 from agent.errors import UsageError
+
+KEY_ENV = "VLLM_API_KEY"  # vLLM's own name for it
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -17,12 +25,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "serve", help="start vLLM for a model profile (or print the command with --dry-run)",
         description="Build the vLLM command for a profile with the seed's defaults (served model name, "
         "--max-num-seqs 16, --max-model-len 8192, --gpu-memory-utilization 0.95, --trust-remote-code, "
-        "port 8000, an image limit per prompt), check that vLLM >= 0.8.5 is installed, start it, and wait "
-        "until /health answers. Arguments after -- go to vLLM unchanged.")
+        "port 8000 on 127.0.0.1, an image limit per prompt), check that vLLM >= 0.8.5 is installed, start it, "
+        "and wait until /health answers. SIGTERM and SIGINT are passed on to vLLM. Arguments after -- go to "
+        "vLLM unchanged.")
     p.add_argument("--profile", default="kimi-vl-thinking", help="model profile (default kimi-vl-thinking)")
     p.add_argument("--model", help="local path or Hugging Face id of the weights (default: the profile's)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address vLLM listens on (default 127.0.0.1: this machine only). Any other address "
+                        "exposes the model; give it an API key then")
+    p.add_argument("--api-key", default=None,
+                   help=f"the key clients must send (Authorization: Bearer …); default: the {KEY_ENV} environment "
+                        "variable, which is better than this flag because other local users can read command "
+                        "lines. It reaches vLLM through its environment; clients set OPENAI_API_KEY to it")
     p.add_argument("--max-model-len", type=int, default=8192)
     p.add_argument("--max-num-seqs", type=int, default=16)
     p.add_argument("--gpu-memory-utilization", type=float, default=0.95)
@@ -35,10 +50,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def api_key(args: argparse.Namespace) -> str | None:
+    """The key for vLLM, and a warning on stderr when vLLM is exposed without one."""
+    from agent.ui.gate import is_loopback
+
+    key = args.api_key or os.environ.get(KEY_ENV) or None
+    if key is None and not is_loopback(args.host):
+        print(f"screenact serve: WARNING: vLLM will listen on {args.host} without an API key: anyone who can "
+              f"reach port {args.port} can use the model. Set {KEY_ENV} (or pass --api-key).", file=sys.stderr)
+    return key
+
+
 def run(args: argparse.Namespace) -> int:
-    from agent.serve import ServeError, check_vllm, installed_vllm_version, launch, serve_command, wait_healthy
+    from agent.serve import ServeError, check_vllm, installed_vllm_version, serve_command
 
     extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
+    if any(a == "--api-key" or a.startswith("--api-key=") for a in extra):
+        raise UsageError(f"pass the key with --api-key before -- or in {KEY_ENV}, not to vLLM's command line")
     try:
         version = None if args.dry_run else check_vllm()
         argv = serve_command(args.profile, args.model, args.port, args.host, args.max_model_len, args.max_num_seqs,
@@ -49,22 +77,36 @@ def run(args: argparse.Namespace) -> int:
     except ServeError as exc:
         print(f"screenact serve: {exc}", file=sys.stderr)
         return 1
+    key = api_key(args)
     print(shlex.join(argv))
+    if key is not None:
+        print(f"screenact serve: the API key goes to vLLM in {KEY_ENV}; clients send it as OPENAI_API_KEY",
+              file=sys.stderr)
     if args.dry_run:
         return 0
-    proc = launch(argv, log_path="vllm-serve.log")
-    print(f"vLLM started (pid {proc.pid}); its output goes to vllm-serve.log", file=sys.stderr)
-    base = f"http://127.0.0.1:{args.port}/v1"
-    try:
-        health = asyncio.run(wait_healthy(base, args.timeout, process=proc,
-                                          progress=lambda line: print(line, file=sys.stderr)))
-    except ServeError as exc:
-        print(f"screenact serve: {exc}", file=sys.stderr)
-        proc.send_signal(signal.SIGTERM)
-        return 1
-    print(f"ready after {health.seconds:.0f} s: export OPENAI_BASE_URL={base}", file=sys.stderr)
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
-        return proc.wait()
+    return supervise(argv, key, args)
+
+
+def supervise(argv: list[str], key: str | None, args: argparse.Namespace) -> int:
+    """Start vLLM, wait for /health, then for its end; SIGTERM/SIGINT are passed on and waited for."""
+    from agent.lifecycle import forwarding, stop_and_wait
+    from agent.serve import ServeError, launch, wait_healthy
+
+    started: list = []
+    with forwarding(lambda: started[0] if started else None) as received:
+        started.append(launch(argv, log_path="vllm-serve.log", env={KEY_ENV: key} if key else None))
+        proc = started[0]
+        print(f"vLLM started (pid {proc.pid}); its output goes to vllm-serve.log", file=sys.stderr)
+        near = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+        base = f"http://{f'[{near}]' if ':' in near else near}:{args.port}/v1"
+        try:
+            health = asyncio.run(wait_healthy(base, args.timeout, process=proc,
+                                              progress=lambda line: print(line, file=sys.stderr)))
+            print(f"ready after {health.seconds:.0f} s: export OPENAI_BASE_URL={base}", file=sys.stderr)
+        except ServeError as exc:
+            if not received:
+                print(f"screenact serve: {exc}", file=sys.stderr)
+            code = stop_and_wait(proc)
+            return 128 + received[0] if received else (code or 1)
+        code = proc.wait()
+        return 128 + received[0] if received else code
