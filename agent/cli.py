@@ -11,6 +11,7 @@ import logging
 import sys
 
 from agent.errors import UsageError
+from agent.lifecycle import sigterm_as_interrupt
 
 # Subcommands in the order --help lists them; each module has add_parser(subparsers) and run(args).
 COMMANDS = ["demo", "run", "ground", "make_grounding_set", "replay", "report", "serve", "ui", "sandbox"]
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    sigterm_as_interrupt()  # a supervisor's stop cleans up like Ctrl-C: sandboxes closed, results written
     try:
         return int(args.func(args) or 0)
     except UsageError as exc:
