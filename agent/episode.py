@@ -1,9 +1,9 @@
 """Episodes on disk: one folder per run of a task, written so that a crash at any moment loses nothing.
 
-Layout (DESIGN.md): ``task.json`` when the episode starts; ``step-NNNN.png`` (the frame the model saw)
-and then one line of ``steps.jsonl`` per step, appended, flushed and fsynced before the next action;
-``result.json`` at the end. Reading tolerates every partial state a kill -9 can leave and says what is
-missing instead of failing.
+Layout (docs/design.md): ``task.json`` when the episode starts; ``step-NNNN.png`` (the frame the model
+saw) and then one line of ``steps.jsonl`` per step (an ``agent.step.StepRecord``), appended, flushed and
+fsynced before the next action; ``result.json`` at the end. Reading tolerates every partial state a
+kill -9 can leave and says what is missing or damaged (naming the field) instead of failing.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.step import StepRecord, read_step
 from tools.frame import Frame
 
 TASK_FILE = "task.json"
@@ -47,9 +48,15 @@ class EpisodeWriter:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.started = time.time()
-        _write_atomic(self.folder / TASK_FILE, _json_bytes({**task, "started_at": self.started}))
+        self.task = {**task, "started_at": self.started}
+        _write_atomic(self.folder / TASK_FILE, _json_bytes(self.task))
         self._steps = open(self.folder / STEPS_FILE, "ab")
         self.count = 0
+
+    def update_task(self, **fields: Any) -> None:
+        """Merge ``fields`` into ``task.json`` (e.g. the model name the server reported)."""
+        self.task.update(fields)
+        _write_atomic(self.folder / TASK_FILE, _json_bytes(self.task))
 
     def save_frame(self, index: int, frame: Frame, png: bytes | None = None) -> str:
         """Write the frame the model will see for step ``index``; returns its file name."""
@@ -57,10 +64,9 @@ class EpisodeWriter:
         _write_atomic(self.folder / name, png if png is not None else frame.png())
         return name
 
-    def record(self, step: dict[str, Any]) -> None:
+    def record(self, step: StepRecord) -> None:
         """Append one step line and make it durable before anything else happens."""
-        line = json.dumps(step, ensure_ascii=False, default=str).encode() + b"\n"
-        self._steps.write(line)
+        self._steps.write(step.line())
         self._steps.flush()
         os.fsync(self._steps.fileno())
         self.count += 1
@@ -92,9 +98,10 @@ class Episode:
 
     folder: Path
     task: dict[str, Any] | None
-    steps: list[dict[str, Any]]
+    steps: list[StepRecord]
     result: dict[str, Any] | None
     problems: list[str] = field(default_factory=list)
+    damage: dict[int, list[str]] = field(default_factory=dict)  # step position -> its damaged fields
 
     @property
     def complete(self) -> bool:
@@ -104,12 +111,12 @@ class Episode:
     @property
     def replies(self) -> list[str]:
         """The raw model replies in order (steps that asked the model)."""
-        return [s["reply"] for s in self.steps if s.get("reply") is not None]
+        return [s.reply for s in self.steps if s.reply is not None]
 
-    def frame_path(self, step: dict[str, Any]) -> Path | None:
+    def frame_path(self, step: StepRecord) -> Path | None:
         """The PNG the model saw at ``step``, if it is on disk."""
-        name = step.get("frame")
-        if not isinstance(name, str) or not name:
+        name = step.frame
+        if not name:
             return None
         return self.folder / name if (self.folder / name).exists() else None
 
@@ -125,40 +132,49 @@ def load_episode(folder: str | Path) -> Episode:
     problems: list[str] = []
     task = _read_json(folder / TASK_FILE, problems)
     result = _read_json(folder / RESULT_FILE, problems, missing="no result.json: the run did not finish")
-    steps: list[dict[str, Any]] = []
-    path = folder / STEPS_FILE
-    if path.exists():
-        raw = path.read_bytes()
-        lines = raw.split(b"\n")
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                step = json.loads(line)
-                if not isinstance(step, dict):
-                    raise ValueError("not an object")
-            except ValueError as exc:
-                last = n == len(lines) or (n == len(lines) - 1 and not lines[-1])
-                what = "is cut short (the run was killed while writing it)" if last and not raw.endswith(b"\n") \
-                    else f"is not valid JSON ({exc})"
-                problems.append(f"{STEPS_FILE} line {n} {what}; it was skipped")
-                continue
-            steps.append(step)
-    else:
-        problems.append(f"no {STEPS_FILE}: no step was recorded")
+    damage: dict[int, list[str]] = {}
+    steps = _read_steps(folder / STEPS_FILE, problems, damage)
     for step in steps:
-        name = step.get("frame")
-        if name is not None and not isinstance(name, str):
-            problems.append(f"step {step.get('index')}: frame is {name!r}, not a file name")
-        elif name and not (folder / name).exists():
-            problems.append(f"step {step.get('index')}: frame {name} is missing")
-    named = {s.get("frame") for s in steps if isinstance(s.get("frame"), str)}
+        if step.frame and not (folder / step.frame).exists():
+            problems.append(f"step {step.index}: frame {step.frame} is missing")
+    named = {s.frame for s in steps if s.frame}
     for png in sorted(folder.glob("step-*.png")):
         if png.name not in named:
             problems.append(f"{png.name} has no step line (the run stopped before recording that step)")
     if result is not None and isinstance(result.get("steps"), int) and result["steps"] != len(steps):
         problems.append(f"result.json counts {result['steps']} steps, {STEPS_FILE} holds {len(steps)}")
-    return Episode(folder, task, steps, result, problems)
+    return Episode(folder, task, steps, result, problems, damage)
+
+
+def _read_steps(path: Path, problems: list[str], damage: dict[int, list[str]]) -> list[StepRecord]:
+    """The step lines of ``steps.jsonl``; torn, unparseable and damaged lines are named in ``problems``
+    (and a damaged step's fields in ``damage``, by its position)."""
+    if not path.exists():
+        problems.append(f"no {STEPS_FILE}: no step was recorded")
+        return []
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    steps: list[StepRecord] = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except ValueError as exc:
+            last = n == len(lines) or (n == len(lines) - 1 and not lines[-1])
+            what = "is cut short (the run was killed while writing it)" if last and not raw.endswith(b"\n") \
+                else f"is not valid JSON ({exc})"
+            problems.append(f"{STEPS_FILE} line {n} {what}; it was skipped")
+            continue
+        if not isinstance(data, dict):
+            problems.append(f"{STEPS_FILE} line {n} is not a JSON object; it was skipped")
+            continue
+        step, found = read_step(data, len(steps) + 1)
+        problems.extend(f"step {step.index}: {d}" for d in found)
+        if found:
+            damage[len(steps)] = found
+        steps.append(step)
+    return steps
 
 
 def _read_json(path: Path, problems: list[str], missing: str | None = None) -> dict[str, Any] | None:

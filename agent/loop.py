@@ -1,10 +1,18 @@
-"""The perceive–think–act loop: observe → prompt → model → parse → transform → validate → act → settle.
+"""The autonomous loop: observe → think → interpret → act → record, until DONE, FAIL or a limit.
 
-``Agent.run`` drives one task in one sandbox with one model and records every step as it goes
-(``agent.episode``). A reply that cannot be parsed, or an action the policy rejects, goes back to
-the model as text and does not count as an action; after ``max_bad_replies`` in a row the episode
-ends as ``error``. Ctrl-C (or cancelling the coroutine) ends it as ``cancelled`` with every
-completed step on disk.
+``Agent.run`` drives one task on one desktop with one model. Each step is one
+:class:`~agent.step.StepRecord` that the phases fill in turn:
+
+- **observe**: the screenshot as the profile prepares it for the model, its frame saved;
+- **think**: the prompt fitted to the context budget, then the model's reply;
+- **interpret**: the reply parsed (off the event loop, never executed) into actions in model space;
+- **act**: transform to screen pixels, policy, act, settle (:func:`agent.execute.execute`);
+- **record**: the step appended to the episode, the observers told, the history extended.
+
+A reply that cannot be parsed, or an action the policy rejects, goes back to the model as text and
+does not count as a step; after ``max_bad_replies`` in a row the episode ends as ``error``. The limits
+of a run are one :class:`RunLimits`. Ctrl-C (or cancelling the coroutine) ends it as ``cancelled`` with
+every completed step on disk.
 """
 
 from __future__ import annotations
@@ -15,36 +23,22 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 from agent.budget import BudgetSettings, ContextBudget
 from agent.episode import EpisodeWriter
-from agent.models.base import ModelClient, ModelError
+from agent.execute import Acted, Desktop, RunLimits, SettleSettings, capture, execute, ms
+from agent.images import ModelImage
+from agent.models.base import ModelClient, Reply
 from agent.profiles import Profile
 from agent.prompts import HistoryStep
-from tools.actions import Action, Done, Fail, describe
-from tools.parse import ParseError, parse
-from tools.policy import Policy, Rejection
-from tools.settle import settle
+from agent.recorder import Recorder, RunOutcome, TaskLike, recorded
+from agent.step import HistoryCounts, Request, StepRecord
+from tools.actions import describe
+from tools.parse import ParseError, Parsed, parse
+from tools.policy import Policy
 
-
-class Desktop(Protocol):
-    """What the loop needs of a sandbox (``sandbox.Sandbox`` provides it)."""
-
-    width: int
-    height: int
-
-    def screenshot(self): ...
-    def act(self, action: Action): ...
-
-
-class TaskLike(Protocol):
-    """What the loop needs of a task (``tasks.Task`` provides it)."""
-
-    id: str
-    instruction: str
-    max_steps: int
+__all__ = ["Agent", "AgentConfig", "RunLimits", "RunOutcome"]
 
 
 @dataclass
@@ -60,44 +54,22 @@ class AgentConfig:
 
 
 @dataclass
-class RunOutcome:
-    """How an episode ended: ``status`` is done, fail, max_steps, time_limit, error or cancelled."""
+class _State:
+    """The one piece of state a run carries from step to step."""
 
-    status: str
-    steps: int
-    final_action: dict[str, Any] | None = None
-    reason: str | None = None
-    folder: Path | None = None
-    usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0})
-
-
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000, 2)
-
-
-async def recorded(writer: EpisodeWriter,
-                   body: Callable[[RunOutcome], Awaitable[RunOutcome]]) -> RunOutcome:
-    """Run an episode's ``body`` and always finish its folder: a model or sandbox fault becomes a recorded
-    ``error``, Ctrl-C or task cancellation a recorded ``cancelled`` (and is re-raised)."""
-    outcome = RunOutcome("error", 0, folder=writer.folder)
-    try:
-        outcome = await body(outcome)
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        outcome.status, outcome.reason = "cancelled", "interrupted by the user"
-        raise
-    except ModelError as exc:
-        outcome.status, outcome.reason = "error", f"model: {exc}"
-    except Exception as exc:  # a sandbox fault ends the episode, recorded
-        outcome.status, outcome.reason = "error", f"{type(exc).__name__}: {exc}"
-    finally:
-        outcome.steps = writer.count
-        writer.finish({"status": outcome.status, "reason": outcome.reason,
-                       "final_action": outcome.final_action, "usage": outcome.usage})
-    return outcome
+    frame: Any
+    capture_s: float
+    history: list[HistoryStep] = field(default_factory=list)
+    frames: dict[str, str] = field(default_factory=dict)  # digest of image bytes -> frame file
+    taken: int = 0
+    bad_in_a_row: int = 0
+    index: int = 0
 
 
 class Agent:
-    """Runs tasks autonomously: the model plans every step from the instruction and the screen."""
+    """The autonomous driver: the model plans every step from the instruction and the screen."""
+
+    mode = "auto"
 
     def __init__(self, model: ModelClient, profile: Profile, *, policy: Policy | None = None,
                  config: AgentConfig | None = None, model_name: str | None = None, cancel: Any = None) -> None:
@@ -110,174 +82,129 @@ class Agent:
         counter = model if hasattr(model, "count_tokens") and self.config.budget.use_server_count else None
         self.budget = ContextBudget(profile, self.config.budget, counter)
 
+    def describe(self) -> dict[str, Any]:
+        """What ``task.json`` records about this driver."""
+        name = self.model_name or getattr(self.model, "model", None)
+        return {"mode": self.mode, "profile": self.profile.name, "model": name if isinstance(name, str) else None}
+
     async def run(self, task: TaskLike, sandbox: Desktop, folder: str | Path,
                   writer: EpisodeWriter | None = None) -> RunOutcome:
-        """Drive ``task`` in ``sandbox`` until done, fail, a limit, an error or cancellation."""
-        writer = writer or EpisodeWriter(folder, {"id": task.id, "instruction": task.instruction,
-                                                  "mode": "auto", "profile": self.profile.name,
-                                                  "model": self.model_name})
-        return await recorded(writer, lambda outcome: self._run(task, sandbox, writer, outcome))
+        """Drive ``task`` in ``sandbox`` into the episode ``folder`` (see :meth:`drive`)."""
+        writer = writer or EpisodeWriter(folder, {"id": task.id, "instruction": task.instruction, **self.describe()})
+        return await self.drive(task, sandbox, Recorder(writer))
 
-    async def _run(self, task: TaskLike, sandbox: Desktop, writer: EpisodeWriter, outcome: RunOutcome) -> RunOutcome:
-        cfg = self.config
-        max_steps = cfg.max_steps or task.max_steps
-        deadline = time.monotonic() + cfg.time_limit_s
-        screen = (sandbox.width, sandbox.height)
+    async def drive(self, task: TaskLike, desktop: Desktop, recorder: Recorder) -> RunOutcome:
+        """Drive ``task`` on ``desktop`` until done, fail, a limit, an error or cancellation; the episode
+        is always finished in ``recorder``'s folder."""
+        limits = RunLimits(self.config.max_steps or task.max_steps, self.config.time_limit_s,
+                           self.config.max_bad_replies, self.cancel)
+        return await recorded(recorder, lambda outcome: self._steps(task, desktop, recorder, limits, outcome))
+
+    async def _steps(self, task: TaskLike, desktop: Desktop, recorder: Recorder, limits: RunLimits,
+                     outcome: RunOutcome) -> RunOutcome:
         self.policy.reset()
-        history: list[HistoryStep] = []
-        frames: dict[str, str] = {}  # digest of image bytes -> frame file, for the recorded request
-        feedback: str | None = None
-        bad_in_a_row = 0
-        actions_taken = 0
-        index = 0
+        state = _State(*await capture(desktop))
+        last_problem: str | None = None
+        while (stop := limits.check(state.taken, state.bad_in_a_row, last_problem)) is None:
+            state.index += 1
+            step = StepRecord.start(state.index, timings={"capture": ms(state.capture_s)})
+            image = self.observe(step, state, recorder)
+            reply = await self.think(step, task, desktop, image, state, recorder)
+            _add_usage(outcome, reply)
+            parsed = await self.interpret(step, reply)
+            acted = await self.act(step, parsed, image, desktop, limits) if parsed else None
+            self.record(step, parsed, image, acted, state, recorder)
+            last_problem = step.feedback
+            if acted is not None and acted.terminal is not None:
+                outcome.final_action = acted.terminal.model_dump(mode="json")
+                outcome.status = acted.terminal.type
+                outcome.reason = getattr(acted.terminal, "reason", None) or getattr(acted.terminal, "answer", None)
+                return outcome
+        outcome.status, outcome.reason = stop
+        return outcome
+
+    # ---------------------------------------------------------------- the phases
+    def observe(self, step: StepRecord, state: _State, recorder: Recorder) -> ModelImage:
+        """The current frame as the model will see it; the frame file is saved and named in ``step``."""
         t = time.perf_counter()
-        frame = await asyncio.to_thread(sandbox.screenshot)
-        capture_s = time.perf_counter() - t
-        while True:
-            if self.cancel is not None and self.cancel.is_set():
-                outcome.status, outcome.reason = "cancelled", "stopped by the user"
-                return outcome
-            if actions_taken >= max_steps:
-                outcome.status, outcome.reason = "max_steps", f"no DONE or FAIL within {max_steps} steps"
-                return outcome
-            if time.monotonic() > deadline:
-                outcome.status, outcome.reason = "time_limit", f"time limit of {cfg.time_limit_s:g} s reached"
-                return outcome
-            index += 1
-            step: dict[str, Any] = {"index": index, "kind": "model"}
-            timings: dict[str, float] = {"capture": _ms(capture_s)}
-            t = time.perf_counter()
-            image = self.profile.prepare(frame)
-            png = image.data if image.mime == "image/png" and image.sent_size == frame.size else None
-            step["frame"] = writer.save_frame(index, frame, png)
-            frames[_digest(image.data)] = step["frame"]
-            timings["encode"] = _ms(time.perf_counter() - t)
-            if history and feedback:
-                history[-1] = _with_feedback(history[-1], feedback)
-            fitted = await self.budget.fit_agent(task.instruction, history, image, screen,
-                                                 max_tokens=self.profile.agent_sampling.max_tokens)
-            sampling = {**self.profile.sampling("agent").params(), "max_tokens": fitted.max_tokens}
-            step["request"] = {"messages": _file_refs(fitted.messages, frames), "sampling": sampling,
-                               "prompt_tokens": fitted.prompt_tokens, "image_tokens": fitted.image_tokens,
-                               "exact_count": fitted.exact, "history": {"images": fitted.image_steps,
-                                                                        "text": fitted.text_steps,
-                                                                        "dropped": fitted.dropped_steps}}
-            t = time.perf_counter()
-            reply = await self.model.complete(fitted.messages, **sampling)
-            timings["model"] = _ms(time.perf_counter() - t)
-            step["reply"] = reply.text
-            step["usage"] = reply.usage.model_dump() if reply.usage else None
-            if reply.usage:
-                outcome.usage["prompt_tokens"] += reply.usage.prompt_tokens or 0
-                outcome.usage["completion_tokens"] += reply.usage.completion_tokens or 0
-            t = time.perf_counter()
-            try:
-                parsed = parse(reply.text, self.profile.fmt)
-                problems = list(parsed.errors)
-            except ParseError as exc:
-                parsed, problems = None, [str(exc)]
-            timings["parse"] = _ms(time.perf_counter() - t)
-            step["thought"] = parsed.thought if parsed else self.profile.split(reply.text)[0]
-            step["parsed"] = [a.model_dump(mode="json") for a in parsed.actions] if parsed else []
-            step["errors"] = problems
-            answer = parsed.answer if parsed else self.profile.split(reply.text)[1]
-            action_text = getattr(parsed, "action_text", None) if parsed else None
-            if not parsed or not parsed.actions:
-                bad_in_a_row += 1
-                feedback = _reply_feedback(problems, reply)
-                step["feedback"] = feedback
-                step["timings"] = timings
-                writer.record(step)
-                history.append(HistoryStep(index, answer, step["thought"], action_text, (), feedback, image))
-                if bad_in_a_row >= cfg.max_bad_replies:
-                    outcome.status = "error"
-                    outcome.reason = f"{bad_in_a_row} unusable replies in a row; last: {problems[:1]}"
-                    return outcome
-                capture_s = 0.0
-                continue
-            # Transform, validate and execute the actions of this reply, in order.
-            executed: list[dict[str, Any]] = []
-            rejections: list[dict[str, Any]] = []
-            done_descriptions: list[str] = []
-            terminal: Action | None = None
-            act_s = 0.0
-            for action in parsed.actions:
-                screen_action = image.transform.action_to_screen(action)
-                by_policy = not isinstance(screen_action, Rejection)
-                if by_policy:
-                    screen_action = self.policy.check(screen_action, *screen)
-                if isinstance(screen_action, Rejection):
-                    rejection = {"action": action.model_dump(mode="json"), "message": screen_action.message}
-                    if by_policy and screen_action.action is not None:  # the policy saw screen pixels
-                        rejection["screen_action"] = screen_action.action
-                    rejections.append(rejection)
-                    break
-                if isinstance(screen_action, (Done, Fail)):
-                    terminal = screen_action
-                    executed.append({"action": screen_action.model_dump(mode="json"), "ok": True})
-                    done_descriptions.append(describe(action))
-                    break
-                t = time.perf_counter()
-                result = await asyncio.to_thread(sandbox.act, screen_action)
-                act_s += time.perf_counter() - t
-                executed.append({"action": screen_action.model_dump(mode="json"), "ok": result.ok,
-                                 "error": result.error})
-                done_descriptions.append(describe(action))
-                if not result.ok:
-                    rejections.append({"action": action.model_dump(mode="json"), "message": result.error})
-                    break
-            timings["act"] = _ms(act_s)
-            step["executed"] = executed
-            step["rejections"] = rejections
-            feedback = "; ".join(f"{describe_dict(r['action'])} was not executed: {r['message']}"
-                                 for r in rejections) or None
-            step["feedback"] = feedback
-            counted = any(e["ok"] for e in executed)
-            if counted:
-                actions_taken += 1
-                bad_in_a_row = 0
-            else:
-                bad_in_a_row += 1
-            if terminal is None and executed:
-                t = time.perf_counter()
-                settled = await asyncio.to_thread(settle, sandbox.screenshot, quiet=cfg.settle_quiet_s,
-                                                  timeout=cfg.settle_timeout_s)
-                timings["settle"] = _ms(time.perf_counter() - t)
-                step["settle"] = {"stable": settled.stable, "changed": settled.changed, "frames": settled.frames}
-                frame, capture_s = settled.frame, 0.0
-            else:
-                t = time.perf_counter()
-                frame = await asyncio.to_thread(sandbox.screenshot)
-                capture_s = time.perf_counter() - t
-            step["timings"] = timings
-            writer.record(step)
-            history.append(HistoryStep(index, answer, step["thought"], action_text, tuple(done_descriptions),
-                                       None, image))
-            if terminal is not None:
-                outcome.final_action = terminal.model_dump(mode="json")
-                outcome.status = terminal.type
-                outcome.reason = getattr(terminal, "reason", None) or getattr(terminal, "answer", None)
-                return outcome
-            if not counted and bad_in_a_row >= cfg.max_bad_replies:
-                outcome.status = "error"
-                outcome.reason = f"{bad_in_a_row} rejected replies in a row; last: {feedback}"
-                return outcome
+        image = self.profile.prepare(state.frame)
+        png = image.data if image.mime == "image/png" and image.sent_size == state.frame.size else None
+        step.frame = recorder.save_frame(step.index, state.frame, png)
+        state.frames[_digest(image.data)] = step.frame
+        step.timings["encode"] = ms(time.perf_counter() - t)
+        return image
+
+    async def think(self, step: StepRecord, task: TaskLike, desktop: Desktop, image: ModelImage, state: _State,
+                    recorder: Recorder) -> Reply:
+        """The prompt fitted to the context budget, sent to the model; the request and reply recorded."""
+        fitted = await self.budget.fit_agent(task.instruction, state.history, image, (desktop.width, desktop.height),
+                                             max_tokens=self.profile.agent_sampling.max_tokens)
+        sampling = {**self.profile.sampling("agent").params(), "max_tokens": fitted.max_tokens}
+        step.request = Request(messages=_file_refs(fitted.messages, state.frames), sampling=sampling,
+                               prompt_tokens=fitted.prompt_tokens, image_tokens=fitted.image_tokens,
+                               exact_count=fitted.exact,
+                               history=HistoryCounts(images=fitted.image_steps, text=fitted.text_steps,
+                                                     dropped=fitted.dropped_steps))
+        streaming = {"on_delta": recorder.text} if recorder.streaming else {}
+        t = time.perf_counter()
+        reply = await self.model.complete(fitted.messages, **sampling, **streaming)
+        step.timings["model"] = ms(time.perf_counter() - t)
+        step.reply = reply.text
+        step.usage = reply.usage
+        recorder.model_used(reply.model)
+        return reply
+
+    async def interpret(self, step: StepRecord, reply: Reply) -> Parsed | None:
+        """The reply's actions in model space (parsed off the event loop), or None with the reason in
+        ``step.errors`` and what the model will be told in ``step.feedback``."""
+        t = time.perf_counter()
+        try:
+            parsed: Parsed | None = await asyncio.to_thread(parse, reply.text, self.profile.fmt)
+            problems = list(parsed.errors)
+            read = parsed
+        except ParseError as exc:
+            parsed, problems, read = None, [str(exc)], exc.parsed
+        step.timings["parse"] = ms(time.perf_counter() - t)
+        step.thought = read.thought if read is not None else self.profile.split(reply.text)[0]
+        step.action_text = read.action_text if read is not None else None
+        step.errors = problems
+        if parsed is None or not parsed.actions:
+            step.feedback = _reply_feedback(problems, reply)
+            return None
+        step.parsed = list(parsed.actions)
+        return parsed
+
+    async def act(self, step: StepRecord, parsed: Parsed, image: ModelImage, desktop: Desktop,
+                  limits: RunLimits) -> Acted:
+        """Transform, check and execute the reply's actions (``agent.execute``); rejections become feedback."""
+        acted = await execute(desktop, parsed.actions, step, policy=self.policy, deadline=limits.deadline,
+                              to_screen=image.transform.action_to_screen,
+                              settling=SettleSettings(self.config.settle_quiet_s, self.config.settle_timeout_s))
+        step.feedback = "; ".join(f"{describe(r.action) if r.action else 'an action'} was not executed: {r.message}"
+                                  for r in step.rejections) or None
+        return acted
+
+    def record(self, step: StepRecord, parsed: Parsed | None, image: ModelImage, acted: Acted | None,
+               state: _State, recorder: Recorder) -> None:
+        """Append the step to the episode, count it, and remember it for the next prompt."""
+        recorder.step(step)
+        counted = acted is not None and any(e.ok for e in step.executed)
+        state.taken += counted
+        state.bad_in_a_row = 0 if counted else state.bad_in_a_row + 1
+        done = tuple(describe(a) for a, _ in zip(parsed.actions if parsed else (), step.executed))
+        answer = parsed.answer if parsed else self.profile.split(step.reply or "")[1]
+        state.history.append(HistoryStep(step.index, answer, step.thought, step.action_text, done, step.feedback,
+                                         image))
+        if acted is not None:
+            state.frame, state.capture_s = acted.frame, acted.capture_s
+        else:
+            state.capture_s = 0.0
 
 
-def describe_dict(action: dict[str, Any]) -> str:
-    """``describe`` for an action stored as a dict."""
-    from tools.actions import ACTION_ADAPTER
-
-    try:
-        return describe(ACTION_ADAPTER.validate_python(action))
-    except Exception:
-        return str(action)
-
-
-def _with_feedback(step: HistoryStep, feedback: str) -> HistoryStep:
-    from dataclasses import replace
-
-    return replace(step, feedback=feedback)
+def _add_usage(outcome: RunOutcome, reply: Reply) -> None:
+    if reply.usage:
+        outcome.usage["prompt_tokens"] += reply.usage.prompt_tokens or 0
+        outcome.usage["completion_tokens"] += reply.usage.completion_tokens or 0
 
 
 def _reply_feedback(problems: list[str], reply: Any) -> str:
@@ -294,20 +221,16 @@ def _digest(data: bytes) -> str:
 
 def _file_refs(messages: list[dict], frames: dict[str, str]) -> list[dict]:
     """The request as recorded: each image's data replaced by the file name of the frame it came from."""
-    out = []
-    for msg in messages:
-        content = msg.get("content")
-        if not isinstance(content, list):
-            out.append(msg)
-            continue
-        parts = []
-        for part in content:
-            if part.get("type") == "image_url":
-                url = part["image_url"]["url"]
-                if url.startswith("data:"):
-                    payload = base64.b64decode(url.split(",", 1)[1])
-                    url = frames.get(_digest(payload), f"(image, {len(payload)} bytes)")
-                part = {"type": "image_url", "image_url": {"url": url}}
-            parts.append(part)
-        out.append({**msg, "content": parts})
-    return out
+    return [msg if not isinstance(msg.get("content"), list)
+            else {**msg, "content": [_file_ref(part, frames) for part in msg["content"]]} for msg in messages]
+
+
+def _file_ref(part: dict, frames: dict[str, str]) -> dict:
+    if part.get("type") != "image_url":
+        return part
+    url = part["image_url"]["url"]
+    if url.startswith("data:"):
+        payload = base64.b64decode(url.split(",", 1)[1])
+        url = frames.get(_digest(payload), f"(image, {len(payload)} bytes)")
+    return {"type": "image_url", "image_url": {"url": url}}
+

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.episode import Episode, load_episode
+from agent.episode import Episode, load_episode, update_result
 from agent.loop import Agent, AgentConfig
 from agent.models.replay_backend import ReplayModel
 from agent.profiles import get_profile
@@ -45,6 +45,7 @@ class ReplayReport:
     status: str | None = None
     replay_folder: Path | None = None
     verdict: bool | None = None  # the checker's verdict after a task replay
+    verdict_reason: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -55,6 +56,9 @@ class ReplayReport:
         head = f"{self.episode}: {self.steps} steps replayed, " + (
             "identical" if self.ok else f"{len(self.divergences)} diverging")
         lines = [head] + [str(d) for d in self.divergences[:5]] + [f"note: {p}" for p in self.problems]
+        if self.verdict is not None:
+            lines.append(f"verdict: {'passed' if self.verdict else 'failed'}"
+                         + (f" ({self.verdict_reason})" if self.verdict_reason else ""))
         return "\n".join(lines)
 
 
@@ -71,20 +75,21 @@ def replay_offline(folder: str | Path, profile: str | None = None) -> ReplayRepo
     fmt = get_profile(_profile_name(ep, profile)).fmt
     report = ReplayReport(ep.folder, 0, problems=list(ep.problems))
     for step in ep.steps:
-        if step.get("reply") is None:
+        if step.reply is None:
             continue
         report.steps += 1
         try:
-            actions = [a.model_dump(mode="json") for a in parse(step["reply"], fmt).actions]
+            actions = [a.model_dump(mode="json") for a in parse(step.reply, fmt).actions]
         except ParseError:
             actions = []
-        if actions != step.get("parsed", []):
-            report.divergences.append(Divergence(step["index"], step.get("parsed"), actions, "parsed actions differ"))
+        recorded = [a.model_dump(mode="json") for a in step.parsed]
+        if actions != recorded:
+            report.divergences.append(Divergence(step.index, recorded, actions, "parsed actions differ"))
     return report
 
 
 def _executed(ep: Episode) -> list[tuple[int, list[dict]]]:
-    return [(s["index"], [e["action"] for e in s.get("executed", [])]) for s in ep.steps if s.get("reply") is not None]
+    return [(s.index, [e.action.model_dump(mode="json") for e in s.executed]) for s in ep.steps if s.reply is not None]
 
 
 def replay_live(folder: str | Path, sandbox: Any, out: str | Path, *, profile: str | None = None,
@@ -138,12 +143,13 @@ def replay_task_episode(folder: str | Path, out: str | Path, *, isolate: bool = 
         report = replay_live(folder, sb, out, task=task)
         final = (load_episode(out).result or {}).get("final_action")
         verdict = check(task, sb, final)
+    update_result(out, verdict={"passed": verdict.passed, "reason": verdict.reason})
     recorded = ((ep.result or {}).get("verdict") or {}).get("passed")
     if recorded is not None and recorded != verdict.passed:
         report.divergences.append(Divergence(report.steps, f"checker passed={recorded}",
                                              f"checker passed={verdict.passed} ({verdict.reason})",
                                              "the checker's verdict differs"))
-    report.verdict = verdict.passed
+    report.verdict, report.verdict_reason = verdict.passed, verdict.reason
     return report
 
 

@@ -9,30 +9,22 @@ so that an infeasible task can be scripted honestly.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from agent.episode import EpisodeWriter
+from agent.execute import Desktop, RunLimits, SettleSettings, capture, execute, ms
 from agent.grounders import Grounder, Grounding
-from agent.loop import RunOutcome, _ms, recorded
+from agent.recorder import Recorder, RunOutcome, recorded
+from agent.step import GroundingRecord, StepRecord
 from tasks.steps import Step, StepParseError, parse_step
 from tools.actions import Action, Click, Done, Drag, Fail, Key, Scroll, TypeText, Wait, describe
-from tools.policy import Policy, Rejection
-from tools.settle import settle
+from tools.policy import Policy
 
 _TERMINAL = re.compile(r"^\s*(?:(done|finish(?:ed)?|完成)|(?:fail|give up|无法完成|放弃))\s*[:：]?\s*(.*)$", re.I)
-
-
-class Desktop(Protocol):
-    width: int
-    height: int
-
-    def screenshot(self): ...
-    def act(self, action: Action): ...
 
 
 @dataclass
@@ -45,7 +37,9 @@ class ScriptedConfig:
 
 
 class ScriptedRunner:
-    """Runs ``task.steps`` with a grounder; the model never plans."""
+    """The scripted driver: runs ``task.steps`` with a grounder; the model never plans."""
+
+    mode = "scripted"
 
     def __init__(self, grounder: Grounder, *, policy: Policy | None = None, config: ScriptedConfig | None = None,
                  cancel: Any = None) -> None:
@@ -54,94 +48,82 @@ class ScriptedRunner:
         self.config = config or ScriptedConfig()
         self.cancel = cancel  # a threading.Event (or anything with is_set()) that ends the run as cancelled
 
+    def describe(self) -> dict[str, Any]:
+        """What ``task.json`` records about this driver."""
+        return {"mode": self.mode, "grounder": self.grounder.name}
+
     async def run(self, task: Any, sandbox: Desktop, folder: str | Path,
                   writer: EpisodeWriter | None = None) -> RunOutcome:
-        """Execute every step of ``task.steps`` in order; the outcome's status is done, fail or error."""
-        writer = writer or EpisodeWriter(folder, {"id": task.id, "instruction": task.instruction, "mode": "scripted",
-                                                  "steps": list(task.steps or []), "grounder": self.grounder.name})
-        return await recorded(writer, lambda outcome: self._run(task, sandbox, writer, outcome))
+        """Execute every step of ``task.steps`` into the episode ``folder`` (see :meth:`drive`)."""
+        writer = writer or EpisodeWriter(folder, {"id": task.id, "instruction": task.instruction,
+                                                  "steps": list(task.steps or []), **self.describe()})
+        return await self.drive(task, sandbox, Recorder(writer))
 
-    async def _run(self, task: Any, sandbox: Desktop, writer: EpisodeWriter, outcome: RunOutcome) -> RunOutcome:
+    async def drive(self, task: Any, desktop: Desktop, recorder: Recorder) -> RunOutcome:
+        """Execute every step of ``task.steps`` in order; the outcome's status is done, fail, error,
+        time_limit or cancelled, and the episode is always finished."""
+        return await recorded(recorder, lambda outcome: self._steps(task, desktop, recorder, outcome))
+
+    async def _steps(self, task: Any, desktop: Desktop, recorder: Recorder, outcome: RunOutcome) -> RunOutcome:
         if not task.steps:
             outcome.status, outcome.reason = "error", "the task has no scripted steps"
             return outcome
         self.policy.reset()
-        deadline = time.monotonic() + self.config.time_limit_s
-        screen = (sandbox.width, sandbox.height)
-        t = time.perf_counter()
-        frame = await asyncio.to_thread(sandbox.screenshot)
-        capture_s = time.perf_counter() - t
+        limits = RunLimits(len(task.steps) + 1, self.config.time_limit_s, 1, self.cancel)
+        frame, capture_s = await capture(desktop)
         for index, text in enumerate(task.steps, 1):
-            if self.cancel is not None and self.cancel.is_set():
-                outcome.status, outcome.reason = "cancelled", "stopped by the user"
+            if (stop := limits.check(0)) is not None:
+                outcome.status, outcome.reason = stop
                 return outcome
-            if time.monotonic() > deadline:
-                outcome.status, outcome.reason = "time_limit", f"time limit of {self.config.time_limit_s:g} s reached"
-                return outcome
-            step: dict[str, Any] = {"index": index, "kind": "scripted", "instruction": text}
-            timings = {"capture": _ms(capture_s)}
+            step = StepRecord.start(index, "scripted", instruction=text, timings={"capture": ms(capture_s)})
             t = time.perf_counter()
-            step["frame"] = writer.save_frame(index, frame)
-            timings["encode"] = _ms(time.perf_counter() - t)
-            terminal = _TERMINAL.match(text)
-            if terminal:
-                final: Action = Done() if terminal.group(1) else Fail(reason=terminal.group(2) or None)
-                step["executed"] = [{"action": final.model_dump(mode="json"), "ok": True}]
-                step["timings"] = timings
-                writer.record(step)
-                outcome.final_action = final.model_dump(mode="json")
-                outcome.status, outcome.reason = final.type, getattr(final, "reason", None)
-                return outcome
-            try:
-                parsed = parse_step(text)
-            except StepParseError as exc:
-                return self._stop(writer, step, timings, outcome, "error", f"step {index} {text!r}: {exc}")
-            t = time.perf_counter()
-            actions, groundings = await self._plan(parsed, frame)
-            timings["ground"] = _ms(time.perf_counter() - t)
-            step["grounding"] = [_grounding_record(g) for g in groundings]
-            missing = next((g for g in groundings if g.point is None), None)
-            if missing is not None:
-                return self._stop(writer, step, timings, outcome, "fail",
-                                  f"step {index} {text!r}: could not find {missing.description!r} on the screen")
-            executed: list[dict[str, Any]] = []
-            act_s = 0.0
-            for action in actions:
-                checked = self.policy.check(action, *screen)
-                if isinstance(checked, Rejection):
-                    step["rejections"] = [{"action": action.model_dump(mode="json"), "message": checked.message}]
-                    step["executed"] = executed
-                    return self._stop(writer, step, timings, outcome, "error",
-                                      f"step {index} {text!r}: {describe(action)} rejected: {checked.message}")
-                t = time.perf_counter()
-                result = await asyncio.to_thread(sandbox.act, checked)
-                act_s += time.perf_counter() - t
-                executed.append({"action": checked.model_dump(mode="json"), "ok": result.ok, "error": result.error})
-                if not result.ok:
-                    step["executed"] = executed
-                    return self._stop(writer, step, timings, outcome, "error",
-                                      f"step {index} {text!r}: {describe(checked)} failed: {result.error}")
-            step["executed"] = executed
-            timings["act"] = _ms(act_s)
-            t = time.perf_counter()
-            settled = await asyncio.to_thread(settle, sandbox.screenshot, quiet=self.config.settle_quiet_s,
-                                              timeout=self.config.settle_timeout_s)
-            timings["settle"] = _ms(time.perf_counter() - t)
-            step["settle"] = {"stable": settled.stable, "changed": settled.changed, "frames": settled.frames}
-            step["timings"] = timings
-            writer.record(step)
-            frame, capture_s = settled.frame, 0.0
+            step.frame = recorder.save_frame(index, frame)
+            step.timings["encode"] = ms(time.perf_counter() - t)
+            ended, frame = await self._step(step, text, frame, desktop, limits, outcome)
+            recorder.step(step)
+            if ended is not None:
+                return ended
+            capture_s = 0.0
         outcome.status, outcome.reason = "done", None
         outcome.final_action = Done().model_dump(mode="json")
         return outcome
 
-    def _stop(self, writer: EpisodeWriter, step: dict[str, Any], timings: dict[str, float], outcome: RunOutcome,
-              status: str, reason: str) -> RunOutcome:
-        step["timings"] = timings
-        step["error"] = reason
-        writer.record(step)
-        outcome.status, outcome.reason = status, reason
-        return outcome
+    async def _step(self, step: StepRecord, text: str, frame: Any, desktop: Desktop, limits: RunLimits,
+                    outcome: RunOutcome) -> tuple[RunOutcome | None, Any]:
+        """Ground and execute one step into ``step``: (the outcome when the episode ends here, else None;
+        the screen after it)."""
+        where = f"step {step.index} {text!r}"
+        try:
+            actions = await self._actions(step, text, frame)
+        except StepParseError as exc:
+            return _stop(step, outcome, "error", f"{where}: {exc}"), frame
+        missing = next((g for g in step.grounding if g.point is None), None)
+        if missing is not None:
+            return _stop(step, outcome, "fail", f"{where}: could not find {missing.description!r} on the screen"), frame
+        acted = await execute(desktop, actions, step, policy=self.policy, deadline=limits.deadline,
+                              settling=SettleSettings(self.config.settle_quiet_s, self.config.settle_timeout_s))
+        if step.rejections:
+            r = step.rejections[0]
+            failed = any(not e.ok for e in step.executed)
+            return _stop(step, outcome, "error", f"{where}: {describe(r.action) if r.action else 'an action'} "
+                                                 f"{'failed' if failed else 'rejected'}: {r.message}"), frame
+        if acted.terminal is not None:
+            outcome.final_action = acted.terminal.model_dump(mode="json")
+            outcome.status, outcome.reason = acted.terminal.type, getattr(acted.terminal, "reason", None)
+            return outcome, frame
+        return None, acted.frame
+
+    async def _actions(self, step: StepRecord, text: str, frame: Any) -> list[Action]:
+        """The actions of a step in words, in screen pixels; its groundings land in ``step.grounding``."""
+        terminal = _TERMINAL.match(text)
+        if terminal:
+            return [Done() if terminal.group(1) else Fail(reason=terminal.group(2) or None)]
+        parsed = parse_step(text)
+        t = time.perf_counter()
+        actions, groundings = await self._plan(parsed, frame)
+        step.timings["ground"] = ms(time.perf_counter() - t)
+        step.grounding = [GroundingRecord.of(g) for g in groundings]
+        return actions
 
     async def _plan(self, step: Step, frame: Any) -> tuple[list[Action], list[Grounding]]:
         """The actions for one step and the groundings they needed."""
@@ -189,6 +171,8 @@ class ScriptedRunner:
         raise StepParseError(f"unsupported step kind {kind!r}")
 
 
-def _grounding_record(g: Grounding) -> dict[str, Any]:
-    return {"description": g.description, "point": None if g.point is None else [g.point.x, g.point.y],
-            "grounder": g.grounder, "reply": g.reply, "latency_s": round(g.latency_s, 4), "details": g.details}
+
+def _stop(step: StepRecord, outcome: RunOutcome, status: str, reason: str) -> RunOutcome:
+    step.error = reason
+    outcome.status, outcome.reason = status, reason
+    return outcome

@@ -12,6 +12,7 @@ from agent.episode import load_episode
 from agent.loop import Agent, AgentConfig
 from agent.models import OpenAIModel, RetryPolicy
 from agent.profiles import get_profile
+from agent.step import STEP_VERSION, StepRecord
 from sandbox import Sandbox
 from tests.stub_openai import StubOpenAI
 
@@ -61,15 +62,20 @@ def test_the_loop_completes_a_task_and_records_every_step(xterm_desktop, tmp_pat
     assert "could not be used" in json.dumps(requests[2].body["messages"], ensure_ascii=False)
     ep = load_episode(tmp_path / "ep")
     assert ep.complete, ep.problems
-    assert [s["index"] for s in ep.steps] == [1, 2, 3, 4]
+    assert [s.index for s in ep.steps] == [1, 2, 3, 4]
     first = ep.steps[0]
-    click = first["executed"][0]["action"]
-    assert click["type"] == "click"
-    assert abs(click["x"] - (win.x + win.width / 2)) <= 1 and abs(click["y"] - (win.y + win.height / 2)) <= 1
-    assert ep.frame_path(first) is not None and first["request"]["messages"][-1]["content"]
-    assert set(first["timings"]) >= {"capture", "encode", "model", "parse", "act", "settle"}
-    assert ep.steps[1]["errors"] and not ep.steps[1]["executed"] if "executed" in ep.steps[1] else True
+    click = first.executed[0].action
+    assert click.type == "click"
+    assert abs(click.x - (win.x + win.width / 2)) <= 1 and abs(click.y - (win.y + win.height / 2)) <= 1
+    assert ep.frame_path(first) is not None and first.request.messages[-1]["content"]
+    assert set(first.timings) >= {"capture", "encode", "model", "parse", "act", "settle"}
+    assert first.action_text == "Click the terminal." and first.thought.startswith("The terminal is open")
+    assert ep.steps[1].errors and not ep.steps[1].executed and ep.steps[1].feedback
     assert ep.result["status"] == "done" and ep.result["steps"] == 4
+    # Every line is a current-version StepRecord, field for field (no key the record does not define).
+    for line in (tmp_path / "ep" / "steps.jsonl").read_text(encoding="utf-8").splitlines():
+        record = StepRecord.model_validate_json(line)
+        assert record.v == STEP_VERSION and json.loads(record.line()) == json.loads(line)
     # Every request fit the context budget (the stub enforces max_model_len like vLLM).
     assert all(r.prompt_tokens <= 8192 for r in requests)
 
@@ -86,7 +92,7 @@ def test_a_rejected_action_is_fed_back_and_not_executed(xterm_desktop, tmp_path)
         second = json.dumps(stub.chat_requests[1].body["messages"], ensure_ascii=False)
     assert outcome.status == "fail"
     ep = load_episode(tmp_path / "ep")
-    assert ep.steps[0]["rejections"] and not ep.steps[0]["executed"]
+    assert ep.steps[0].rejections and not ep.steps[0].executed
     assert "not executed" in second
 
 
@@ -140,3 +146,24 @@ def test_an_unknown_model_name_lists_what_the_server_offers(xterm_desktop, tmp_p
         outcome = asyncio.run(Agent(model, get_profile("kimi-vl-thinking")).run(
             SimpleTask("t-unknown", "finish"), sb, tmp_path / "ep"))
     assert outcome.status == "error" and "Kimi-VL-A3B-Thinking" in outcome.reason
+
+
+def test_the_model_name_the_server_answered_with_is_recorded(xterm_desktop, tmp_path):
+    sb, _ = xterm_desktop
+    with StubOpenAI([kimi("x", "Finish.", "DONE")]) as stub:
+        model = OpenAIModel(base_url=stub.base_url, retry=RetryPolicy(max_retries=0))  # name found by asking
+        asyncio.run(Agent(model, get_profile("kimi-vl-thinking")).run(SimpleTask("t-name", "finish"), sb,
+                                                                      tmp_path / "ep"))
+    assert load_episode(tmp_path / "ep").task["model"] == "Kimi-VL-A3B-Thinking"
+
+
+def test_a_long_wait_is_cut_at_the_run_deadline(xterm_desktop, tmp_path):
+    sb, _ = xterm_desktop
+    replies = [kimi("Wait for it.", "Wait.", "computer.wait()"), kimi("x", "Finish.", "DONE")]
+    with StubOpenAI(replies) as stub:
+        agent = Agent(model_for(stub), get_profile("kimi-vl-thinking"), config=AgentConfig(time_limit_s=1.5))
+        outcome = asyncio.run(agent.run(SimpleTask("t-deadline", "wait"), sb, tmp_path / "ep"))
+    assert outcome.status == "time_limit", outcome
+    step = load_episode(tmp_path / "ep").steps[0]
+    assert step.parsed[0].seconds == 20  # the model asked for 20 s (the Kimi agent's computer.wait())
+    assert step.executed[0].action.type == "wait" and step.executed[0].action.seconds <= 1.5

@@ -121,4 +121,21 @@ def test_screenact_replay_cli_sets_up_a_run_episode(tmp_path, capsys):
     from agent.cli import main
 
     assert main(["replay", str(FORM), "--out", str(tmp_path / "r")]) == 0
-    assert "identical" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "identical" in printed and "verdict: passed" in printed
+    assert load_episode(tmp_path / "r").result["verdict"]["passed"] is True  # recorded in the replay's result.json
+
+
+def test_a_replayed_verdict_unlike_the_recorded_one_exits_1(tmp_path, capsys):
+    import json
+    import shutil
+
+    from agent.cli import main
+
+    bent = shutil.copytree(FORM, tmp_path / "bent")
+    result = json.loads((bent / "result.json").read_text())
+    result["verdict"] = {"passed": False, "reason": "recorded as failed"}
+    (bent / "result.json").write_text(json.dumps(result))
+    assert main(["replay", str(bent), "--out", str(tmp_path / "r")]) == 1
+    printed = capsys.readouterr().out
+    assert "the checker's verdict differs" in printed and "verdict: passed" in printed

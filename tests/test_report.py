@@ -112,23 +112,23 @@ def test_committed_episode_page_shows_every_step_with_its_actions(tmp_path):
     assert page.one(id="verdict").attrs["data-verdict"] == "not checked"  # the committed result has no verdict
 
     for step in ep.steps:
-        sid = f"step-{step['index']}"
+        sid = f"step-{step.index}"
         svg = page.one("svg", step=sid)
         assert svg.attrs["viewbox"] == "0 0 640 480"  # screen pixels, whatever size the frame is shown at
         thought = page.one("details", cls="thought-box", step=sid)
-        assert step["thought"] in thought.text
-        assert page.one("pre", cls="reply", step=sid).text == step["reply"]
+        assert step.thought in thought.text
+        assert page.one("pre", cls="reply", step=sid).text == step.reply
         assert page.one("details", cls="request", step=sid)
-        for phase, ms in step["timings"].items():
+        for phase, ms in step.timings.items():
             if ms > 0:
                 assert page.find("span", cls=f"seg-{phase}", step=sid), (sid, phase)
 
     # Step 1: a click at the executed (screen) coordinates, not the model's normalized ones.
-    click = ep.steps[0]["executed"][0]["action"]
+    click = ep.steps[0].executed[0].action
     mark = page.one("g", cls="click", step="step-1")
-    assert (float(mark.attrs["data-x"]), float(mark.attrs["data-y"])) == (click["x"], click["y"]) == (222, 140)
+    assert (float(mark.attrs["data-x"]), float(mark.attrs["data-y"])) == (click.x, click.y) == (222, 140)
     centred = [c for c in page.find("circle", step="step-1")
-               if (float(c.attrs["cx"]), float(c.attrs["cy"])) == (click["x"], click["y"])]
+               if (float(c.attrs["cx"]), float(c.attrs["cy"])) == (click.x, click.y)]
     assert len(centred) == 2  # the ring and the centre dot
 
     # Step 2: typed text and a key, listed in the caption band in order.
@@ -144,7 +144,7 @@ def test_committed_episode_page_shows_every_step_with_its_actions(tmp_path):
     timeline = page.one("section", id="timeline")
     assert [a.attrs["href"] for a in page.find("a") if a.attrs.get("href", "").startswith("#step-")] == \
         ["#step-1", "#step-2", "#step-3", "#step-4"]
-    model_total = sum(s["timings"]["model"] for s in ep.steps)
+    model_total = sum(s.timings["model"] for s in ep.steps)
     assert f"{model_total:.0f} ms" in page.one("span", cls="phase-total", data_phase="model").text
     assert "6\u2009483" in page.one(id="summary").text and "prompt tokens" in page.one(id="summary").text
     assert "settle" in timeline.text
@@ -322,11 +322,13 @@ def test_every_action_kind_is_drawn_at_its_screen_coordinates(rich_episode, tmp_
     assert page.one("section", id="step-12")
     problems = page.one(id="problems").text
     assert "steps.jsonl line 13 is not valid JSON" in problems and "step-0010.png is missing" in problems
-    for note in ("step 10: executed is str, not a list", "step 10: timings is str, not an object",
-                 "step 11: frame step-0011.png cannot be read", "step 12: executed item 2 holds no action",
-                 "step 12: executed action 1 is not a valid action"):
+    for note in ("step 10: executed: should be a valid list (got 'nope')", "step 10: timings: should be a valid "
+                 "dictionary (got 'fast')", "step 11: frame step-0011.png cannot be read",
+                 "step 12: executed.1.action: Field required", "step 12: executed.0.action.click.x: should be a "
+                 "valid number"):
         assert note in problems, note
-    assert "Damaged: executed is str, not a list" in [d.text for d in page.find("div", cls="damage", step="step-10")]
+    assert "Damaged: executed: should be a valid list (got 'nope')" in [
+        d.text for d in page.find("div", cls="damage", step="step-10")]
     assert not page.find("div", cls="damage", step="step-1")
 
 
@@ -546,3 +548,45 @@ def test_any_junk_in_a_step_line_renders_without_losing_the_step(tmp_path):
         assert text.count("<script") == 1
 
     check()
+
+
+# ---------------------------------------------------------------- scripted episodes: what the grounder matched
+
+SCRIPTED_V1 = CORPUS / "episodes" / "scripted-v1-form"  # written by `screenact run --mode scripted` before v2
+
+
+def test_a_scripted_page_shows_what_the_grounder_matched_and_where(tmp_path):
+    text, page = read(render_report(SCRIPTED_V1, tmp_path / "scripted.html"))
+    assert not page.find(id="problems"), page.one(id="problems").text  # the demo bug: "grounding is list"
+    step = page.one("section", id="step-2")
+    assert step.attrs["data-kind"] == "scripted" and "click 'Canada'" in step.text
+    box = page.one("g", cls="matched", step="step-2")
+    assert box.attrs["data-box"] == "133,356,195,377"  # the box of the text it read, in screen pixels
+    diamond = page.one("g", cls="grounding", step="step-2")
+    click = page.one("g", cls="click", step="step-2")
+    assert (diamond.attrs["data-x"], diamond.attrs["data-y"]) == (click.attrs["data-x"], click.attrs["data-y"])
+    rows = page.one("div", cls="grounding-box", step="step-2").text
+    assert "matchedCanada" in rows and "point clicked(164, 366)" in rows and "score1.00" in rows
+
+
+def test_a_scripted_step_that_found_nothing_lists_the_closest_candidates(tmp_path):
+    folder = shutil.copytree(SCRIPTED_V1, tmp_path / "ep")
+    lines = (folder / "steps.jsonl").read_text(encoding="utf-8").splitlines()
+    step = json.loads(lines[1])
+    step.update(executed=[], settle=None, error="step 2 'Canada': could not find it")
+    step["grounding"][0].update(point=None)
+    step["grounding"][0]["details"].update(
+        reason="no text on screen matches 'Canada' well enough (best: 'Canad<a>' at 0.41)",
+        candidates=[{"text": "Canad<a>", "score": 0.41, "kind": "line", "box": [130, 350, 199, 380]},
+                    {"text": "Chile", "score": 0.2, "kind": "line", "box": [10, 20, 60, 40]}])
+    for key in ("matched", "box", "score"):
+        step["grounding"][0]["details"].pop(key, None)
+    (folder / "steps.jsonl").write_text(lines[0] + "\n" + json.dumps(step, ensure_ascii=False) + "\n",
+                                        encoding="utf-8")
+    text, page = read(render_report(folder, tmp_path / "nothing.html"))
+    assert page.one("section", id="step-2").attrs["data-outcome"] == "not grounded"
+    assert [g.attrs["data-box"] for g in page.find("g", cls="candidate", step="step-2")] == \
+        ["130,350,199,380", "10,20,60,40"]
+    table = page.one("table", cls="candidates", step="step-2")
+    assert "Canad<a>" in table.text and "0.41" in table.text and "<a>" not in text.replace("&lt;a&gt;", "")
+    assert "could not find it" in page.one("section", id="step-2").text

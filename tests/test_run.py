@@ -35,8 +35,10 @@ def test_scripted_run_with_the_ocr_grounder_passes_and_writes_everything(tmp_pat
     assert ep.complete, ep.problems
     assert ep.result["verdict"]["passed"] is True
     first = ep.steps[0]
-    assert first["kind"] == "scripted" and first["grounding"][0]["grounder"] == "ocr"
-    assert first["grounding"][0]["point"] is not None and first["executed"][0]["ok"]
+    assert first.kind == "scripted" and first.grounding[0].grounder == "ocr"
+    assert first.grounding[0].point is not None and first.executed[0].ok
+    # What the grounder matched and where: the report draws these.
+    assert first.grounding[0].matched and first.grounding[0].box and first.grounding[0].score
     assert (out / "report.html").exists()
     printed = capsys.readouterr().out
     assert "form-country-canada" in printed and "1/1 passed" in printed
@@ -155,5 +157,5 @@ def test_scripted_mode_with_the_vlm_grounder_against_the_stub_model(tmp_path):
     assert verdict.passed, verdict.reason
     assert asked == ["'france'", "'canada'"]
     ep = load_episode(tmp_path / "ep")
-    grounding = ep.steps[0]["grounding"][0]
-    assert grounding["grounder"].startswith("vlm") and "◁think▷" in grounding["reply"]
+    grounding = ep.steps[0].grounding[0]
+    assert grounding.grounder.startswith("vlm") and "◁think▷" in grounding.reply

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from agent.episode import Episode, load_episode
-from agent.report.fields import (as_dict, as_dicts, as_list, as_number, as_point, as_text, describe_action,
-                                 step_damage, step_index)
+from agent.report.fields import as_dict, as_list, as_number, as_text, describe_action
 from agent.report.frames import EmbeddedFrame, FrameEmbedder
 from agent.report.overlay import marks_from_executed, overlay_svg
 from agent.report.render import (badge, details, document, esc, fmt_int, fmt_ms, fmt_s, fmt_when, json_block,
                                  kv_table, pre, problems_box, rel_href, write_page)
 from agent.report.timeline import color, phases, stacked_bar, step_total, timeline
+from agent.step import GroundingRecord, StepRecord
+from tools.actions import describe
 
 REPORT_NAME = "report.html"
 
@@ -45,14 +46,13 @@ def render_episode(ep: Episode, page: Path, *, back: str | None = None,
     title = as_text(task.get("id")) or ep.folder.name
     notes: list[str] = []  # damage found while rendering, listed with the loader's problems
     blocks = [_guarded_step(ep, step, n, embedder, notes) for n, step in enumerate(ep.steps, 1)]
-    taken = {f"step-{step_index(s, n)}" for n, s in enumerate(ep.steps, 1)}
+    taken = {f"step-{s.index}" for s in ep.steps}
     blocks += [_orphan_block(ep, png, embedder, notes, taken) for png in _orphan_frames(ep)]
     problems = list(ep.problems) + notes
     if embedder.linked:
         problems.append(f"{embedder.linked} full-size frame(s) are linked from the episode folder rather than "
                         "embedded, to keep this page small; the page shows them downscaled")
-    rows = [(f"step-{step_index(s, n)}", f"step {step_index(s, n)}", s.get("timings"))
-            for n, s in enumerate(ep.steps, 1)]
+    rows = [(f"step-{s.index}", f"step {s.index}", s.timings) for s in ep.steps]
     crumbs = f'<nav class="crumbs"><a href="{esc(back)}">← run results</a></nav>' if back else ""
     body = (f"<main>{crumbs}{_header(ep, title)}{problems_box(problems, 'Missing or damaged')}"
             f"{timeline(rows, as_number(as_dict(ep.result).get('duration_s')))}"
@@ -82,12 +82,12 @@ def _header(ep: Episode, title: str) -> str:
     prompt = as_number(usage.get("prompt_tokens"))
     completion = as_number(usage.get("completion_tokens"))
     if not usage:  # no result: add up what the steps recorded
-        prompt = sum(as_number(as_dict(s.get("usage")).get("prompt_tokens")) or 0 for s in ep.steps)
-        completion = sum(as_number(as_dict(s.get("usage")).get("completion_tokens")) or 0 for s in ep.steps)
-    executed = sum(len(as_list(s.get("executed"))) for s in ep.steps)
-    rejected = sum(len(as_list(s.get("rejections"))) for s in ep.steps)
+        prompt = sum(s.usage.prompt_tokens for s in ep.steps if s.usage)
+        completion = sum(s.usage.completion_tokens for s in ep.steps if s.usage)
+    executed = sum(len(s.executed) for s in ep.steps)
+    rejected = sum(len(s.rejections) for s in ep.steps)
     status = as_text(res.get("status"))
-    meta = [(k, esc(task.get(k))) for k in ("mode", "profile", "model") if task.get(k) is not None]
+    meta = [(k, esc(task.get(k))) for k in ("mode", "profile", "model", "grounder") if task.get(k) is not None]
     if task.get("started_at") is not None:
         meta.append(("started", esc(fmt_when(task.get("started_at")))))
     meta.append(("folder", f"<code>{esc(ep.folder.name)}</code>"))
@@ -122,90 +122,81 @@ def _no_steps() -> str:
 
 # ---------------------------------------------------------------- one step
 
-def _outcome(step: dict[str, Any]) -> tuple[str, str]:
-    executed = as_dicts(step.get("executed"))
-    if any(e.get("ok") is False for e in executed):
+def _outcome(step: StepRecord) -> tuple[str, str]:
+    if any(not e.ok for e in step.executed):
         return "error", "warn"
-    if as_list(step.get("rejections")):
+    if step.rejections:
         return "rejected", "warn"
-    kinds = [as_dict(e.get("action")).get("type") for e in executed]
+    kinds = [e.action.type for e in step.executed]
     if "done" in kinds:
         return "done", "good"
     if "fail" in kinds:
         return "fail", "bad"
-    if executed:
+    if step.executed:
         return "ok", "good"
-    if step.get("kind") == "scripted" and as_dict(step.get("grounding")) \
-            and as_point(as_dict(step.get("grounding")).get("point")) is None:
+    if step.kind == "scripted" and any(g.point is None for g in step.grounding):
         return "not grounded", "bad"
     return "no action", "bad"
 
 
-def _guarded_step(ep: Episode, step: dict[str, Any], n: int, embedder: FrameEmbedder, notes: list[str]) -> str:
+def _guarded_step(ep: Episode, step: StepRecord, n: int, embedder: FrameEmbedder, notes: list[str]) -> str:
     """A step's block; a shape of data nobody foresaw costs that block, never the page."""
     try:
         return _step_block(ep, step, n, embedder, notes)
     except Exception as exc:
-        index = step_index(step, n)
-        notes.append(f"step {index} could not be shown ({type(exc).__name__}: {exc})")
-        return (f'<section class="card step-card" id="step-{index}" data-outcome="unreadable">'
-                f'<div class="step-title"><h3>Step {index}</h3>{badge("unreadable", "bad")}</div>'
+        notes.append(f"step {step.index} could not be shown ({type(exc).__name__}: {exc})")
+        return (f'<section class="card step-card" id="step-{step.index}" data-outcome="unreadable">'
+                f'<div class="step-title"><h3>Step {step.index}</h3>{badge("unreadable", "bad")}</div>'
                 f'<div class="alert">This step could not be shown ({esc(type(exc).__name__)}: {esc(exc)}). '
-                f'Its line as recorded:</div>{json_block(step)}</section>')
+                f'As read:</div>{json_block(step.model_dump(mode="json"))}</section>')
 
 
-def _step_block(ep: Episode, step: dict[str, Any], n: int, embedder: FrameEmbedder, notes: list[str]) -> str:
-    index = step_index(step, n)
-    damage = step_damage(step)
-    notes.extend(f"step {index}: {d}" for d in damage)
-    kind = as_text(step.get("kind")) or "model"
-    executed = as_dicts(step.get("executed"))
+def _step_block(ep: Episode, step: StepRecord, n: int, embedder: FrameEmbedder, notes: list[str]) -> str:
     outcome, okind = _outcome(step)
-    acts = " · ".join(describe_action(e.get("action")) for e in executed)
-    grounding = as_dict(step.get("grounding")) if kind == "scripted" else {}
-    title = (f'<div class="step-title"><h3>Step {index}</h3>{badge(kind, "info")}{badge(outcome, okind)}'
+    acts = " · ".join(describe(a) for a in step.executed_actions)
+    title = (f'<div class="step-title"><h3>Step {step.index}</h3>{badge(step.kind, "info")}{badge(outcome, okind)}'
              f'<span class="acts">{esc(acts)}</span>'
-             f'<span class="total">{esc(fmt_ms(step_total(step.get("timings"))))}</span></div>')
-    figure = _figure(ep, step, executed, grounding, embedder, notes, index)
+             f'<span class="total">{esc(fmt_ms(step_total(step.timings)))}</span></div>')
+    figure = _figure(ep, step, embedder, notes)
     right = "".join([
-        "".join(f'<div class="alert warn damage">Damaged: {esc(d)}</div>' for d in damage),
-        _scripted(step, grounding) if kind == "scripted" else "",
+        "".join(f'<div class="alert warn damage">Damaged: {esc(d)}</div>' for d in ep.damage.get(n - 1, [])),
+        _scripted(step) if step.kind == "scripted" else "",
         _thought(step),
-        _actions_table(step, executed),
+        _actions_table(step),
         _alerts(step),
         _timings_and_tokens(step),
         _reply(step),
         _request(step),
     ])
-    return (f'<section class="card step-card" id="step-{index}" data-kind="{esc(kind)}" '
+    return (f'<section class="card step-card" id="step-{step.index}" data-kind="{esc(step.kind)}" '
             f'data-outcome="{esc(outcome)}">{title}<div class="step"><div>{figure}</div><div>{right}</div></div>'
             f"</section>")
 
 
-def _figure(ep: Episode, step: dict[str, Any], executed: list[dict[str, Any]], grounding: dict[str, Any],
-            embedder: FrameEmbedder, notes: list[str], index: int) -> str:
-    name = as_text(step.get("frame"))
+def _figure(ep: Episode, step: StepRecord, embedder: FrameEmbedder, notes: list[str]) -> str:
+    name = step.frame
     if not name:
         return '<div class="noframe">no frame was recorded for this step</div>'
     path = ep.frame_path(step)
     if path is None:
         return f'<div class="noframe">frame <code>{esc(name)}</code> is missing</div>'
     if not path.resolve().is_relative_to(ep.folder.resolve()):
-        notes.append(f"step {index}: frame {name} is outside the episode folder; not shown")
+        notes.append(f"step {step.index}: frame {name} is outside the episode folder; not shown")
         return f'<div class="noframe">frame <code>{esc(name)}</code> is outside the episode folder</div>'
     try:
         frame = embedder.embed(path)
     except Exception as exc:  # a damaged PNG must not stop the page
-        notes.append(f"step {index}: frame {name} cannot be read ({exc})")
+        notes.append(f"step {step.index}: frame {name} cannot be read ({exc})")
         return f'<div class="noframe">frame <code>{esc(name)}</code> cannot be read ({esc(exc)})</div>'
-    svg = overlay_svg(frame.width, frame.height, marks_from_executed(executed), grounding or None)
-    settle = as_dict(step.get("settle"))
-    cap = [f"<code>{esc(name)}</code> · {frame.width}×{frame.height}, what the model saw; marks: what was "
-           "executed, in screen pixels"]
-    if settle:
-        cap.append(f"after acting the screen {'changed' if settle.get('changed') else 'did not change'} and "
-                   f"{'settled' if settle.get('stable') else 'did NOT settle'} "
-                   f"({esc(settle.get('frames'))} frames)")
+    svg = overlay_svg(frame.width, frame.height, marks_from_executed(step.executed), step.grounding)
+    cap = [f"<code>{esc(name)}</code> · {frame.width}×{frame.height}, what the "
+           f"{'grounder' if step.kind == 'scripted' else 'model'} saw; marks: what was executed, in screen pixels"]
+    if step.grounding:
+        cap.append("purple: the box the grounder matched and the point it chose (dashed: the closest candidates "
+                   "when it found nothing)")
+    if step.settle:
+        cap.append(f"after acting the screen {'changed' if step.settle.changed else 'did not change'} and "
+                   f"{'settled' if step.settle.stable else 'did NOT settle'} ({step.settle.frames} frames)")
     return _shot(frame, svg, name) + f'<div class="figcap">{"<br>".join(cap)}</div>'
 
 
@@ -216,48 +207,68 @@ def _shot(frame: EmbeddedFrame, svg: str, name: str) -> str:
             f'<img src="{esc(frame.src)}" width="{frame.width}" height="{frame.height}" alt="{esc(name)}">{svg}</div>')
 
 
-def _scripted(step: dict[str, Any], grounding: dict[str, Any]) -> str:
-    out = [f'<div class="note"><b>Instruction:</b> {esc(step.get("instruction")) or "<i>none recorded</i>"}</div>']
-    if grounding:
-        point = as_point(grounding.get("point"))
-        rows = [("description", esc(grounding.get("description"))),
-                ("point", f"<code>({point[0]:g}, {point[1]:g})</code>" if point
-                 else '<span class="badge bad">not found</span>'),
-                ("grounder", esc(grounding.get("grounder"))),
-                ("latency", esc(fmt_s(grounding.get("latency_s"))))]
-        out.append('<div class="section-label">Grounding</div>' + kv_table(rows))
-        if grounding.get("reply") is not None:
-            out.append(details("Grounder reply", pre(grounding.get("reply"))))
+def _scripted(step: StepRecord) -> str:
+    out = [f'<div class="note"><b>Instruction:</b> {esc(step.instruction) or "<i>none recorded</i>"}</div>']
+    if step.error:
+        out.append(f'<div class="alert rejection"><b>Stopped:</b> {esc(step.error)}</div>')
+    for g in step.grounding:
+        out.append(f'<div class="grounding-box" data-found="{str(g.point is not None).lower()}">'
+                   f'<div class="section-label">Grounding</div>{kv_table(_grounding_rows(g))}'
+                   f'{_candidates(g) if g.point is None else ""}</div>')
+        if g.reply is not None:
+            out.append(details("Grounder reply", pre(g.reply)))
     return "".join(out)
 
 
-def _thought(step: dict[str, Any]) -> str:
-    thought = as_text(step.get("thought"))
-    if not thought:
-        return "" if step.get("kind") == "scripted" else '<div class="sub">no thought recorded</div>'
-    preview = thought.strip().replace("\n", " ")
+def _grounding_rows(g: GroundingRecord) -> list[tuple[str, str]]:
+    found = g.point is not None
+    rows = [("looked for", esc(g.description)),
+            ("matched", f"<b>{esc(g.matched)}</b>" if g.matched else ("—" if found else "")),
+            ("point clicked", f"<code>({g.point[0]:g}, {g.point[1]:g})</code>" if g.point
+             else '<span class="badge bad">not found</span>')]
+    if g.box:
+        rows.append(("box", "<code>" + esc(", ".join(f"{v:g}" for v in g.box)) + "</code>"))
+    if g.score is not None:
+        rows.append(("score", esc(f"{g.score:.2f}")))
+    if g.reason:
+        rows.append(("why", esc(g.reason)))
+    rows += [("grounder", esc(g.grounder)), ("latency", esc(fmt_s(g.latency_s)))]
+    return [(k, v) for k, v in rows if v]
+
+
+def _candidates(g: GroundingRecord) -> str:
+    if not g.candidates:
+        return '<div class="sub">The grounder read nothing close to it.</div>'
+    rows = "".join(f"<tr><td>{n}</td><td>{esc(c.text)}</td><td>{esc('' if c.score is None else f'{c.score:.2f}')}"
+                   f"</td><td><code>{esc(', '.join(f'{v:g}' for v in c.box) if c.box else '')}</code></td></tr>"
+                   for n, c in enumerate(g.candidates, 1))
+    return ('<div class="section-label">Closest candidates</div><table class="candidates"><tr><th></th><th>text'
+            f'</th><th>score</th><th>box</th></tr>{rows}</table>')
+
+
+def _thought(step: StepRecord) -> str:
+    if not step.thought:
+        return "" if step.kind == "scripted" else '<div class="sub">no thought recorded</div>'
+    preview = step.thought.strip().replace("\n", " ")
     preview = preview[:110] + ("…" if len(preview) > 110 else "")
     return details(f'Thought <span class="preview">— {esc(preview)}</span>',
-                   f'<div class="thought">{esc(thought)}</div>', cls="thought-box")
+                   f'<div class="thought">{esc(step.thought)}</div>', cls="thought-box")
 
 
-def _actions_table(step: dict[str, Any], executed: list[dict[str, Any]]) -> str:
-    parsed = as_list(step.get("parsed"))
-    rejections = as_dicts(step.get("rejections"))
+def _actions_table(step: StepRecord) -> str:
+    parsed, executed = step.parsed, step.executed
     rows = []
     for i in range(max(len(parsed), len(executed))):
-        model = f"<code>{esc(describe_action(parsed[i]))}</code>" if i < len(parsed) else "—"
+        model = f"<code>{esc(describe(parsed[i]))}</code>" if i < len(parsed) else "—"
         if i < len(executed):
             e = executed[i]
-            screen = f"<code>{esc(describe_action(e.get('action')))}</code>"
-            if e.get("ok") is False:  # its message is in the alerts below
-                result = f'<span title="{esc(e.get("error"))}">{badge("error", "bad")}</span>'
-            else:
-                result = badge("ok", "good")
-            number = f'<span class="num{"" if e.get("ok") is not False else " failed"}">{i + 1}</span>'
+            screen = f"<code>{esc(describe(e.action))}</code>"
+            # a failed action's message is in the alerts below
+            result = f'<span title="{esc(e.error)}">{badge("error", "bad")}</span>' if not e.ok else badge("ok", "good")
+            number = f'<span class="num{"" if e.ok else " failed"}">{i + 1}</span>'
         else:
             screen, number = "—", ""
-            result = badge("rejected", "warn") if i == len(executed) and rejections else badge("not run", "muted")
+            result = badge("rejected", "warn") if i == len(executed) and step.rejections else badge("not run", "muted")
         rows.append(f"<tr><td>{number}</td><td>{model}</td><td>{screen}</td><td>{result}</td></tr>")
     if not rows:
         return '<div class="section-label">Actions</div><div class="sub">none</div>'
@@ -265,91 +276,82 @@ def _actions_table(step: dict[str, Any], executed: list[dict[str, Any]]) -> str:
             f'<th>screen px</th><th></th></tr>{"".join(rows)}</table>')
 
 
-def _alerts(step: dict[str, Any]) -> str:
+def _alerts(step: StepRecord) -> str:
     out = []
-    told = {as_text(r.get("message")) for r in as_dicts(step.get("rejections"))}
-    for e in as_dicts(step.get("executed")):
-        if e.get("ok") is False and as_text(e.get("error")) not in told:
-            out.append(f'<div class="alert rejection"><b>Failed</b> <code>{esc(describe_action(e.get("action")))}'
-                       f'</code>: {esc(e.get("error") or "no message")}</div>')
-    for r in as_dicts(step.get("rejections")):
-        out.append(f'<div class="alert rejection"><b>Rejected</b> <code>{esc(describe_action(r.get("action")))}'
-                   f'</code>: {esc(r.get("message"))}</div>')
-    for err in as_list(step.get("errors")):
+    told = {r.message for r in step.rejections}
+    for e in step.executed:
+        if not e.ok and e.error not in told:
+            out.append(f'<div class="alert rejection"><b>Failed</b> <code>{esc(describe(e.action))}'
+                       f'</code>: {esc(e.error or "no message")}</div>')
+    for r in step.rejections:
+        what = describe(r.action) if r.action else "an action"
+        out.append(f'<div class="alert rejection"><b>Rejected</b> <code>{esc(what)}</code>: {esc(r.message)}</div>')
+    for err in step.errors:
         out.append(f'<div class="alert warn parse-error"><b>Parse problem:</b> {esc(err)}</div>')
-    if step.get("feedback"):
-        out.append(f'<div class="note feedback"><b>Told the model:</b> {esc(step.get("feedback"))}</div>')
+    if step.feedback:
+        out.append(f'<div class="note feedback"><b>Told the model:</b> {esc(step.feedback)}</div>')
     return "".join(out)
 
 
-def _timings_and_tokens(step: dict[str, Any]) -> str:
-    timings = as_dict(step.get("timings"))
-    usage = as_dict(step.get("usage"))
-    request = as_dict(step.get("request"))
-    history = as_dict(request.get("history"))
-    total = step_total(timings)
+def _timings_and_tokens(step: StepRecord) -> str:
+    total = step_total(step.timings)
     t_rows = [(name, f'<i class="swatch" style="background:{color(name)}"></i>{esc(fmt_ms(ms))}')
-              for name, ms in phases(timings)]
+              for name, ms in phases(step.timings)]
     tok_rows = []
-    if usage:
-        tok_rows += [("prompt", esc(fmt_int(usage.get("prompt_tokens")))),
-                     ("completion", esc(fmt_int(usage.get("completion_tokens"))))]
-    if request.get("image_tokens") is not None:
-        tok_rows.append(("images", esc(fmt_int(request.get("image_tokens")))))
-    if request.get("prompt_tokens") is not None:
-        exact = request.get("exact_count")
+    if step.usage:
+        tok_rows += [("prompt", esc(fmt_int(step.usage.prompt_tokens))),
+                     ("completion", esc(fmt_int(step.usage.completion_tokens)))]
+    request = step.request
+    if request and request.image_tokens is not None:
+        tok_rows.append(("images", esc(fmt_int(request.image_tokens))))
+    if request and request.prompt_tokens is not None:
         tok_rows.append(("counted before sending",
-                         esc(fmt_int(request.get("prompt_tokens"))) + ("" if exact else " (estimate)")))
-    if history:
-        tok_rows.append(("history", esc(", ".join(f"{k} {v}" for k, v in history.items()))))
+                         esc(fmt_int(request.prompt_tokens)) + ("" if request.exact_count else " (estimate)")))
+    if request and request.history:
+        tok_rows.append(("history", esc(", ".join(f"{k} {v}" for k, v in request.history.model_dump().items()))))
     cols = (f'<div class="tt"><div>{kv_table(t_rows) if t_rows else "—"}</div>'
             f'<div>{kv_table(tok_rows) if tok_rows else ""}</div></div>')
     return (f'<div class="section-label">Time {esc(fmt_ms(total))} · tokens</div>'
-            f'{stacked_bar(timings, total) if total else ""}{cols}')
+            f'{stacked_bar(step.timings, total) if total else ""}{cols}')
 
 
-def _reply(step: dict[str, Any]) -> str:
-    reply = step.get("reply")
-    if reply is None:
+def _reply(step: StepRecord) -> str:
+    if step.reply is None:
         return ""
-    text = reply if isinstance(reply, str) else str(reply)
-    return details(f"Raw reply <span class=\"preview\">({len(text)} characters)</span>", pre(text, "reply"),
+    return details(f"Raw reply <span class=\"preview\">({len(step.reply)} characters)</span>", pre(step.reply, "reply"),
                    cls="reply")
 
 
-def _request(step: dict[str, Any]) -> str:
-    request = as_dict(step.get("request"))
-    if not request:
+def _request(step: StepRecord) -> str:
+    if step.request is None:
         return ""
-    parts = []
-    for msg in as_list(request.get("messages")):
-        m = as_dict(msg)
-        content = m.get("content")
-        if isinstance(content, str):
-            inner = pre(content)
-        else:
-            bits = []
-            for part in as_list(content):
-                p = as_dict(part)
-                if p.get("type") == "image_url":
-                    bits.append(f'<div class="sub">[image: <code>{esc(as_dict(p.get("image_url")).get("url"))}'
-                                f'</code>]</div>')
-                elif p.get("type") == "text":
-                    bits.append(pre(p.get("text")))
-                else:
-                    bits.append(json_block(part))
-            inner = "".join(bits)
-        parts.append(f'<div class="section-label">{esc(m.get("role") or "?")}</div>{inner}')
-    if request.get("sampling") is not None:
-        parts.append(f'<div class="section-label">sampling</div>{json_block(request.get("sampling"))}')
-    n = len(as_list(request.get("messages")))
+    parts = [f'<div class="section-label">{esc(as_dict(m).get("role") or "?")}</div>{_message(m)}'
+             for m in step.request.messages]
+    parts.append(f'<div class="section-label">sampling</div>{json_block(step.request.sampling)}')
+    n = len(step.request.messages)
     return details(f'Request <span class="preview">({n} messages)</span>', "".join(parts), cls="request")
+
+
+def _message(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return pre(content)
+    bits = []
+    for part in as_list(content):
+        p = as_dict(part)
+        if p.get("type") == "image_url":
+            bits.append(f'<div class="sub">[image: <code>{esc(as_dict(p.get("image_url")).get("url"))}</code>]</div>')
+        elif p.get("type") == "text":
+            bits.append(pre(p.get("text")))
+        else:
+            bits.append(json_block(part))
+    return "".join(bits)
 
 
 # ---------------------------------------------------------------- frames without a step line
 
 def _orphan_frames(ep: Episode) -> list[Path]:
-    named = {s.get("frame") for s in ep.steps if isinstance(s.get("frame"), str)}
+    named = {s.frame for s in ep.steps if s.frame}
     return [p for p in sorted(ep.folder.glob("step-*.png")) if p.name not in named]
 
 

@@ -1,7 +1,7 @@
-"""Defensive reads of recorded JSON: a damaged episode may hold any type in any field.
-
-Every page builder goes through these instead of indexing step dicts directly, so a wrong type
-shows up as "missing" on the page rather than as an exception halfway through rendering.
+"""Defensive reads of recorded JSON that has no typed model: ``task.json``, ``result.json``,
+``results.json`` and the free-form parts of a step (request messages). A damaged file may hold any
+type in any field; a wrong type shows up as "missing" on the page rather than as an exception halfway
+through rendering. Step lines themselves are typed (``agent.step.StepRecord``) and validated on reading.
 """
 
 from __future__ import annotations
@@ -38,15 +38,6 @@ def as_text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def as_point(value: Any) -> tuple[float, float] | None:
-    """``[x, y]`` (two finite numbers) as a tuple, else None."""
-    items = as_list(value)
-    if len(items) != 2:
-        return None
-    x, y = as_number(items[0]), as_number(items[1])
-    return None if x is None or y is None else (x, y)
-
-
 def describe_action(action: Any) -> str:
     """A short rendering of a recorded action, e.g. ``click(222, 140)``; never raises.
 
@@ -63,48 +54,3 @@ def describe_action(action: Any) -> str:
         return json.dumps(action, ensure_ascii=False, default=str)
     except Exception:
         return repr(action)
-
-
-def step_index(step: dict[str, Any], fallback: int) -> int:
-    """The recorded step number, or ``fallback`` when it is missing or not an integer."""
-    value = step.get("index")
-    return value if isinstance(value, int) and not isinstance(value, bool) else fallback
-
-
-# The type each step field must have when present (None is always allowed: "not recorded").
-_STEP_FIELDS: dict[str, tuple[type, str]] = {
-    "kind": (str, "text"), "frame": (str, "text"), "reply": (str, "text"), "thought": (str, "text"),
-    "feedback": (str, "text"), "instruction": (str, "text"), "parsed": (list, "a list"),
-    "executed": (list, "a list"), "rejections": (list, "a list"), "errors": (list, "a list"),
-    "timings": (dict, "an object"), "usage": (dict, "an object"), "request": (dict, "an object"),
-    "settle": (dict, "an object"), "grounding": (dict, "an object"),
-}
-
-
-def step_damage(step: dict[str, Any]) -> list[str]:
-    """What is wrong with a step line's fields (wrong types, records that are not actions); [] when sound."""
-    out = []
-    for key, (kind, name) in _STEP_FIELDS.items():
-        value = step.get(key)
-        if value is not None and not isinstance(value, kind):
-            out.append(f"{key} is {type(value).__name__}, not {name}")
-    for n, item in enumerate(as_list(step.get("executed")), 1):
-        action = item.get("action") if isinstance(item, dict) else None
-        if not isinstance(action, dict):
-            out.append(f"executed item {n} holds no action")
-        elif not _valid(action):
-            out.append(f"executed action {n} is not a valid action: {describe_action(action)}")
-    for key, value in as_dict(step.get("timings")).items():
-        if as_number(value) is None:
-            out.append(f"timing {key!r} is not a number")
-    return out
-
-
-def _valid(action: dict[str, Any]) -> bool:
-    try:
-        from tools.actions import ACTION_ADAPTER
-
-        ACTION_ADAPTER.validate_python(action)
-        return True
-    except Exception:
-        return False

@@ -6,18 +6,23 @@ where the pointer went, whatever size the frame is displayed at. Pointer actions
 they happened (click: ring, cross-hair and a numbered badge; drag: a path with an arrow head; move:
 a dashed ring; scroll: a ring with the scroll direction); actions without a place (typed text, key
 combinations, waits, done/fail, scrolls at the pointer) are listed in a caption band along the
-bottom, numbered in the same order. A scripted step's grounded point is a purple diamond.
+bottom, numbered in the same order. A scripted step's grounded point is a purple diamond over the box
+the grounder matched; when it found nothing, its closest candidates are dashed boxes.
 """
 
 from __future__ import annotations
 
 import math
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agent.report.fields import as_dict, as_number, as_point, as_text, describe_action
+from agent.report.fields import as_number, as_text, describe_action
 from agent.report.render import esc
+
+if TYPE_CHECKING:
+    from agent.step import Executed, GroundingRecord
 
 MARK = "#ff2d95"  # executed actions
 FAILED = "#e0302a"  # executed but the sandbox reported an error
@@ -33,22 +38,16 @@ class Mark:
     ok: bool = True
 
 
-def marks_from_executed(executed: list[dict[str, Any]]) -> list[Mark]:
-    """The executed list of a step line as marks numbered from 1."""
-    marks = []
-    for n, item in enumerate(executed, 1):
-        marks.append(Mark(n, as_dict(item.get("action")), item.get("ok") is not False))
-    return marks
+def marks_from_executed(executed: "list[Executed]") -> list[Mark]:
+    """A step's executed actions as marks numbered from 1."""
+    return [Mark(n, item.action.model_dump(mode="json"), item.ok) for n, item in enumerate(executed, 1)]
 
 
-def overlay_svg(width: int, height: int, marks: list[Mark], grounding: dict[str, Any] | None = None) -> str:
+def overlay_svg(width: int, height: int, marks: list[Mark], groundings: "Sequence[GroundingRecord]" = ()) -> str:
     """The SVG to lay over a ``width``×``height`` frame (empty string when there is nothing to draw)."""
     u = max(width, height) / 100.0  # one drawing unit, so marks look alike on any screen size
-    parts: list[str] = []
+    parts: list[str] = [_grounding(g, u) for g in groundings]
     captions: list[tuple[int, str, bool]] = []
-    point = as_point(as_dict(grounding).get("point")) if grounding else None
-    if point is not None:
-        parts.append(_grounded(point, u, as_text(as_dict(grounding).get("description"))))
     for mark in marks:
         drawn = _pointer(mark, u, width, height)
         if drawn:
@@ -188,14 +187,30 @@ def _badge(mark: Mark, x: float, y: float, u: float, width: int, height: int, co
     return text
 
 
-def _grounded(point: tuple[float, float], u: float, description: str | None) -> str:
-    x, y = point
+def _grounding(g: "GroundingRecord", u: float) -> str:
+    """A grounding: the matched box and a diamond on the point; when nothing was found, the closest
+    candidates' boxes, dashed and numbered."""
+    if g.point is None:
+        return "".join(_box(c.box, "candidate", f"{n}", dashed=True) for n, c in enumerate(g.candidates, 1) if c.box)
+    x, y = g.point
     s = 3.6 * u  # larger than a click ring, so a click on the grounded point leaves it visible
-    title = f"<title>grounded: {esc(description)}</title>" if description else ""
-    return (f'<g class="mark grounding" data-x="{x:g}" data-y="{y:g}">{title}'
+    title = f"<title>grounded: {esc(g.description)}</title>"
+    box = _box(g.box, "matched", "") if g.box else ""
+    return (f'{box}<g class="mark grounding" data-x="{x:g}" data-y="{y:g}">{title}'
             f'<polygon points="{x:g},{y - s:g} {x + s:g},{y:g} {x:g},{y + s:g} {x - s:g},{y:g}" fill="none" '
             f'stroke="{GROUND}" stroke-width="2.5" vector-effect="non-scaling-stroke"/>'
             f'<circle cx="{x:g}" cy="{y:g}" r="{0.3 * u:g}" fill="{GROUND}"/></g>')
+
+
+def _box(box: tuple[float, float, float, float], cls: str, label: str, dashed: bool = False) -> str:
+    x1, y1, x2, y2 = box
+    dash = ' stroke-dasharray="6 4"' if dashed else ""
+    tag = (f'<text x="{x1:g}" y="{y1 - 3:g}" fill="{GROUND}" font-size="14" font-weight="700" '
+           f'font-family="sans-serif">{esc(label)}</text>') if label else ""
+    return (f'<g class="box {cls}" data-box="{x1:g},{y1:g},{x2:g},{y2:g}">'
+            f'<rect x="{x1:g}" y="{y1:g}" width="{max(0.0, x2 - x1):g}" height="{max(0.0, y2 - y1):g}" '
+            f'fill="{GROUND}" fill-opacity="0.12" stroke="{GROUND}" stroke-width="2" '
+            f'vector-effect="non-scaling-stroke"{dash}/>{tag}</g>')
 
 
 def _caption_band(captions: list[tuple[int, str, bool]], u: float, width: int, height: int) -> str:

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from agent.episode import EpisodeWriter
-from agent.loop import Agent, AgentConfig, RunOutcome, describe_dict
+from agent.loop import Agent, AgentConfig, RunOutcome
+from agent.step import StepRecord
+from tools.actions import describe
 from agent.models.base import ModelClient
 from agent.profiles import Profile
 
@@ -98,7 +100,7 @@ class StepView:
     image_png: bytes | None          # the frame the model saw, with markers where it acted
     model_ms: float | None
     reply: str = ""
-    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    record: StepRecord | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -124,11 +126,11 @@ class RunListener(Protocol):
 class _LiveWriter(EpisodeWriter):
     """An episode writer that also tells someone about each step once it is durable."""
 
-    def __init__(self, folder: Path, task: dict[str, Any], on_step: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(self, folder: Path, task: dict[str, Any], on_step: Callable[[StepRecord], None]) -> None:
         super().__init__(folder, task)
         self._on_step = on_step
 
-    def record(self, step: dict[str, Any]) -> None:
+    def record(self, step: StepRecord) -> None:
         super().record(step)
         self._on_step(step)
 
@@ -145,35 +147,23 @@ def episode_folder(root: Path, run_id: str) -> Path:
     return folder
 
 
-def render_step(folder: Path, step: dict[str, Any], pointer: tuple[float, float] | None
+def render_step(folder: Path, step: StepRecord, pointer: tuple[float, float] | None
                 ) -> tuple[StepView, tuple[float, float] | None]:
-    """A ``StepView`` for a recorded step line (draws the markers; runs in a worker thread)."""
+    """A ``StepView`` for a recorded step (draws the markers; runs in a worker thread)."""
     from PIL import Image
 
     from agent.ui.drawing import mark_actions, to_png
 
-    executed = step.get("executed") or []
-    actions = [e["action"] for e in executed if isinstance(e, dict) and isinstance(e.get("action"), dict)]
+    actions = [a.model_dump(mode="json") for a in step.executed_actions]
     image_png = None
-    name = step.get("frame")
-    if name and (folder / name).exists():
-        with Image.open(folder / name) as img:
+    if step.frame and (folder / step.frame).exists():
+        with Image.open(folder / step.frame) as img:
             img = img.convert("RGB")
             pointer = mark_actions(img, actions, pointer)
             image_png = to_png(img, max_width=1600)
-    problems = [str(e) for e in step.get("errors") or []]
-    problems += [f"{describe_dict(r['action'])} was not executed: {r['message']}"
-                 for r in step.get("rejections") or [] if isinstance(r, dict) and "action" in r]
-    described = [describe_dict(a) for a in actions]
-    model_ms = (step.get("timings") or {}).get("model")
-    view = StepView(int(step.get("index", 0)), step.get("thought"), _action_line(step.get("reply") or ""),
-                    described, problems, step.get("feedback"), image_png, model_ms, step.get("reply") or "", step)
+    view = StepView(step.index, step.thought, step.action_text, [describe(a) for a in step.executed_actions],
+                    step.problems(), step.feedback, image_png, step.timings.get("model"), step.reply or "", step)
     return view, pointer
-
-
-def _action_line(reply: str) -> str | None:
-    m = re.search(r"##\s*Action:\s*(.+?)(?:\n\s*##|\Z)", reply, re.S)
-    return m.group(1).strip() if m else None
 
 
 # ---------------------------------------------------------------------- the run
