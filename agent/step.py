@@ -120,7 +120,7 @@ class GroundingRecord(_Record):
 
     @classmethod
     def of(cls, grounding: Any) -> "GroundingRecord":
-        """The record of a grounder's answer (``agent.grounding.Grounding`` or anything shaped like it)."""
+        """The record of a grounder's answer (``agent.grounders.Grounding`` or anything shaped like it)."""
         point = grounding.point
         return cls.model_validate({
             "description": grounding.description, "grounder": grounding.grounder,
