@@ -77,6 +77,12 @@ def estimate_message_tokens(messages: list[dict]) -> int:
     return total
 
 
+DEFAULT_CONTEXT_LEN = 8192
+"""The context length assumed when none is given: what ``screenact serve`` starts vLLM with."""
+MIN_CONTEXT_LEN = 512
+"""The smallest ``--context-len`` the command line accepts: below it not even a prompt and a short reply fit."""
+
+
 @dataclass(frozen=True)
 class BudgetSettings:
     """Knobs of the context budget.
@@ -87,7 +93,7 @@ class BudgetSettings:
     ``max_tokens_floor`` overrides the profile's floor. ``use_server_count`` asks ``/tokenize``.
     """
 
-    context_len: int = 8192
+    context_len: int = DEFAULT_CONTEXT_LEN
     keep_images: int | None = None
     thought_chars: int | None = 1500
     min_text_steps: int = 8

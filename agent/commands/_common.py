@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import argparse
 import re
+from typing import TYPE_CHECKING
+
+from agent.budget import DEFAULT_CONTEXT_LEN, MIN_CONTEXT_LEN
+from agent.errors import UsageError
+from agent.profiles import DEFAULT_PROFILE
+
+if TYPE_CHECKING:
+    from agent.profiles import Profile
 
 
 def parse_screen(text: str) -> tuple[int, int]:
@@ -29,3 +37,30 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def add_model_flags(p: argparse.ArgumentParser) -> None:
+    """``--base-url``, ``--model``, ``--profile``, ``--context-len``: where the model is and how to talk to it.
+
+    Check them with :func:`check_model_flags` before use."""
+    p.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://gpu-box:8000/v1 "
+                   "(default: $OPENAI_BASE_URL, else http://localhost:8000/v1)")
+    p.add_argument("--model", help="served model name (default: the only model the server lists)")
+    p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"model profile (default {DEFAULT_PROFILE})")
+    p.add_argument("--context-len", type=int, default=DEFAULT_CONTEXT_LEN, metavar="TOKENS",
+                   help="the server's --max-model-len; every request is fitted to it "
+                   f"(default {DEFAULT_CONTEXT_LEN}, at least {MIN_CONTEXT_LEN})")
+
+
+def check_model_flags(args: argparse.Namespace) -> "Profile":
+    """The profile ``--profile`` names; a UsageError naming the flag and value when a model flag is bad."""
+    from agent.profiles import get_profile
+
+    if args.base_url and not args.base_url.startswith(("http://", "https://")):
+        raise UsageError(f"--base-url must start with http:// or https://, got {args.base_url!r}")
+    if args.context_len < MIN_CONTEXT_LEN:
+        raise UsageError(f"--context-len must be at least {MIN_CONTEXT_LEN}, got {args.context_len}")
+    try:
+        return get_profile(args.profile)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None

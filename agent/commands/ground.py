@@ -8,7 +8,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from agent.commands._common import positive_int
+from agent.commands._common import add_model_flags, check_model_flags, positive_int
 from agent.errors import UsageError
 
 
@@ -30,11 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grounder", choices=["vlm", "ocr"], default="vlm",
                    help="vlm: a model behind an OpenAI-compatible server, through --profile (default); "
                    "ocr: the embedded CPU grounder, no server")
-    p.add_argument("--profile", help="model profile for --grounder vlm (default kimi-vl-thinking)")
-    p.add_argument("--model", help="served model name (default: the server's only model)")
-    p.add_argument("--base-url", help="OpenAI-compatible base URL (default $OPENAI_BASE_URL or http://localhost:8000/v1)")
-    p.add_argument("--context-len", type=positive_int, default=8192,
-                   help="the server's --max-model-len; every request is checked against it (default 8192)")
+    add_model_flags(p)
     p.add_argument("--estimate-tokens", action="store_true",
                    help="budget the prompt's text by the conservative estimate instead of the server's /tokenize "
                    "(one request fewer per sample; max_tokens may come out a little lower)")
@@ -58,15 +54,11 @@ def _grounder(args: argparse.Namespace):
         except ImportError as exc:
             raise UsageError(f"the ocr grounder is not available: {exc}") from exc
         return OCRGrounder(), None
+    from agent.budget import BudgetSettings
     from agent.grounders import VLMGrounder
     from agent.models import OpenAIModel
-    from agent.profiles import get_profile
 
-    try:
-        profile = get_profile(args.profile)
-    except (KeyError, ValueError) as exc:
-        raise UsageError(str(exc).strip("'\"")) from exc
-    from agent.budget import BudgetSettings
+    profile = check_model_flags(args)
 
     model = OpenAIModel(model=args.model, base_url=args.base_url)
     budget = BudgetSettings(context_len=args.context_len, use_server_count=not args.estimate_tokens)

@@ -7,15 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from agent.commands._common import add_model_flags, check_model_flags
 from agent.errors import UsageError
-
-
-def add_model_args(p: argparse.ArgumentParser) -> None:
-    """--base-url, --model, --profile: where the model is and how to talk to it."""
-    p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL or http://localhost:8000/v1)")
-    p.add_argument("--model", help="served model name (default: the only one the server lists)")
-    p.add_argument("--profile", default="kimi-vl-thinking", help="model profile (default kimi-vl-thinking)")
-    p.add_argument("--context-len", type=int, default=8192, help="the server's --max-model-len (default 8192)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=["auto", "scripted"], default="auto")
     p.add_argument("--grounder", choices=["ocr", "vlm"], default=None,
                    help="scripted mode's grounder (default: vlm when --base-url/$OPENAI_BASE_URL is set, else ocr)")
-    add_model_args(p)
+    add_model_flags(p)
     p.add_argument("--parallel", type=int, default=1, metavar="N", help="tasks at once (default 1)")
     p.add_argument("--out", type=Path, help="run folder (default runs/<date-time>)")
     p.add_argument("--resume", action="store_true", help="skip tasks already judged in --out")
@@ -66,15 +59,11 @@ def load_inputs(names: list[str], id_filter: str | None = None) -> list:
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from agent.profiles import get_profile
     from agent.runner import RunSettings, run_tasks
 
     if args.parallel < 1:
         raise UsageError(f"--parallel must be at least 1, got {args.parallel}")
-    try:
-        get_profile(args.profile)
-    except (KeyError, ValueError) as exc:
-        raise UsageError(str(exc).strip("'\"")) from exc
+    check_model_flags(args)
     tasks = load_inputs(args.tasks, args.filter)
     if args.mode == "scripted":
         missing = [t.id for t in tasks if not t.steps]

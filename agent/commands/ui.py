@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent.commands._common import add_model_flags
 from agent.errors import UsageError
 
 if TYPE_CHECKING:
@@ -49,12 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                    help="another origin (scheme://host:port) whose pages may connect, e.g. the address of a "
                         "reverse proxy in front of the UI; repeatable")
-    p.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://localhost:8000/v1 "
-                   "(default: OPENAI_BASE_URL, else http://localhost:8000/v1)")
-    p.add_argument("--model", help="served model name (default: the server's only model)")
-    p.add_argument("--profile", default="kimi-vl-thinking", help="model profile (default kimi-vl-thinking)")
-    p.add_argument("--context-len", type=int, default=8192,
-                   help="the server's --max-model-len; requests are fitted to it (default 8192)")
+    add_model_flags(p)
     p.add_argument("--episodes", type=Path, default=Path("runs/ui"),
                    help="where agent runs are recorded, one folder each (default runs/ui)")
     p.add_argument("--max-sandboxes", type=int, default=2, help="desktops running at once (default 2)")

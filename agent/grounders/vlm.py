@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from agent.budget import BudgetSettings, ContextBudget
+from agent.budget import DEFAULT_CONTEXT_LEN, BudgetSettings, ContextBudget
 from agent.grounders.base import Grounding, Point
 from agent.models.base import ModelClient, TokenCounter, split_thinking
 from agent.prompts import build_grounding_messages
@@ -29,7 +29,7 @@ class VLMGrounder:
     (``agent.models.ModelError``) propagate: "the server failed" is not "not found".
     """
 
-    def __init__(self, model: ModelClient, profile: "Profile", *, context_len: int = 8192,
+    def __init__(self, model: ModelClient, profile: "Profile", *, context_len: int = DEFAULT_CONTEXT_LEN,
                  budget: BudgetSettings | None = None, name: str | None = None) -> None:
         self.model = model
         self.profile = profile
