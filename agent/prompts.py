@@ -404,7 +404,6 @@ class PyAutoGUIGroundingPrompt:
 
 AGENT_PROMPTS: dict[str, AgentPrompt] = {
     "sections": SectionsAgentPrompt(),
-    "sections-no-thoughts": SectionsAgentPrompt(replay_thoughts=False),
     "ui-tars": UITarsAgentPrompt(),
     "qwen-tool": QwenToolAgentPrompt(),
 }

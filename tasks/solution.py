@@ -14,7 +14,7 @@ from typing import Any
 from sandbox import Sandbox
 from tasks.setup import POLL_S, read_state
 from tasks.task import Task, TargetClick, TargetDrag, TargetMove, TargetScroll, WaitFor, solution_targets
-from tools.actions import Action, Click, Done, Drag, Fail, Move, Scroll
+from tools.actions import TERMINAL_ACTIONS, Action, Click, Done, Drag, Move, Scroll
 
 DEFAULT_TIMEOUT_S = 10.0
 
@@ -129,7 +129,7 @@ def run_solution(task: Task, sandbox: Sandbox, timeout: float = DEFAULT_TIMEOUT_
                 settle(sandbox, quiet=0.05, timeout=2.0, interval=0.01)
             if action is None:
                 continue
-            if isinstance(action, (Done, Fail)):
+            if isinstance(action, TERMINAL_ACTIONS):
                 final = action
                 continue
             targets = solution_targets(step)

@@ -39,7 +39,7 @@ from pydantic import (AfterValidator, ConfigDict, Discriminator, Field, PrivateA
 from tasks.checkers import AppState, Checker, Infeasible, iter_checkers
 from tasks.schema import MAX_TIMEOUT_S, NAME_PATTERN, TaskModel
 from tasks.steps import StepParseError, parse_step
-from tools.actions import Action, Button
+from tools.actions import TERMINAL_ACTIONS, Action, Button
 
 STATE_DIR = "/tmp/screenact"
 """Where bundled apps write their state files inside the sandbox unless a launch step says otherwise."""
@@ -329,7 +329,7 @@ class Task(TaskModel):
             if parse_step(line).kind in ("done", "fail"):
                 raise _RefError(f"steps[{i}]", "done and fail end a script: only the last step may be one", line)
         for i, step in enumerate(self.solution[:-1]):
-            if getattr(step, "type", None) in ("done", "fail"):
+            if isinstance(step, TERMINAL_ACTIONS):
                 raise _RefError(f"solution[{i}].type", "done and fail end a solution: only the last step may be one",
                                 step.type)
         launched = ", ".join(sorted(apps)) or "none"

@@ -24,7 +24,6 @@ from agent.models import (
     ServerError,
     ServerUnreachable,
     UnknownModel,
-    make_model,
     split_thinking,
 )
 from agent.profiles import KIMI_THINKING, get_profile
@@ -374,13 +373,6 @@ def test_replay_accepts_reply_objects():
     stored = Reply(text="◁think▷a◁/think▷b", model="Kimi", finish_reason="stop", latency_s=3.0)
     reply = run(ReplayModel([stored], thinking_markers=KIMI_THINKING).complete(USER))
     assert (reply.thinking, reply.answer, reply.latency_s) == ("a", "b", 3.0)
-
-
-def test_make_model():
-    assert isinstance(make_model("replay", replies=["x"]), ReplayModel)
-    assert isinstance(make_model("openai", base_url="http://h:1/v1"), OpenAIModel)
-    with pytest.raises(ValueError, match="openai, replay"):
-        make_model("gpt")
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in CORPUS.glob("*.txt")))

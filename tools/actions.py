@@ -156,18 +156,8 @@ Action = Annotated[
 ACTION_ADAPTER: TypeAdapter[Action] = TypeAdapter(Action)
 ACTION_LIST_ADAPTER: TypeAdapter[list[Action]] = TypeAdapter(list[Action])
 
-POINTER_ACTIONS = (Click, Move, Scroll)
 TERMINAL_ACTIONS = (Done, Fail)
-
-
-def action_from(data: dict) -> Action:
-    """Validate a plain dict (for example one line of JSON) into an Action."""
-    return ACTION_ADAPTER.validate_python(data)
-
-
-def action_schema() -> dict:
-    """The JSON schema of ``Action`` (for docs and for guided decoding on capable servers)."""
-    return ACTION_ADAPTER.json_schema()
+"""The actions that end an episode: ``isinstance(action, TERMINAL_ACTIONS)``."""
 
 
 def describe(action: Action) -> str:

@@ -43,17 +43,6 @@ class Grounding:
         """Whether a point was found."""
         return self.point is not None
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (for episode step lines)."""
-        return {
-            "point": None if self.point is None else [self.point.x, self.point.y],
-            "description": self.description,
-            "grounder": self.grounder,
-            "reply": self.reply,
-            "latency_s": round(self.latency_s, 4),
-            "details": self.details,
-        }
-
 
 @runtime_checkable
 class Grounder(Protocol):

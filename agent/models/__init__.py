@@ -1,61 +1,37 @@
 """Model backends behind one protocol: ``await client.complete(messages, **sampling) -> Reply``.
 
 Backends: ``openai`` (any OpenAI-compatible server, vLLM first) and ``replay`` (recorded replies).
+
+Names are imported on first use, so that ``agent.models.base`` (the protocol and the errors, which
+profiles and grounders need) does not pay for the OpenAI SDK.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from agent.models.base import (
-    BadResponse,
-    ContextLengthExceeded,
-    ModelClient,
-    ModelError,
-    ModelTimeout,
-    ReplayExhausted,
-    Reply,
-    RequestRejected,
-    ServerError,
-    ServerUnreachable,
-    ThinkingMarkers,
-    TokenCounter,
-    UnknownModel,
-    Usage,
-    split_thinking,
-)
-from agent.models.openai_backend import OpenAIModel, RetryPolicy
-from agent.models.replay_backend import ReplayModel
+_BASE = "agent.models.base"
+_EXPORTS = {
+    **dict.fromkeys(["BadResponse", "ContextLengthExceeded", "ModelClient", "ModelError", "ModelTimeout",
+                     "ReplayExhausted", "Reply", "RequestRejected", "ServerError", "ServerUnreachable",
+                     "ThinkingMarkers", "TokenCounter", "UnknownModel", "Usage", "split_thinking"], _BASE),
+    "OpenAIModel": "agent.models.openai_backend", "RetryPolicy": "agent.models.openai_backend",
+    "ReplayModel": "agent.models.replay_backend",
+}
+__all__ = sorted(_EXPORTS)
 
-BackendFactory = Callable[..., ModelClient]
-
-_FACTORIES: dict[str, BackendFactory] = {"openai": OpenAIModel, "replay": ReplayModel}
+if TYPE_CHECKING:
+    from agent.models.base import (BadResponse, ContextLengthExceeded, ModelClient, ModelError, ModelTimeout,
+                                   ReplayExhausted, Reply, RequestRejected, ServerError, ServerUnreachable,
+                                   ThinkingMarkers, TokenCounter, UnknownModel, Usage, split_thinking)
+    from agent.models.openai_backend import OpenAIModel, RetryPolicy
+    from agent.models.replay_backend import ReplayModel
 
 
-def register_backend(name: str, factory: BackendFactory) -> None:
-    """Make another backend (e.g. the embedded ``ocr`` grounder) constructible by ``make_model``."""
-    if name in _FACTORIES:
-        raise ValueError(f"model backend {name!r} is already registered")
-    _FACTORIES[name] = factory
-
-
-def backends() -> tuple[str, ...]:
-    """Names ``make_model`` accepts."""
-    return tuple(_FACTORIES)
-
-
-def make_model(backend: str, **settings: Any) -> ModelClient:
-    """Construct a backend by name (``openai``, ``replay``, or a registered one) with its keyword settings."""
+def __getattr__(name: str) -> Any:
     try:
-        factory = _FACTORIES[backend]
+        module = _EXPORTS[name]
     except KeyError:
-        raise ValueError(f"unknown model backend {backend!r}; known: {', '.join(_FACTORIES)}") from None
-    return factory(**settings)
-
-
-__all__ = [
-    "BackendFactory", "BadResponse", "ContextLengthExceeded", "ModelClient", "ModelError", "ModelTimeout",
-    "OpenAIModel", "ReplayExhausted", "ReplayModel", "Reply", "RequestRejected", "RetryPolicy", "ServerError",
-    "ServerUnreachable", "ThinkingMarkers", "TokenCounter", "UnknownModel", "Usage", "backends", "make_model",
-    "register_backend", "split_thinking",
-]
+        raise AttributeError(f"module 'agent.models' has no attribute {name!r}") from None
+    return getattr(importlib.import_module(module), name)
