@@ -2,7 +2,7 @@
 
 The command checks its arguments, prepares Chainlit's working folder (its config, translations and
 uploads live there, not in the current directory), then replaces itself with ``chainlit run`` on
-``agent/ui/app.py`` in headless mode. Settings reach the app through ``SCREENACT_UI_*`` variables.
+``agent/ui/run_app.py`` in headless mode. Settings reach the app through ``SCREENACT_UI_*`` variables.
 """
 
 from __future__ import annotations

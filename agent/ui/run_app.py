@@ -6,7 +6,8 @@ this file only imports it (importing registers the Chainlit handlers) and puts t
 of the server (Chainlit loads this file before it starts serving).
 """
 
-from agent.ui.app import CONFIG
+import agent.ui.app  # noqa: F401
 from agent.ui.gate import Gate, install_on_chainlit
+from agent.ui.settings import CONFIG
 
 install_on_chainlit(Gate.for_bind(CONFIG.host, CONFIG.port, CONFIG.allow_origins, CONFIG.token))
