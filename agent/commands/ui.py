@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.commands._common import add_model_flags
+from agent.commands._common import add_model_flags, check_model_flags
 from agent.errors import UsageError
 
 if TYPE_CHECKING:
@@ -177,20 +177,14 @@ TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~-]{16,}")
 
 def check_args(args: argparse.Namespace) -> "Gate":
     """UsageError for a bad argument; the gate the arguments describe otherwise."""
-    from agent.profiles import PROFILES
     from agent.ui.gate import Gate, is_loopback
     from agent.ui.ui_config import TOKEN_ENV
 
-    if args.profile not in PROFILES:
-        raise UsageError(f"unknown model profile {args.profile!r}; known profiles: {', '.join(PROFILES)}")
+    check_model_flags(args)
     if not 1 <= args.port <= 65535:
         raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
-    if args.context_len < 512:
-        raise UsageError(f"--context-len must be at least 512, got {args.context_len}")
     if args.max_sandboxes < 1:
         raise UsageError(f"--max-sandboxes must be at least 1, got {args.max_sandboxes}")
-    if args.base_url and not args.base_url.startswith(("http://", "https://")):
-        raise UsageError(f"--base-url must start with http:// or https://, got {args.base_url!r}")
     if args.token is not None and not TOKEN_CHARS.fullmatch(args.token):
         raise UsageError("the token (--token or " + TOKEN_ENV + ") must be at least 16 characters of letters, "
                          "digits and - _ . ~")
