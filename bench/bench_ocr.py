@@ -43,7 +43,7 @@ def desktop(width: int, height: int) -> tuple[Frame, dict]:
     """A settled screenshot of xterm and the OCR test app, and the app's widget boxes."""
     with Sandbox(width, height) as sb:
         sb.launch(["xterm", "-title", "term", "-geometry", "100x20+0+0"])
-        sb.launch([sys.executable, str(ROOT / "tests" / "ocr_app.py"), "/tmp/boxes.json"])
+        sb.launch([sys.executable, "-c", (ROOT / "tests" / "ocr_app.py").read_text(), "/tmp/boxes.json"])
         sb.wait_window("ocr-app")
         deadline = time.monotonic() + 10
         while True:

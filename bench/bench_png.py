@@ -37,7 +37,7 @@ def desktop(width: int, height: int) -> Frame:
         sb.launch(["xterm", "-title", "term", "-geometry", "110x40+0+0"])
         sb.wait_window("term")
         sb.act({"type": "type", "text": "ls -la /usr/bin | head -60\n"})
-        sb.launch([sys.executable, str(ROOT / "tests" / "ocr_app.py"), "/tmp/boxes.json"])
+        sb.launch([sys.executable, "-c", (ROOT / "tests" / "ocr_app.py").read_text(), "/tmp/boxes.json"])
         sb.wait_window("ocr-app")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

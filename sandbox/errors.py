@@ -14,3 +14,8 @@ class IsolationUnavailable(SandboxError):
 
 class AppExited(SandboxError):
     """An app launched in the sandbox died abnormally (signal or non-zero exit) since the last call."""
+
+
+class ResourceLimitExceeded(SandboxError):
+    """The sandbox hit its memory or process limit (see ``sandbox.Limits``) and was ended; the host and
+    other sandboxes are unaffected."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import mmap
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -15,21 +18,24 @@ import time
 import uuid
 import warnings
 import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 from pydantic import BaseModel
 
-from sandbox.errors import AppExited, IsolationUnavailable, SandboxError
-from sandbox.isolation import IO_DIR_INSIDE, bwrap_argv, bwrap_problem
+from sandbox.errors import AppExited, IsolationUnavailable, ResourceLimitExceeded, SandboxError
+from sandbox.isolation import bwrap_argv, bwrap_problem
+from sandbox.limits import Cgroup, Limits, cgroup_name, set_rlimits
 from sandbox.procs import ENV_TAG
 from sandbox.protocol import Channel, ChannelClosed, ChannelTimeout
+from sandbox.view import PROJECT_ROOT, SANDBOX_HOME, SANDBOX_USER, SHIMS_DIR
 from tools.actions import ACTION_ADAPTER, Action
 from tools.frame import Frame
 
 log = logging.getLogger("screenact.sandbox")
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOG_DIR_INSIDE = "/tmp/.screenact/logs"  # the apps' logs: inside only, the host reads them through the worker
+LOG_TAIL = 600
 
 
 class RunResult(NamedTuple):
@@ -73,25 +79,68 @@ class ActResult:
     error: str | None = None
 
 
-def _kill_tree(proc: subprocess.Popen, io_dir: str) -> None:
-    """Last resort at garbage collection or interpreter exit."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        proc.kill()
-        proc.wait()
-    shutil.rmtree(io_dir, ignore_errors=True)
+@dataclass
+class _Resources:
+    """What a sandbox holds on the host; released at close, at garbage collection or at interpreter exit."""
+
+    proc: subprocess.Popen
+    fds: list[int]
+    cgroup: Cgroup | None
+    io_dir: str | None
+
+    def release(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.proc.kill()
+            self.proc.wait()
+        if self.cgroup is not None:
+            self.cgroup.remove()  # the PID namespace dies with bwrap; its last processes may take a moment
+        for fd in self.fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.fds.clear()
+        if self.io_dir is not None:
+            shutil.rmtree(self.io_dir, ignore_errors=True)
+
+
+def _frame_memory(size: int) -> int:
+    """A memfd of exactly ``size`` bytes, sealed so that nobody can shrink, grow or unseal it:
+    a truncated frame buffer would kill the host with SIGBUS at the next read."""
+    fd = os.memfd_create("screenact-frame", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    os.ftruncate(fd, size)
+    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
+    return fd
+
+
+def _child_setup(procs_files: list[str], limits: Limits, memory_rlimit: bool, nproc: bool,
+                 die_with_parent: bool) -> Callable[[], None]:
+    """preexec_fn of the worker (or bwrap): join the cgroup, set rlimits, die with the host if unisolated."""
+
+    def setup() -> None:
+        for path in procs_files:
+            fd = os.open(path, os.O_WRONLY)
+            os.write(fd, b"0")
+            os.close(fd)
+        set_rlimits(limits, memory=memory_rlimit, processes=nproc)
+        if die_with_parent:
+            _die_with_parent()
+
+    return setup
 
 
 class Sandbox:
     """A private X desktop of exactly ``width`` × ``height`` pixels with a window manager and a worker.
 
-    Use as a context manager. With ``isolate=True`` (the default) everything runs under bubblewrap with
-    no network, private /tmp, home and /run, and an X socket nobody outside can reach. When bubblewrap
-    cannot be used, :class:`IsolationUnavailable` is raised unless ``allow_unisolated=True``, in which
-    case a warning says so and the desktop runs in plain child processes.
+    Use as a context manager. With ``isolate=True`` (the default) everything runs under bubblewrap as an
+    unprivileged user without capabilities, with no network, an allow-listed read-only view of the host
+    (see docs/sandbox.md) and private size-capped /tmp, home and /run. ``limits`` caps memory, processes,
+    tmpfs and file sizes; hitting the memory or process limit ends the sandbox with
+    :class:`ResourceLimitExceeded` where the host offers cgroups. ``share`` lists extra host paths the
+    sandbox may read. When bubblewrap cannot be used, :class:`IsolationUnavailable` is raised unless
+    ``allow_unisolated=True``, in which case a warning says so and the desktop runs in plain child processes.
     """
 
     def __init__(
@@ -105,14 +154,19 @@ class Sandbox:
         start_timeout: float = 30.0,
         env: dict[str, str] | None = None,
         wm: list[str] | None = None,
+        limits: Limits | None = None,
+        share: Sequence[str | os.PathLike[str]] = (),
     ) -> None:
         if not (64 <= width <= 8192 and 64 <= height <= 8192):
             raise ValueError(f"screen size {width}x{height} is outside 64..8192 pixels")
         self.width, self.height = width, height
         self.call_timeout = call_timeout
+        self.limits = limits or Limits()
+        shares = tuple(_check_share(p) for p in share)
         self.id = uuid.uuid4().hex[:12]
         self._closed = False
         self._fatal: str | None = None
+        self._fatal_type: type[SandboxError] = SandboxError
         if isolate:
             problem = bwrap_problem()
             if problem is not None:
@@ -123,41 +177,69 @@ class Sandbox:
                 log.warning("sandbox is NOT isolated: %s", problem)
                 isolate = False
         self.isolated = isolate
-        shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
-        self._io_host = tempfile.mkdtemp(prefix=f"screenact-{self.id}-", dir=shm)
-        io_inside = IO_DIR_INSIDE if isolate else self._io_host
-        config = {"width": width, "height": height, "io_dir": io_inside, "wm": wm}
-        worker_env = self._worker_env(env)
-        argv = [sys.executable, "-m", "sandbox.worker", json.dumps(config)]
-        if isolate:
-            argv = bwrap_argv(self._io_host, PROJECT_ROOT) + argv
         t0 = time.monotonic()
-        self._proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=open(os.path.join(self._io_host, "worker.log"), "wb"),
-            env=worker_env, cwd="/", start_new_session=True,
-            preexec_fn=None if isolate else _die_with_parent,
-        )
-        self._finalizer = weakref.finalize(self, _kill_tree, self._proc, self._io_host)
-        assert self._proc.stdin and self._proc.stdout
-        self._chan = Channel(self._proc.stdout.fileno(), self._proc.stdin.fileno())
+        self._start(wm, env, shares, start_timeout)
+        self.start_seconds = time.monotonic() - t0
+
+    def _start(self, wm: list[str] | None, env: dict[str, str] | None, shares: tuple[str, ...],
+               start_timeout: float) -> None:
+        io_host = None if self.isolated else tempfile.mkdtemp(prefix=f"screenact-{self.id}-")
+        self._io_host = io_host
+        frame_fd = _frame_memory(self.width * self.height * 4)
+        req_r, req_w = os.pipe()
+        rep_r, rep_w = os.pipe()
+        # The worker's log: an unlinked host file, so there is no path inside or outside to swap for a symlink.
+        self._log = tempfile.TemporaryFile(prefix="screenact-worker-")
+        self._start_id = secrets.token_hex(8)
+        config = {"width": self.width, "height": self.height, "wm": wm, "id": self._start_id,
+                  "log_dir": LOG_DIR_INSIDE if self.isolated else os.path.join(io_host, "logs"),
+                  "fds": {"requests": req_r, "replies": rep_w, "frame": frame_fd}}
+        argv = [sys.executable, "-m", "sandbox.worker", json.dumps(config)]
+        view = None
+        if self.isolated:
+            prefix, view = bwrap_argv(self.limits.tmpfs_bytes, shares)
+            argv = prefix + argv
+        self._cgroup = Cgroup.create(cgroup_name(self.id), self.limits)
+        setup = _child_setup(self._cgroup.procs_files() if self._cgroup else [], self.limits,
+                             memory_rlimit=self._cgroup is None, nproc=self.isolated,
+                             die_with_parent=not self.isolated)
         try:
-            info = self._reply("start", self._receive("start", start_timeout))
+            self._proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
+                env=self._worker_env(env), cwd="/", start_new_session=True,
+                pass_fds=(req_r, rep_w, frame_fd, *(view.fds if view else ())), preexec_fn=setup,
+            )
+        except BaseException:
+            for fd in (req_r, req_w, rep_r, rep_w, frame_fd):
+                os.close(fd)
+            if self._cgroup is not None:
+                self._cgroup.remove()
+            raise
+        finally:
+            if view is not None:
+                view.close()
+        os.close(req_r)
+        os.close(rep_w)
+        self._resources = _Resources(self._proc, [rep_r, req_w, frame_fd], self._cgroup, io_host)
+        self._finalizer = weakref.finalize(self, self._resources.release)
+        self._chan = Channel(rep_r, req_w)
+        self._frame_map = mmap.mmap(frame_fd, self.width * self.height * 4, prot=mmap.PROT_READ)
+        try:
+            info = self._reply("start", self._receive("start", start_timeout), self._start_id)
         except BaseException:
             self.close()
             raise
         self.display: str = info["display"]
         self.worker_pid: int = info["pid"]
-        self.start_seconds = time.monotonic() - t0
-        fd = os.open(os.path.join(self._io_host, "frame.bgra"), os.O_RDONLY)
-        self._frame_map = mmap.mmap(fd, width * height * 4, prot=mmap.PROT_READ)
-        os.close(fd)
         self.first_frame = self._frame_from(info["first_frame"])
 
     def _worker_env(self, extra: dict[str, str] | None) -> dict[str, str]:
+        path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
         env = {
-            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-            "HOME": "/tmp/home",
+            "PATH": f"{SHIMS_DIR}:{path}" if self.isolated else path,
+            "HOME": SANDBOX_HOME,
+            "USER": SANDBOX_USER,
+            "LOGNAME": SANDBOX_USER,
             "TMPDIR": "/tmp",
             "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8",
@@ -167,57 +249,85 @@ class Sandbox:
             ENV_TAG: self.id,
         }
         if not self.isolated:
+            assert self._io_host is not None
             env["HOME"] = os.path.join(self._io_host, "home")
             env["TMPDIR"] = self._io_host
+            env.pop("USER"), env.pop("LOGNAME")
         env.update(extra or {})
         return env
 
     # -- plumbing -------------------------------------------------------------------------
     def _receive(self, op: str, timeout: float) -> dict[str, Any]:
         try:
-            return self._chan.receive(timeout)
+            reply = self._chan.receive(timeout)
+            if isinstance(reply, dict):
+                return reply
+            self._fatal = f"sandbox worker sent a reply to {op!r} that is not an object"
         except ChannelTimeout:
             self._fatal = f"sandbox worker did not answer {op!r} within {timeout:.1f} s"
         except ChannelClosed:
-            code = self._proc.wait(timeout=5)
+            try:
+                code: int | None = self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                code = None
             self._fatal = f"sandbox worker died (exit code {code}){self._log_hint()}"
         except ValueError as exc:
             self._fatal = f"sandbox worker sent a malformed reply to {op!r}: {exc}"
-        self._teardown(force=True)
-        raise SandboxError(self._fatal)
+        self._end(self._fatal)
 
-    def _reply(self, op: str, reply: dict[str, Any]) -> dict[str, Any]:
+    def _end(self, message: str) -> NoReturn:
+        """Tear the sandbox down and raise: ResourceLimitExceeded if a limit explains the end."""
+        limit = self._cgroup.exceeded() if self._cgroup is not None else None
+        self._fatal = limit or message
+        self._fatal_type = ResourceLimitExceeded if limit else SandboxError
+        self._teardown(force=True)
+        raise self._fatal_type(self._fatal)
+
+    def _check_limits(self) -> None:
+        if self._cgroup is not None and self._cgroup.exceeded():
+            self._end("limit")
+
+    def _reply(self, op: str, reply: dict[str, Any], request_id: str) -> dict[str, Any]:
+        if reply.get("id") != request_id:
+            # Only the worker holds the reply pipe; anything else on it is forged or stale.
+            self._end(f"sandbox worker sent a reply to another request than {op!r} (forged or stale)")
         if reply.get("ok"):
-            return reply["result"]
+            result = reply.get("result")
+            if not isinstance(result, dict):
+                self._end(f"sandbox worker sent a malformed reply to {op!r}")
+            return result
         message = reply.get("error", "unknown error")
         if reply.get("fatal"):
-            self._fatal = message
-            self._teardown(force=True)
-            raise SandboxError(message)
+            self._end(message)
         if reply.get("kind") == "died":
             raise AppExited(message)
         raise SandboxError(f"{op} failed: {message}")
 
     def _call(self, op: str, call_timeout: float | None = None, **args: Any) -> dict[str, Any]:
         if self._closed:
-            raise SandboxError(self._fatal or "sandbox is closed")
+            raise self._fatal_type(self._fatal or "sandbox is closed")
+        request_id = secrets.token_hex(8)
         try:
-            self._chan.send({"op": op, **args})
+            self._chan.send({"op": op, "id": request_id, **args})
         except ChannelClosed:
-            return self._receive(op, 0.1)  # reports how the worker died
-        return self._reply(op, self._receive(op, call_timeout or self.call_timeout))
+            self._receive(op, 0.1)  # reports how the worker died
+        reply = self._receive(op, call_timeout or self.call_timeout)
+        self._check_limits()  # a process the kernel killed at a limit ends the sandbox, whatever the reply
+        return self._reply(op, reply, request_id)
 
     def _log_hint(self) -> str:
-        try:
-            tail = Path(self._io_host, "worker.log").read_bytes()[-600:].decode(errors="replace").strip()
-        except OSError:
-            return ""
+        """The end of the worker's log (an unlinked file only the worker and the host hold), capped."""
+        fd = self._log.fileno()
+        size = os.fstat(fd).st_size
+        tail = os.pread(fd, LOG_TAIL, max(0, size - LOG_TAIL)).decode(errors="replace").strip()
         return f": {tail}" if tail else ""
 
     def _frame_from(self, meta: dict[str, Any]) -> Frame:
-        n = meta["width"] * meta["height"] * 4
+        if (meta.get("width"), meta.get("height")) != (self.width, self.height):
+            self._end(f"sandbox worker reported a frame of {meta.get('width')}x{meta.get('height')} "
+                      f"for a {self.width}x{self.height} screen")
         cursor = tuple(meta["cursor"]) if meta.get("cursor") else None
-        return Frame(meta["width"], meta["height"], self._frame_map[:n], meta["captured_at"], cursor)
+        return Frame(self.width, self.height, self._frame_map[:], meta["captured_at"], cursor)
 
     # -- the contract -----------------------------------------------------------------------
     def screenshot(self) -> Frame:
@@ -294,10 +404,9 @@ class Sandbox:
         """Check that every part is alive; raises SandboxError naming what died."""
         self._call("ping")
 
-    @property
-    def io_dir(self) -> Path:
-        """Host folder shared with the worker (frame buffer, logs of the apps)."""
-        return Path(self._io_host)
+    def app_log_tail(self, limit: int = 800) -> str:
+        """The end of the newest app log inside the sandbox ("" if there is none), to explain a failed start."""
+        return str(self._call("log_tail", limit=limit)["text"])
 
     def close(self) -> None:
         """Stop every process of the desktop and remove its files. Safe to call twice."""
@@ -320,7 +429,8 @@ class Sandbox:
         frame_map = getattr(self, "_frame_map", None)
         if frame_map is not None:
             frame_map.close()
-        self._finalizer()  # kills what is left and removes the shared folder
+        self._finalizer()  # kills what is left, closes the channel and frame memory, removes the cgroup
+        self._log.close()
 
     def __enter__(self) -> "Sandbox":
         return self
@@ -336,6 +446,13 @@ class Sandbox:
 def _check_argv(argv: list[str]) -> None:
     if isinstance(argv, (str, bytes)) or not argv or not all(isinstance(a, str) for a in argv):
         raise TypeError(f"argv must be a non-empty list of strings (no shell strings), got {argv!r}")
+
+
+def _check_share(path: str | os.PathLike[str]) -> str:
+    text = os.fspath(path)
+    if not os.path.isabs(text) or not os.path.exists(text):
+        raise ValueError(f"share: {text!r} is not an absolute path that exists")
+    return text
 
 
 def _die_with_parent() -> None:

@@ -27,6 +27,7 @@ from typing import Any
 from sandbox.protocol import Channel, ChannelClosed
 
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -52,8 +53,7 @@ class Worker:
         self.cfg = config
         self.chan = channel
         self.width, self.height = int(config["width"]), int(config["height"])
-        self.io_dir = Path(config["io_dir"])
-        self.log_dir = self.io_dir / "logs"
+        self.log_dir = Path(config["log_dir"])
         self.children: list[Child] = []
         self.env = dict(os.environ)
         self.frame_map: mmap.mmap | None = None
@@ -132,12 +132,9 @@ class Worker:
 
         self.keyboard = Keyboard(self.xd)
         self._wait_for_wm()
-        frame_path = self.io_dir / "frame.bgra"
-        size = self.width * self.height * 4
-        with open(frame_path, "wb") as f:
-            f.truncate(size)
-        fd = os.open(frame_path, os.O_RDWR)
-        self.frame_map = mmap.mmap(fd, size)
+        # The host's sealed memfd: no path, and nobody can shrink it under the host's mapping.
+        fd = int(self.cfg["fds"]["frame"])
+        self.frame_map = mmap.mmap(fd, self.width * self.height * 4)
         os.close(fd)
         first = self.op_screenshot()
         return {"display": display, "pid": os.getpid(), "first_frame": first,
@@ -335,6 +332,19 @@ class Worker:
         os.replace(tmp, p)
         return {}
 
+    def op_log_tail(self, limit: int = 800) -> dict[str, Any]:
+        logs = sorted(self.log_dir.glob("*.log"))
+        if not logs:
+            return {"text": ""}
+        try:
+            with open(logs[-1], "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                f.seek(max(0, size - limit))
+                tail = f.read(limit).decode(errors="replace").strip()
+        except OSError:  # an app replaced or removed its log
+            return {"text": ""}
+        return {"text": f"log {logs[-1].name}: {tail}" if tail else ""}
+
     def op_windows(self) -> dict[str, Any]:
         X = self.X
         root = self.xd.screen().root
@@ -392,18 +402,19 @@ class Worker:
             except ChannelClosed:
                 return
             op = request.pop("op", None)
+            rid = request.pop("id", None)  # echoed: the host matches every reply to its request
             if op == "close":
                 self.shutdown()
-                self.chan.send({"ok": True, "result": {}})
+                self.chan.send({"ok": True, "id": rid, "result": {}})
                 return
             died = self.check_children()
             if died is not None:
                 message, fatal = died
-                self.chan.send({"ok": False, "error": message, "fatal": fatal, "kind": "died"})
+                self.chan.send({"ok": False, "id": rid, "error": message, "fatal": fatal, "kind": "died"})
                 continue
             handler = getattr(self, f"op_{op}", None)
             if handler is None:
-                self.chan.send({"ok": False, "error": f"unknown operation {op!r}", "fatal": False})
+                self.chan.send({"ok": False, "id": rid, "error": f"unknown operation {op!r}", "fatal": False})
                 continue
             try:
                 result = handler(**request)
@@ -411,10 +422,10 @@ class Worker:
                 died = self.check_children()
                 message = died[0] if died else f"{type(exc).__name__}: {exc}"
                 fatal = bool(died and died[1])
-                self.chan.send({"ok": False, "error": message, "fatal": fatal,
+                self.chan.send({"ok": False, "id": rid, "error": message, "fatal": fatal,
                                 "trace": traceback.format_exc(limit=4)})
                 continue
-            self.chan.send({"ok": True, "result": result})
+            self.chan.send({"ok": True, "id": rid, "result": result})
 
 
 def _text(data: bytes | str | None) -> str:
@@ -424,22 +435,22 @@ def _text(data: bytes | str | None) -> str:
 
 
 def main() -> None:
+    # Not dumpable: processes of the same user (the apps) cannot open /proc/<worker>/fd/* or
+    # /proc/<worker>/mem, so they cannot reach the channel or the frame memory.
+    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     config = json.loads(sys.argv[1])
-    # The protocol owns the original stdin/stdout; anything else printed goes to the log.
-    chan = Channel(os.dup(0), os.dup(1))
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(2, 1)
+    fds = config["fds"]  # the channel comes on descriptors bwrap's init closes, not on stdin/stdout
+    chan = Channel(int(fds["requests"]), int(fds["replies"]))
     sys.stdout = sys.stderr
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     worker = Worker(config, chan)
     try:
         info = worker.start()
     except Exception as exc:
-        chan.send({"ok": False, "error": f"sandbox start-up failed: {exc}", "fatal": True})
+        chan.send({"ok": False, "id": config["id"], "error": f"sandbox start-up failed: {exc}", "fatal": True})
         worker.shutdown()
         sys.exit(1)
-    chan.send({"ok": True, "result": info})
+    chan.send({"ok": True, "id": config["id"], "result": info})
     try:
         worker.serve()
     finally:

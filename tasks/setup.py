@@ -71,15 +71,12 @@ def wait_file(sandbox: Sandbox, path: str, timeout: float, contains: str | None 
 
 
 def _app_log_tail(sandbox: Sandbox, limit: int = 800) -> str:
-    """The end of the newest app log in the sandbox's log folder (to explain a failed start)."""
+    """The end of the newest app log in the sandbox (to explain a failed start)."""
     try:
-        logs = sorted((sandbox.io_dir / "logs").glob("*.log"))
-    except (OSError, AttributeError):
+        tail = sandbox.app_log_tail(limit)
+    except SandboxError:
         return ""
-    if not logs:
-        return ""
-    tail = logs[-1].read_bytes()[-limit:].decode(errors="replace").strip()
-    return f"; log {logs[-1].name}: {tail}" if tail else ""
+    return f"; {tail}" if tail else ""
 
 
 def run_setup(task: Task, sandbox: Sandbox) -> list[App]:

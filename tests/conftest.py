@@ -21,7 +21,7 @@ class Probe:
     def __init__(self, sb: Sandbox) -> None:
         self.sb = sb
         self.LOG = f"/tmp/probe-{sb.id}.jsonl"  # unique: an unisolated sandbox shares the host's /tmp
-        self.app = sb.launch([sys.executable, str(TESTS / "probe_app.py"), self.LOG])
+        self.app = sb.launch([sys.executable, "-c", (TESTS / "probe_app.py").read_text(), self.LOG])  # tests/ is not visible inside
         self.ready = self.wait_for(lambda e: e["ev"] == "ready")
 
     def events(self) -> list[dict]:

@@ -46,7 +46,7 @@ class Desktop:
     def __init__(self, sb: Sandbox) -> None:
         self.sb = sb
         sb.launch(["xterm", "-title", "term", "-geometry", "100x20+0+0"])  # other text on screen
-        sb.launch([sys.executable, str(APP), BOXES])
+        sb.launch([sys.executable, "-c", APP.read_text(), BOXES])  # tests/ is not visible inside
         sb.wait_window("ocr-app")
         self.state()
         self.frame = settle(sb.screenshot, quiet=0.3, timeout=5).frame

@@ -151,7 +151,7 @@ def desktop_frame():
         sb.launch(["xterm", "-title", "term", "-geometry", "100x30+0+0"])
         sb.wait_window("term")
         sb.act({"type": "type", "text": "ls -la /usr/bin | head -40\n"})
-        sb.launch([sys.executable, str(TESTS / "ocr_app.py"), "/tmp/boxes.json"])
+        sb.launch([sys.executable, "-c", (TESTS / "ocr_app.py").read_text(), "/tmp/boxes.json"])
         sb.wait_window("ocr-app")
         deadline = time.monotonic() + 10
         while True:
