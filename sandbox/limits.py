@@ -2,8 +2,8 @@
 
 With a cgroup (v2, or the v1 ``memory`` and ``pids`` hierarchies, both need root or a delegated
 subtree) the host notices when the sandbox hit a limit and ends that sandbox with
-:class:`ResourceLimitExceeded`. Without one, rlimits still bound every process (address space, file
-size, processes per sandbox user) but a process at the limit only sees its own calls fail.
+:class:`ResourceLimitExceeded`. Without one, rlimits still bound every process (data size, file size,
+processes per sandbox user) but a process at the limit only sees its own calls fail.
 """
 
 from __future__ import annotations
@@ -53,9 +53,9 @@ def _write(path: Path, value: str) -> None:
     path.write_text(value)
 
 
-def _counter(path: Path, key: str) -> int:
+def _counter(fd: int, key: str) -> int:
     try:
-        for line in path.read_text().splitlines():
+        for line in os.pread(fd, 4096, 0).decode().splitlines():
             name, _, value = line.partition(" ")
             if name == key:
                 return int(value)
@@ -69,6 +69,12 @@ class Cgroup:
 
     def __init__(self, dirs: dict[str, Path], v2: bool, limits: Limits) -> None:
         self.dirs, self.v2, self.limits = dirs, v2, limits
+        self._events: dict[str, int] = {}  # kept open: checked after every call, pread is cheap
+
+    def _open_events(self) -> None:
+        memory = self.dirs["memory"] / ("memory.events" if self.v2 else "memory.oom_control")
+        self._events = {"memory": os.open(memory, os.O_RDONLY | os.O_CLOEXEC),
+                        "pids": os.open(self.dirs["pids"] / "pids.events", os.O_RDONLY | os.O_CLOEXEC)}
 
     @classmethod
     def create(cls, name: str, limits: Limits) -> "Cgroup | None":
@@ -98,6 +104,7 @@ class Cgroup:
             with contextlib.suppress(OSError):
                 _write(group / "memory.swap.max", "0")
             _write(group / "pids.max", str(limits.processes))
+            cg._open_events()
         except OSError:
             cg.remove()
             raise
@@ -117,6 +124,7 @@ class Cgroup:
             with contextlib.suppress(OSError):
                 _write(dirs["memory"] / "memory.memsw.limit_in_bytes", str(limits.memory_bytes))
             _write(dirs["pids"] / "pids.max", str(limits.processes))
+            cg._open_events()
         except OSError:
             cg.remove()
             raise
@@ -128,16 +136,20 @@ class Cgroup:
 
     def exceeded(self) -> str | None:
         """What limit the sandbox hit, or None."""
-        mem_events = self.dirs["memory"] / ("memory.events" if self.v2 else "memory.oom_control")
-        if _counter(mem_events, "oom_kill") > 0:
+        if not self._events:  # removed
+            return None
+        if _counter(self._events["memory"], "oom_kill") > 0:
             return (f"the sandbox ran out of memory (limit {self.limits.memory_bytes >> 20} MiB) "
                     "and the kernel killed one of its processes")
-        if _counter(self.dirs["pids"] / "pids.events", "max") > 0:
+        if _counter(self._events["pids"], "max") > 0:
             return f"the sandbox hit its process limit ({self.limits.processes} processes and threads)"
         return None
 
     def remove(self, timeout: float = 3.0) -> None:
         """Remove the folders once the processes in them are gone (they die with the sandbox's PID namespace)."""
+        for fd in self._events.values():
+            os.close(fd)
+        self._events = {}
         deadline = time.monotonic() + timeout
         for d in set(self.dirs.values()):
             while True:
@@ -168,12 +180,13 @@ def _sweep(parent: Path) -> None:
 
 
 def set_rlimits(limits: Limits, *, memory: bool, processes: bool) -> None:
-    """In the child before exec: file size always; address space when no cgroup bounds memory; processes
+    """In the child before exec: file size always; data size (heap and private writable mappings, not the
+    address space that browsers reserve) when no cgroup bounds memory; processes
     (counted per user namespace, so per sandbox) when isolated, above the cgroup's limit so that the
     cgroup, which the host can observe, is hit first."""
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
     if memory:
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+        resource.setrlimit(resource.RLIMIT_DATA, (limits.memory_bytes, limits.memory_bytes))
     if processes:
         n = limits.processes * 2
         resource.setrlimit(resource.RLIMIT_NPROC, (n, n))

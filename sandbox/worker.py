@@ -447,7 +447,7 @@ def main() -> None:
     try:
         info = worker.start()
     except Exception as exc:
-        chan.send({"ok": False, "id": config["id"], "error": f"sandbox start-up failed: {exc}", "fatal": True})
+        chan.send({"ok": False, "id": config["id"], "error": f"sandbox start-up failed: {type(exc).__name__}: {exc}", "fatal": True})
         worker.shutdown()
         sys.exit(1)
     chan.send({"ok": True, "id": config["id"], "result": info})

@@ -75,18 +75,22 @@ def test_every_process_inside_has_no_capabilities(sb):
 
 def test_remount_escape_and_device_creation_fail(host_secret):
     before = host_secret.read_text()
+    usr_victim = Path(f"/usr/screenact-pwned-{host_secret.parent.name}")
     escape = (f"umount -l /tmp; mount -o remount,bind,rw /; mount -o remount,rw /usr; "
-              f"echo pwned > {host_secret}; echo pwned > /usr/screenact-pwned; "
+              f"echo pwned > {host_secret}; echo pwned > {usr_victim}; "
               f"mknod /tmp/disk b 8 0 && echo MKNOD-OK; mknod /dev/mem2 c 1 1 && echo MKNOD-OK; "
               f"unshare -U -r true && echo USERNS-OK; true")
-    with Sandbox(320, 240) as box:
-        code, out, _ = box.run(["sh", "-c", escape])
-        assert "MKNOD-OK" not in out and "USERNS-OK" not in out
-        mounts = box.run(["cat", "/proc/self/mounts"]).stdout
-        assert re.search(r"^\S+ /usr \S+ ro[,\s]", mounts, re.M), mounts
-        assert box.run(["ls", "/tmp"]).code == 0  # /tmp is still the private one
-    assert host_secret.read_text() == before
-    assert not Path("/usr/screenact-pwned").exists()
+    try:
+        with Sandbox(320, 240) as box:
+            code, out, _ = box.run(["sh", "-c", escape])
+            assert "MKNOD-OK" not in out and "USERNS-OK" not in out
+            mounts = box.run(["cat", "/proc/self/mounts"]).stdout
+            assert re.search(r"^\S+ /usr \S+ ro[,\s]", mounts, re.M), mounts
+            assert box.run(["ls", "/tmp"]).code == 0  # /tmp is still the private one
+        assert host_secret.read_text() == before
+        assert not usr_victim.exists()
+    finally:
+        usr_victim.unlink(missing_ok=True)  # should an escape ever succeed again
 
 
 def test_sudo_runs_as_the_sandbox_user_and_grants_nothing(sb):
