@@ -130,5 +130,4 @@ async def recorded(recorder: Recorder, body: Callable[[RunOutcome], Awaitable[Ru
         outcome.steps = recorder.count
         recorder.writer.finish({"status": outcome.status, "reason": outcome.reason,
                                 "final_action": outcome.final_action, "usage": outcome.usage})
-        recorder.status("ended", f"{outcome.status}" + (f": {outcome.reason}" if outcome.reason else ""))
     return outcome

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.episode import Episode, load_episode, update_result
+from agent.episode import Episode, load_episode
 from agent.loop import Agent, AgentConfig
 from agent.models.replay_backend import ReplayModel
 from agent.profiles import get_profile
@@ -92,20 +92,17 @@ def _executed(ep: Episode) -> list[tuple[int, list[dict]]]:
     return [(s.index, [e.action.model_dump(mode="json") for e in s.executed]) for s in ep.steps if s.reply is not None]
 
 
-def replay_live(folder: str | Path, sandbox: Any, out: str | Path, *, profile: str | None = None,
-                task: Any = None, config: AgentConfig | None = None) -> ReplayReport:
-    """Drive ``sandbox`` (already set up like the original) with the recorded replies; compare executed actions."""
-    ep = load_episode(folder)
+def _replay_agent(ep: Episode, profile: str | None, config: AgentConfig | None) -> Agent:
+    """An agent whose model answers with the episode's recorded replies, in order."""
     prof = get_profile(_profile_name(ep, profile))
     model = ReplayModel(ep.replies, thinking_markers=prof.thinking)
-    if task is None:
-        t = ep.task or {}
-        task = _TaskView(t.get("id", ep.folder.name), t.get("instruction", ""), max(1, len(ep.steps)))
-    agent = Agent(model, prof, config=config or AgentConfig(max_bad_replies=len(ep.steps) + 1))
-    outcome = asyncio.run(agent.run(task, sandbox, out))
+    return Agent(model, prof, config=config or AgentConfig(max_bad_replies=len(ep.steps) + 1))
+
+
+def _compare(ep: Episode, out: Path, status: str | None) -> ReplayReport:
+    """The replay in ``out`` against the recording: executed actions step by step, then the final status."""
     new = load_episode(out)
-    report = ReplayReport(ep.folder, len(new.steps), problems=list(ep.problems), status=outcome.status,
-                          replay_folder=Path(out))
+    report = ReplayReport(ep.folder, len(new.steps), problems=list(ep.problems), status=status, replay_folder=out)
     recorded, replayed = _executed(ep), _executed(new)
     for (i, rec), (_, rep) in zip(recorded, replayed):
         if not _same_actions(rec, rep):
@@ -114,9 +111,20 @@ def replay_live(folder: str | Path, sandbox: Any, out: str | Path, *, profile: s
         report.divergences.append(Divergence(min(len(recorded), len(replayed)) + 1, f"{len(recorded)} steps",
                                              f"{len(replayed)} steps", "the number of model steps differs"))
     recorded_status = (ep.result or {}).get("status")
-    if recorded_status and recorded_status != outcome.status:
-        report.divergences.append(Divergence(len(replayed), recorded_status, outcome.status, "final status differs"))
+    if recorded_status and recorded_status != status:
+        report.divergences.append(Divergence(len(replayed), recorded_status, status, "final status differs"))
     return report
+
+
+def replay_live(folder: str | Path, sandbox: Any, out: str | Path, *, profile: str | None = None,
+                task: Any = None, config: AgentConfig | None = None) -> ReplayReport:
+    """Drive ``sandbox`` (already set up like the original) with the recorded replies; compare executed actions."""
+    ep = load_episode(folder)
+    if task is None:
+        t = ep.task or {}
+        task = _TaskView(t.get("id", ep.folder.name), t.get("instruction", ""), max(1, len(ep.steps)))
+    outcome = asyncio.run(_replay_agent(ep, profile, config).run(task, sandbox, out))
+    return _compare(ep, Path(out), outcome.status)
 
 
 def recorded_task(folder: str | Path) -> Any:
@@ -129,27 +137,28 @@ def recorded_task(folder: str | Path) -> Any:
 
 
 def replay_task_episode(folder: str | Path, out: str | Path, *, isolate: bool = True) -> ReplayReport:
-    """Replay a ``screenact run`` episode end to end: a fresh sandbox of the task's size, the task's own
-    setup, the recorded replies, then the task's checker; a verdict unlike the recorded one diverges too."""
-    from sandbox import Sandbox
-    from tasks import check, run_setup
+    """Replay a ``screenact run`` episode end to end (``agent.pipeline.run_episode``): a fresh sandbox of the
+    task's size, the task's own setup, the recorded replies, then the task's checker, whose verdict is
+    printed and recorded in the replay's ``result.json``; a verdict unlike the recorded one diverges too."""
+    from agent.pipeline import run_episode
 
     task = recorded_task(folder)
     if task is None:
         raise ValueError("task.json holds no task to set up; replay it with --launch instead")
     ep = load_episode(folder)
-    with Sandbox(task.screen.width, task.screen.height, isolate=isolate, allow_unisolated=not isolate) as sb:
-        run_setup(task, sb)
-        report = replay_live(folder, sb, out, task=task)
-        final = (load_episode(out).result or {}).get("final_action")
-        verdict = check(task, sb, final)
-    update_result(out, verdict={"passed": verdict.passed, "reason": verdict.reason})
+    episode = asyncio.run(run_episode(task, _replay_agent(ep, None, None), out, isolate=isolate,
+                                      meta={"task": task.model_dump(mode="json"), "replay_of": str(ep.folder)}))
+    if episode.error:
+        raise ValueError(f"the replay could not run: {episode.error}")
+    report = _compare(ep, Path(out), episode.outcome.status if episode.outcome else None)
+    verdict = episode.verdict
     recorded = ((ep.result or {}).get("verdict") or {}).get("passed")
-    if recorded is not None and recorded != verdict.passed:
+    if verdict is not None:
+        report.verdict, report.verdict_reason = verdict.passed, verdict.reason
+    if recorded is not None and recorded != report.verdict:
         report.divergences.append(Divergence(report.steps, f"checker passed={recorded}",
-                                             f"checker passed={verdict.passed} ({verdict.reason})",
+                                             f"checker passed={report.verdict} ({report.verdict_reason})",
                                              "the checker's verdict differs"))
-    report.verdict, report.verdict_reason = verdict.passed, verdict.reason
     return report
 
 

@@ -15,13 +15,15 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
-from agent.episode import RESULT_FILE, EpisodeWriter, update_result
+from agent.episode import RESULT_FILE
+from agent.step import StepRecord
+from tools.actions import describe
 
 Status = Literal["passed", "failed", "error", "cancelled", "skipped"]
 
@@ -116,85 +118,97 @@ def _previous(folder: Path) -> TaskResult | None:
                        "completion": data.get("usage", {}).get("completion_tokens", 0)})
 
 
-def run_one(task: Any, settings: RunSettings, shared: _Shared, cancel: threading.Event) -> TaskResult:
-    """Set up a fresh sandbox for ``task``, run it in the chosen mode, judge it; never raises."""
-    from agent.loop import Agent, AgentConfig
-    from agent.budget import BudgetSettings
-    from agent.profiles import get_profile
-    from agent.scripted import ScriptedRunner
-    from sandbox import Sandbox, SandboxError
-    from tasks import SetupError, check, run_setup
-
+def run_one(task: Any, settings: RunSettings, shared: _Shared, cancel: threading.Event,
+            observers: Sequence[Any] = ()) -> TaskResult:
+    """Run ``task`` in a fresh sandbox in the chosen mode and judge it (``agent.pipeline.run_episode``);
+    never raises."""
     folder = settings.out / task.id
     if folder.exists():
         shutil.rmtree(folder)
     t0 = time.monotonic()
-    result = TaskResult(task.id, "error", episode=task.id)
-    writer = EpisodeWriter(folder, {"id": task.id, "instruction": task.instruction, "mode": settings.mode,
-                                    "profile": settings.profile, "model": settings.model,
-                                    "grounder": settings.grounder if settings.mode == "scripted" else None,
-                                    "task": task.model_dump(mode="json")})
+
+    async def go() -> Any:
+        from agent.pipeline import run_episode
+
+        model = shared.model() if settings.mode == "auto" or settings.grounder == "vlm" else None
+        try:
+            return await run_episode(task, _driver(settings, shared, model, cancel), folder, observers=observers,
+                                     isolate=settings.isolate, meta={"task": task.model_dump(mode="json")})
+        finally:
+            if model is not None and hasattr(model, "aclose"):
+                await model.aclose()
+
     try:
-        with Sandbox(task.screen.width, task.screen.height, isolate=settings.isolate,
-                     allow_unisolated=not settings.isolate) as sb:
-            try:
-                run_setup(task, sb)
-            except SetupError as exc:
-                writer.finish({"status": "error", "reason": f"setup: {exc}"})
-                result.reason = f"setup failed: {exc}"
-                return result
-
-            async def go() -> Any:
-                model = shared.model() if settings.mode == "auto" or settings.grounder == "vlm" else None
-                try:
-                    if settings.mode == "scripted":
-                        runner = ScriptedRunner(shared.grounder(model), cancel=cancel)
-                        return await runner.run(task, sb, folder, writer)
-                    config = AgentConfig(max_steps=settings.max_steps,
-                                         budget=BudgetSettings(context_len=settings.context_len))
-                    agent = Agent(model, get_profile(settings.profile), config=config, model_name=settings.model,
-                                  cancel=cancel)
-                    return await agent.run(task, sb, folder, writer)
-                finally:
-                    if model is not None and hasattr(model, "aclose"):
-                        await model.aclose()
-
-            outcome = asyncio.run(go())
-            result.steps = outcome.steps
-            result.tokens = {"prompt": outcome.usage.get("prompt_tokens", 0),
-                             "completion": outcome.usage.get("completion_tokens", 0)}
-            if outcome.status == "cancelled":
-                result.status, result.reason = "cancelled", outcome.reason
-                return result
-            if outcome.status == "error":
-                result.reason = outcome.reason
-                return result
-            verdict = check(task, sb, outcome.final_action)
-            update_result(folder, verdict={"passed": verdict.passed, "reason": verdict.reason})
-            result.status = "passed" if verdict.passed else "failed"
-            result.reason = verdict.reason if not verdict.passed else None
-            if outcome.status in ("max_steps", "time_limit") and not verdict.passed:
-                result.reason = f"{outcome.reason}; {verdict.reason}"
-    except SandboxError as exc:
-        result.reason = f"sandbox: {exc}"
-    except Exception as exc:  # one task's crash must not end the run; it is recorded
-        result.reason = f"{type(exc).__name__}: {exc}"
-    finally:
-        writer.close()
-        result.time_s = round(time.monotonic() - t0, 2)
-        if not (folder / RESULT_FILE).exists():
-            writer.finish({"status": result.status, "reason": result.reason})
+        episode = asyncio.run(go())
+    except Exception as exc:  # building the driver failed (a bad profile, the OCR engine): recorded
+        result = TaskResult(task.id, "error", reason=f"{type(exc).__name__}: {exc}", episode=task.id)
+    else:
+        result = _task_result(task.id, episode)
+    result.time_s = round(time.monotonic() - t0, 2)
     return result
 
 
-def run_tasks(tasks: list[Any], settings: RunSettings, *, progress: Callable[[str], None] | None = None,
-              suite: str | None = None) -> RunSummary:
-    """Run ``tasks`` (``settings.parallel`` at once) into ``settings.out``; returns the summary."""
-    say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
-    settings.out.mkdir(parents=True, exist_ok=True)
-    run_info = {"started_at": time.time(), "finished_at": None, "model": settings.model, "profile": settings.profile,
-                "mode": settings.mode, "grounder": settings.grounder if settings.mode == "scripted" else None,
-                "suite": suite, "parallel": settings.parallel, "machine": f"{os.cpu_count()} cores"}
+def _driver(settings: RunSettings, shared: _Shared, model: Any, cancel: threading.Event) -> Any:
+    """The driver of the run's mode: the scripted runner with its grounder, or the autonomous agent."""
+    if settings.mode == "scripted":
+        from agent.scripted import ScriptedRunner
+
+        return ScriptedRunner(shared.grounder(model), cancel=cancel)
+    from agent.budget import BudgetSettings
+    from agent.loop import Agent, AgentConfig
+    from agent.profiles import get_profile
+
+    config = AgentConfig(max_steps=settings.max_steps, budget=BudgetSettings(context_len=settings.context_len))
+    return Agent(model, get_profile(settings.profile), config=config, model_name=settings.model, cancel=cancel)
+
+
+def _task_result(task_id: str, episode: Any) -> TaskResult:
+    """One line of results.json from how the episode went."""
+    result = TaskResult(task_id, "error", episode=task_id, reason=episode.error)
+    outcome = episode.outcome
+    if outcome is not None:
+        result.steps = outcome.steps
+        result.tokens = {"prompt": outcome.usage.get("prompt_tokens", 0),
+                         "completion": outcome.usage.get("completion_tokens", 0)}
+        if outcome.status in ("cancelled", "error"):
+            result.status, result.reason = ("cancelled" if outcome.status == "cancelled" else "error"), outcome.reason
+    if episode.cancelled:
+        result.status = "cancelled"
+    if episode.verdict is not None:
+        verdict = episode.verdict
+        result.status = "passed" if verdict.passed else "failed"
+        result.reason = None if verdict.passed else verdict.reason
+        if outcome.status in ("max_steps", "time_limit") and not verdict.passed:
+            result.reason = f"{outcome.reason}; {verdict.reason}"
+    return result
+
+
+class ProgressLine:
+    """The terminal progress line, an episode observer: on a terminal, one line rewritten in place with the
+    latest step of a running task (``task: step N click(…)``); elsewhere (logs, CI) silent."""
+
+    def __init__(self, task_id: str, stream: TextIO | None = None) -> None:
+        self.task_id = task_id
+        self.stream = stream if stream is not None else sys.stderr
+        self.live = self.stream.isatty()
+
+    def on_step(self, step: StepRecord) -> None:
+        if not self.live:
+            return
+        acts = ", ".join(describe(a) for a in step.executed_actions) or "no action"
+        line = f"{self.task_id}: step {step.index} {acts}"
+        width = shutil.get_terminal_size((100, 20)).columns - 1
+        self.stream.write(f"\r\x1b[K{line[:width]}")
+        self.stream.flush()
+
+
+def _say(line: str) -> None:
+    """A line of the run's log on stderr, over the progress line when there is one."""
+    print(("\r\x1b[K" if sys.stderr.isatty() else "") + line, file=sys.stderr, flush=True)
+
+
+def _resumed(tasks: list[Any], settings: RunSettings) -> tuple[dict[str, TaskResult], list[Any]]:
+    """(results of tasks already judged in ``settings.out`` when resuming, the tasks still to run)."""
     results: dict[str, TaskResult] = {}
     todo = []
     for task in tasks:
@@ -203,12 +217,22 @@ def run_tasks(tasks: list[Any], settings: RunSettings, *, progress: Callable[[st
             results[task.id] = prev
         else:
             todo.append(task)
+    return results, todo
+
+
+def run_tasks(tasks: list[Any], settings: RunSettings, *, progress: Callable[[str], None] | None = None,
+              suite: str | None = None) -> RunSummary:
+    """Run ``tasks`` (``settings.parallel`` at once) into ``settings.out``; returns the summary."""
+    say = progress or _say
+    settings.out.mkdir(parents=True, exist_ok=True)
+    run_info = {"started_at": time.time(), "finished_at": None, "model": settings.model, "profile": settings.profile,
+                "mode": settings.mode, "grounder": settings.grounder if settings.mode == "scripted" else None,
+                "suite": suite, "parallel": settings.parallel, "machine": f"{os.cpu_count()} cores"}
+    results, todo = _resumed(tasks, settings)
     if settings.resume and results:
         say(f"resuming: {len(results)} task(s) already finished, {len(todo)} to run")
     summary = RunSummary(run_info, [])
-    shared = _Shared(settings)
-    cancel = threading.Event()
-    n, done = len(tasks), len(results)
+    shared, cancel = _Shared(settings), threading.Event()
 
     def write() -> None:
         summary.tasks = [results[t.id] for t in tasks if t.id in results]
@@ -219,30 +243,23 @@ def run_tasks(tasks: list[Any], settings: RunSettings, *, progress: Callable[[st
 
     write()
     pool = ThreadPoolExecutor(max_workers=max(1, settings.parallel), thread_name_prefix="task")
-    futures: dict[Future, Any] = {}
+    futures = {pool.submit(run_one, task, settings, shared, cancel, [ProgressLine(task.id)]): task for task in todo}
     try:
-        for task in todo:
-            futures[pool.submit(run_one, task, settings, shared, cancel)] = task
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for fut in finished:
-                task = futures[fut]
-                res = fut.result()
-                results[task.id] = res
-                done += 1
+                res = results[futures[fut].id] = fut.result()
                 why = f" — {res.reason}" if res.reason and res.status != "passed" else ""
-                say(f"[{done}/{n}] {res.status:9} {task.id} ({res.steps} steps, {res.time_s:.1f} s){why}")
+                say(f"[{len(results)}/{len(tasks)}] {res.status:9} {res.id} ({res.steps} steps, {res.time_s:.1f} s){why}")
                 write()
     except KeyboardInterrupt:
         cancel.set()
         say("interrupted: stopping the running tasks (they end as cancelled)…")
+        not_started = {fut for fut in futures if fut.cancel()}  # first stop the queue, then wait for the rest
         for fut, task in futures.items():
-            if fut.cancel():
-                results[task.id] = TaskResult(task.id, "cancelled", reason="not started")
-        for fut, task in futures.items():
-            if not fut.cancelled():
-                results[task.id] = fut.result()
+            results[task.id] = TaskResult(task.id, "cancelled", reason="not started") if fut in not_started \
+                else fut.result()
         run_info["interrupted"] = True
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

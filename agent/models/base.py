@@ -155,7 +155,12 @@ class ReplayExhausted(ModelError):
 
 @runtime_checkable
 class ModelClient(Protocol):
-    """Anything that turns OpenAI chat messages into a ``Reply``."""
+    """Anything that turns OpenAI chat messages into a ``Reply``.
+
+    ``sampling`` holds the request's sampling parameters and, when someone watches the episode,
+    ``on_delta(kind, text)``: a callback for streamed text ("reasoning" or "content") that a backend
+    calls as the reply arrives, or ignores when it does not stream.
+    """
 
     async def complete(self, messages: list[dict], **sampling: Any) -> Reply: ...
 

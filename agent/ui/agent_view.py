@@ -2,29 +2,28 @@
 step to a listener as it is recorded.
 
 ``run_agent`` is the whole job: a bundled task (``tasks.load_suite``) or a typed instruction (on a
-desktop with a terminal), a fresh ``Sandbox`` of the task's screen size, the task's setup, then
-``agent.loop.Agent`` with an episode writer that also hands each recorded step to the listener,
-and at the end the task's checker. The model's streamed text (thinking included) reaches the
-listener while a step is still waiting for the model. Cancelling the coroutine (the stop button)
+desktop with a terminal) goes to ``agent.pipeline.run_episode`` with ``agent.loop.Agent`` as its driver
+and a :class:`LiveView` as its observer, which hands each recorded step (its frame marked) and the
+model's streamed text (thinking included) to the listener. Cancelling the coroutine (the stop button)
 ends the run as ``cancelled``; the sandbox is always closed and the episode folder stays readable.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from agent.episode import EpisodeWriter
-from agent.loop import Agent, AgentConfig, RunOutcome
+from agent.loop import Agent, AgentConfig
+from agent.models.base import ModelClient
+from agent.pipeline import EpisodeResult, open_sandbox, run_episode
+from agent.profiles import Profile
 from agent.step import StepRecord
 from tools.actions import describe
-from agent.models.base import ModelClient
-from agent.profiles import Profile
 
 TERMINAL_RC = "PS1='$ '\ncd ~\ntouch /tmp/terminal.ready\n"
 TERMINAL_SETUP: list[dict[str, Any]] = [
@@ -104,35 +103,17 @@ class StepView:
 
 
 @dataclass
-class RunResult:
-    """How a run ended. ``verdict`` is None for a typed instruction (no checker) or when the run
-    never reached the checker; ``error`` explains a run that could not start or check."""
+class RunResult(EpisodeResult):
+    """How a run of ``spec`` ended (``agent.pipeline.EpisodeResult``). ``verdict`` is None for a typed
+    instruction (no checker) or when the run never reached the checker."""
 
-    spec: RunSpec
-    folder: Path
-    outcome: RunOutcome | None = None
-    verdict: Any = None
-    error: str | None = None
-    cancelled: bool = False
-    seconds: float = 0.0
+    spec: RunSpec | None = None
 
 
 class RunListener(Protocol):
     async def status(self, text: str) -> None: ...
     async def delta(self, index: int, kind: str, text: str) -> None: ...
     async def step(self, view: StepView) -> None: ...
-
-
-class _LiveWriter(EpisodeWriter):
-    """An episode writer that also tells someone about each step once it is durable."""
-
-    def __init__(self, folder: Path, task: dict[str, Any], on_step: Callable[[StepRecord], None]) -> None:
-        super().__init__(folder, task)
-        self._on_step = on_step
-
-    def record(self, step: StepRecord) -> None:
-        super().record(step)
-        self._on_step(step)
 
 
 def episode_folder(root: Path, run_id: str) -> Path:
@@ -177,163 +158,102 @@ def _slot(limit: int) -> asyncio.Semaphore:
     return sem
 
 
-async def run_agent(
-    spec: RunSpec,
-    model: ModelClient,
-    profile: Profile,
-    episodes: Path,
-    listener: RunListener,
-    *,
-    model_name: str | None = None,
-    isolate: bool = True,
-    max_sandboxes: int = 2,
-    config: AgentConfig | None = None,
-    sandbox_factory: Callable[..., Any] | None = None,
-) -> RunResult:
-    """Run ``spec`` in a fresh sandbox, reporting to ``listener``; never raises for a failure of the
-    model, the sandbox or the setup (they come back in ``RunResult.error`` / ``outcome``).
+class LiveView:
+    """The observer that feeds a listener: statuses, streamed text and each step with its marked frame.
 
-    ``model`` should stream into ``on_delta`` set by the caller through ``attach_deltas``.
+    Observers are called synchronously on the event loop; the listener is async and slow (it draws and
+    sends), so events go through a queue to one consumer task, in order.
     """
-    started = time.monotonic()
-    folder = episode_folder(Path(episodes), spec.id)
-    result = RunResult(spec, folder)
-    queue: asyncio.Queue = asyncio.Queue()
-    pointer: list[tuple[float, float] | None] = [None]
-    writer_ref: list[_LiveWriter | None] = [None]
 
-    async def consume() -> None:
-        while True:
-            item = await queue.get()
-            if item is None:
-                return
+    def __init__(self, listener: RunListener, folder: Path) -> None:
+        self.listener = listener
+        self.folder = folder
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._pointer: tuple[float, float] | None = None
+        self._consumer = asyncio.create_task(self._consume())
+
+    def on_status(self, status: str, text: str) -> None:
+        if status != "ended":  # the UI says how it ended itself, with the verdict
+            self._queue.put_nowait(("status", text))
+
+    def on_text(self, index: int, kind: str, text: str) -> None:
+        self._queue.put_nowait(("delta", index, kind, text))
+
+    def on_step(self, step: StepRecord) -> None:
+        self._queue.put_nowait(("step", step))
+
+    async def _consume(self) -> None:
+        while (item := await self._queue.get()) is not None:
             try:
-                if item[0] == "delta":
-                    await listener.delta(item[1], item[2], item[3])
-                elif item[0] == "step":
-                    view, pointer[0] = await asyncio.to_thread(render_step, folder, item[1], pointer[0])
-                    await listener.step(view)
+                await self._show(item)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a display problem must not stop the run
-                import logging
-
                 logging.getLogger(__name__).exception("showing an agent event failed")
 
-    def on_delta(kind: str, text: str) -> None:
-        writer = writer_ref[0]
-        queue.put_nowait(("delta", (writer.count if writer else 0) + 1, kind, text))
+    async def _show(self, item: tuple) -> None:
+        if item[0] == "status":
+            await self.listener.status(item[1])
+        elif item[0] == "delta":
+            await self.listener.delta(*item[1:])
+        else:
+            view, self._pointer = await asyncio.to_thread(render_step, self.folder, item[1], self._pointer)
+            await self.listener.step(view)
 
-    attach_deltas(model, on_delta)
-    consumer = asyncio.create_task(consume())
-    sandbox = None
+    async def close(self) -> None:
+        """Show what is queued (30 s at most), then stop."""
+        self._queue.put_nowait(None)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._consumer), timeout=30)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            self._consumer.cancel()
+
+
+async def run_agent(spec: RunSpec, model: ModelClient, profile: Profile, episodes: Path, listener: RunListener, *,
+                    model_name: str | None = None, isolate: bool = True, max_sandboxes: int = 2,
+                    config: AgentConfig | None = None, sandbox_factory: Callable[..., Any] | None = None) -> RunResult:
+    """Run ``spec`` in a fresh sandbox through ``agent.pipeline.run_episode``, reporting to ``listener``;
+    never raises for a failure of the model, the sandbox or the setup (they come back in
+    ``RunResult.error`` / ``outcome``). The model's streamed text reaches the listener through the
+    episode's observers; nothing here touches the model."""
+    folder = episode_folder(Path(episodes), spec.id)
+    result = RunResult(folder, spec=spec)
+    view = LiveView(listener, folder)
     sem = _slot(max(1, max_sandboxes))
-    acquired = False
+    started = time.monotonic()
     try:
         if sem.locked():
             await listener.status(f"All {max_sandboxes} desktops are busy; waiting for one to be free…")
-        await sem.acquire()
-        acquired = True
-        await listener.status(f"Opening a fresh {spec.width}×{spec.height} desktop…")
-        factory = sandbox_factory or _default_sandbox
-        starting = asyncio.ensure_future(asyncio.to_thread(factory, spec.width, spec.height, isolate))
-        try:
-            sandbox = await asyncio.shield(starting)
-        except asyncio.CancelledError:
-            starting.add_done_callback(_close_when_started)  # stopped while it starts: close it once it is up
-            raise
-        except Exception as exc:  # noqa: BLE001 - shown to the user
-            result.error = f"The desktop could not be started: {_exc_text(exc)}"
-            return result
-        if spec.setup_task is not None and spec.setup_task.setup:
-            await listener.status(f"Preparing the desktop ({len(spec.setup_task.setup)} setup steps)…")
-            try:
-                from tasks import run_setup
-
-                await asyncio.to_thread(run_setup, spec.setup_task, sandbox)
-            except Exception as exc:  # noqa: BLE001
-                result.error = f"The task's setup failed: {_exc_text(exc)}"
-                return result
-        await listener.status("The agent is running.")
-        meta = {"id": spec.id, "instruction": spec.instruction, "mode": "auto", "profile": profile.name,
-                "model": model_name, "source": "ui", "task_file": getattr(spec.task, "path", None)}
-        writer = _LiveWriter(folder, meta, lambda step: queue.put_nowait(("step", step)))
-        writer_ref[0] = writer
-        cfg = config or AgentConfig()
-        cfg.max_steps = spec.max_steps
-        agent = Agent(model, profile, config=cfg, model_name=model_name)
-        task_like = _TaskLike(spec.id, spec.instruction, spec.max_steps)
-        result.outcome = await agent.run(task_like, sandbox, folder, writer=writer)
-        if spec.task is not None:
-            await listener.status("Checking the result…")
-            try:
-                from tasks import check
-
-                result.verdict = await asyncio.to_thread(check, spec.task, sandbox, result.outcome.final_action)
-            except Exception as exc:  # noqa: BLE001
-                result.error = f"The checker could not run: {_exc_text(exc)}"
-            _write_verdict(folder, result)
-        return result
-    except asyncio.CancelledError:
+        async with sem:
+            episode = await run_episode(
+                _task_of(spec), Agent(model, profile, config=_config(config, spec), model_name=model_name), folder,
+                observers=[view], judge=spec.checked, isolate=isolate, open_desktop=sandbox_factory or open_sandbox,
+                meta={"source": "ui", "task_file": getattr(spec.task, "path", None)})
+        result = RunResult(**vars(episode), spec=spec)
+    except asyncio.CancelledError:  # stopped while waiting for a free desktop
         result.cancelled = True
         current = asyncio.current_task()
         if current is not None:
-            current.uncancel()  # the stop is handled here: what follows (closing, reporting) must run
-        return result
+            current.uncancel()
     finally:
         result.seconds = time.monotonic() - started
-        if sandbox is not None:
-            try:
-                await asyncio.to_thread(sandbox.close)
-            except Exception:  # noqa: BLE001 - closing is best effort; the sandbox reaps itself
-                pass
-        if acquired:
-            sem.release()
-        queue.put_nowait(None)
-        try:
-            await asyncio.wait_for(asyncio.shield(consumer), timeout=30)
-        except (asyncio.TimeoutError, asyncio.CancelledError):
-            consumer.cancel()
-        attach_deltas(model, None)
+        await view.close()
+    return result
 
 
-@dataclass
-class _TaskLike:
-    id: str
-    instruction: str
-    max_steps: int
+def _task_of(spec: RunSpec) -> Any:
+    """The task ``run_episode`` sets up and judges: the bundled task, or the terminal desktop of a typed
+    instruction with that instruction and step limit."""
+    base = spec.task if spec.task is not None else spec.setup_task
+    if base is None:
+        from tasks import task_from_data
+
+        base = task_from_data({"id": spec.id, "instruction": spec.instruction, "checker": {"kind": "infeasible"},
+                               "screen": {"width": spec.width, "height": spec.height}})
+    return base.model_copy(update={"id": spec.id, "instruction": spec.instruction, "max_steps": spec.max_steps})
 
 
-def _close_when_started(future: "asyncio.Future[Any]") -> None:
-    if future.cancelled() or future.exception() is not None:
-        return
-    threading.Thread(target=future.result().close, name="close-stopped-sandbox", daemon=True).start()
-
-
-def _default_sandbox(width: int, height: int, isolate: bool) -> Any:
-    from sandbox import Sandbox
-
-    return Sandbox(width, height, isolate=isolate, allow_unisolated=not isolate)
-
-
-def attach_deltas(model: Any, callback: Callable[[str, str], None] | None) -> None:
-    """Point a streaming model's ``on_delta`` at ``callback`` (no-op for models without one)."""
-    if hasattr(model, "on_delta"):
-        model.on_delta = callback
-
-
-def _exc_text(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text if text else type(exc).__name__
-
-
-def _write_verdict(folder: Path, result: RunResult) -> None:
-    """The checker's decision, merged into the episode's ``result.json`` as ``screenact run`` does."""
-    if not (folder / "result.json").exists():
-        return
-    from agent.episode import update_result
-
-    if result.verdict is not None:
-        update_result(folder, verdict={"passed": result.verdict.passed, "reason": result.verdict.reason})
-    elif result.error:
-        update_result(folder, verdict={"passed": False, "reason": result.error})
+def _config(config: AgentConfig | None, spec: RunSpec) -> AgentConfig:
+    cfg = config or AgentConfig()
+    cfg.max_steps = spec.max_steps
+    return cfg
