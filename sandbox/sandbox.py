@@ -188,8 +188,9 @@ class Sandbox:
         frame_fd = _frame_memory(self.width * self.height * 4)
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
-        # The worker's log: an unlinked host file, so there is no path inside or outside to swap for a symlink.
-        self._log = tempfile.TemporaryFile(prefix="screenact-worker-")
+        # The worker's log: a memfd, so there is no path to swap for a symlink, and what the sandbox writes
+        # into it (bwrap's init holds it as stdout) is memory charged to the sandbox, not the host's disk.
+        self._log_fd = os.memfd_create("screenact-worker-log", os.MFD_CLOEXEC)
         self._start_id = secrets.token_hex(8)
         config = {"width": self.width, "height": self.height, "wm": wm, "id": self._start_id,
                   "log_dir": LOG_DIR_INSIDE if self.isolated else os.path.join(io_host, "logs"),
@@ -205,12 +206,12 @@ class Sandbox:
                              die_with_parent=not self.isolated)
         try:
             self._proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
+                argv, stdin=subprocess.DEVNULL, stdout=self._log_fd, stderr=self._log_fd,
                 env=self._worker_env(env), cwd="/", start_new_session=True,
                 pass_fds=(req_r, rep_w, frame_fd, *(view.fds if view else ())), preexec_fn=setup,
             )
         except BaseException:
-            for fd in (req_r, req_w, rep_r, rep_w, frame_fd):
+            for fd in (req_r, req_w, rep_r, rep_w, frame_fd, self._log_fd):
                 os.close(fd)
             if self._cgroup is not None:
                 self._cgroup.remove()
@@ -220,7 +221,7 @@ class Sandbox:
                 view.close()
         os.close(req_r)
         os.close(rep_w)
-        self._resources = _Resources(self._proc, [rep_r, req_w, frame_fd], self._cgroup, io_host)
+        self._resources = _Resources(self._proc, [rep_r, req_w, frame_fd, self._log_fd], self._cgroup, io_host)
         self._finalizer = weakref.finalize(self, self._resources.release)
         self._chan = Channel(rep_r, req_w)
         self._frame_map = mmap.mmap(frame_fd, self.width * self.height * 4, prot=mmap.PROT_READ)
@@ -316,10 +317,12 @@ class Sandbox:
         return self._reply(op, reply, request_id)
 
     def _log_hint(self) -> str:
-        """The end of the worker's log (an unlinked file only the worker and the host hold), capped."""
-        fd = self._log.fileno()
-        size = os.fstat(fd).st_size
-        tail = os.pread(fd, LOG_TAIL, max(0, size - LOG_TAIL)).decode(errors="replace").strip()
+        """The end of the worker's log (a memfd, never a path), capped."""
+        try:
+            size = os.fstat(self._log_fd).st_size
+            tail = os.pread(self._log_fd, LOG_TAIL, max(0, size - LOG_TAIL)).decode(errors="replace").strip()
+        except OSError:
+            return ""
         return f": {tail}" if tail else ""
 
     def _frame_from(self, meta: dict[str, Any]) -> Frame:
@@ -429,8 +432,7 @@ class Sandbox:
         frame_map = getattr(self, "_frame_map", None)
         if frame_map is not None:
             frame_map.close()
-        self._finalizer()  # kills what is left, closes the channel and frame memory, removes the cgroup
-        self._log.close()
+        self._finalizer()  # kills what is left, closes the channel, frame memory and log, removes the cgroup
 
     def __enter__(self) -> "Sandbox":
         return self

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
 import stat
 import sys
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ SANDBOX_HOME = "/tmp/home"
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/var/cache/fontconfig")
 # Secrets in /etc, hidden by name; anything in /etc that is not world-readable is hidden as well.
 ETC_SECRETS = ("shadow", "shadow-", "gshadow", "gshadow-", "sudoers", "sudoers.d", "ssh", "ssl/private",
-               "security/opasswd", "subuid", "subuid-", "subgid", "subgid-", "machine-id", "krb5.keytab")
+               "security/opasswd", "subuid", "subuid-", "subgid", "subgid-", "krb5.keytab")
 # Project code the worker (sandbox/, tools' action and frame types) and the bundled apps need.
 PROJECT_CODE = ("sandbox", "tools/__init__.py", "tools/actions.py", "tools/frame.py", "tasks/__init__.py",
                 "tasks/apps", "tasks/grounding/__init__.py", "tasks/grounding/datasets.py",
@@ -135,6 +136,8 @@ def build_view(tmpfs_bytes: int, shares: tuple[str, ...] = ()) -> View:
         view.data(path, b"", 0)
     view.data("/etc/passwd", PASSWD.encode(), 0o644)
     view.data("/etc/group", GROUP.encode(), 0o644)
+    if os.path.exists("/etc/machine-id"):  # apps (D-Bus, browsers) want one; the host's identifies the host
+        view.data("/etc/machine-id", secrets.token_hex(16).encode() + b"\n", 0o444)
     for path in python_paths():
         view.argv += ["--ro-bind", path, path]
     for rel in PROJECT_CODE:
