@@ -149,3 +149,30 @@ def test_sigterm_stops_the_ui_with_a_browser_connected(stub, tmp_path):
         sock.close()
     finally:
         ui.stop()
+
+
+def test_a_browser_gets_in_with_the_token_once_and_chats(stub, tmp_path):
+    """The printed …/?token=… address in a real browser: the cookie carries the page, its websocket and its
+    uploads from then on; a second browser without the token sees only the refusal."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.ui_harness import launch_browser, new_context, open_chat, send, wait_text
+
+    ui = UIServer(stub.base_url, tmp_path, extra=["--host", "0.0.0.0"], env={"SCREENACT_UI_TOKEN": TOKEN})
+    try:
+        wait_until(lambda: ui.proc.poll() is not None or _get(ui.url + "/")[0] == 401, 60, "the server answering")
+        stub.push("◁think▷A greeting.◁/think▷Hello through the token.")
+        with sync_playwright() as pw:
+            browser = launch_browser(pw)
+            try:
+                page = open_chat(new_context(browser), f"{ui.url}/?token={TOKEN}")
+                assert "token" not in page.url  # the redirect took it out of the address bar and history
+                send(page, "Hello?")
+                wait_text(page, "Hello through the token.")
+                stranger = new_context(browser).new_page()
+                stranger.goto(ui.url + "/")
+                assert "needs its token" in stranger.inner_text("body")
+            finally:
+                browser.close()
+    finally:
+        ui.stop()
