@@ -83,6 +83,8 @@ def test_a_foreign_origin_is_refused_and_the_own_origin_accepted(server):
     # a <script> tag sends no Origin: JSONP polling and cross-site subresources are refused too
     assert polling_handshake(server.port, {}, "&j=0")[0] == 403
     assert polling_handshake(server.port, {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"})[0] == 403
+    assert polling_handshake(server.port, {"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "no-cors"})[0] == 403
+    assert polling_handshake(server.port, {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors"})[0] == 200
     assert polling_handshake(server.port, own)[0] == 200
 
 

@@ -9,8 +9,9 @@ and refuses, before Chainlit sees it:
 - a request whose ``Origin`` is not the UI's own (or one added with ``--allow-origin``);
 - a request whose ``Host`` is not the address the UI serves (DNS rebinding: a foreign page whose
   name resolves to 127.0.0.1 is same-origin to the browser but carries its own name as ``Host``);
-- a cross-site subresource request (``Sec-Fetch-Site: cross-site`` other than a top-level
-  navigation) and engine.io's JSONP polling (a ``<script>`` tag sends no ``Origin``);
+- a subresource request from another site (``Sec-Fetch-Site: cross-site`` or ``same-site``, which
+  includes other ports of localhost; following a link is allowed) and engine.io's JSONP polling (a
+  ``<script>`` tag sends no ``Origin``);
 - when a token is set (required off loopback), anything without it. ``/?token=…`` once sets a
   ``SameSite=Strict`` HttpOnly cookie and redirects to the address without the token.
 
@@ -88,8 +89,9 @@ class Gate:
         if origin is not None and origin.lower() not in self._origins_for(host):
             return 403, f"requests from {origin!r} are not allowed (screenact ui --allow-origin adds an origin)"
         site, mode = headers.get("sec-fetch-site"), headers.get("sec-fetch-mode")
-        if site == "cross-site" and not (mode == "navigate" and scope.get("method") in ("GET", "HEAD")):
-            return 403, "cross-site requests are not allowed"
+        # same-site too: another port of localhost is the same site as the UI
+        if site in ("cross-site", "same-site") and not (mode == "navigate" and scope.get("method") in ("GET", "HEAD")):
+            return 403, "requests from other sites are not allowed (only following a link to the UI is)"
         path = scope.get("path", "")
         if path.startswith(SOCKET_PATH) and "j" in urllib.parse.parse_qs(scope.get("query_string", b"").decode()):
             return 403, "JSONP polling is not allowed"
