@@ -178,3 +178,42 @@ def test_a_browser_gets_in_with_the_token_once_and_chats(stub, tmp_path):
                 browser.close()
     finally:
         ui.stop()
+
+
+def test_sigkill_of_the_ui_during_an_agent_run_leaves_no_desktop_behind(tmp_path):
+    """The run's desktop (bwrap, Xvfb, window manager, worker, apps) dies with the server, SIGKILL included."""
+    import threading
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.processes import alive
+    from tests.ui_harness import descendants, launch_browser, new_context, open_chat, pick_mode, send, wait_text
+
+    release = threading.Event()
+
+    def hang(body: dict) -> str:
+        release.wait(60)
+        return "◁think▷Stopped.◁/think▷## Action:\nGive up.\n## Code:\n```\nFAIL\n```"
+
+    with StubOpenAI(responder=hang) as model:
+        ui = UIServer(model.base_url, tmp_path)
+        try:
+            ui.wait_ready()
+            with sync_playwright() as pw:
+                browser = launch_browser(pw)
+                try:
+                    page = open_chat(new_context(browser), ui.url)
+                    pick_mode(page, "Agent")
+                    send(page, "xterm-echo-file")
+                    wait_text(page, "Agent · bundled task")
+                    wait_until(lambda: model.chat_requests, 90, "the agent's first request (its desktop is up)")
+                    started = descendants(ui.proc.pid)
+                    assert any("Xvfb" in cmd for cmd in started.values()), started
+                    ui.proc.kill()
+                    wait_until(lambda: not any(alive(pid) for pid in started), 30, "the desktop ending with the UI")
+                    wait_until(lambda: not serves(ui.port), 30, "the port closing")
+                finally:
+                    browser.close()
+        finally:
+            release.set()
+            ui.stop()
