@@ -78,9 +78,30 @@ def estimate_message_tokens(messages: list[dict]) -> int:
 
 
 DEFAULT_CONTEXT_LEN = 8192
-"""The context length assumed when none is given: what ``screenact serve`` starts vLLM with."""
+"""The context length assumed when neither the server nor the user gives one (the seed's ``--max-model-len``)."""
 MIN_CONTEXT_LEN = 512
 """The smallest ``--context-len`` the command line accepts: below it not even a prompt and a short reply fit."""
+
+
+class ContextMismatch(ValueError):
+    """``--context-len`` says one number and the server another; the message names both."""
+
+
+def context_len_from(server: int | None, override: int | None, where: str = "the server") -> int:
+    """The context length to budget for: the server's own number (vLLM publishes ``max_model_len``).
+
+    ``override`` (``--context-len``) is for servers that publish none; when both are known they must
+    agree, because vLLM refuses every request that does not fit its own number (ContextMismatch).
+    With neither, :data:`DEFAULT_CONTEXT_LEN`.
+    """
+    if server is not None and override is not None and server != override:
+        raise ContextMismatch(
+            f"--context-len {override} does not match the context length {server} that {where} reports "
+            f"(its --max-model-len): drop --context-len to use {server}, or restart the server with "
+            f"--max-model-len {override}")
+    if server is not None:
+        return server
+    return override if override is not None else DEFAULT_CONTEXT_LEN
 
 
 @dataclass(frozen=True)
@@ -180,8 +201,15 @@ class ContextBudget:
             floor = self.profile.agent_sampling.max_tokens_floor
         return min(floor, desired)
 
+    @property
+    def context_len(self) -> int:
+        """The context length requests are fitted to: the server's own number once the counter has
+        heard it (from ``/v1/models`` or a ``/tokenize`` answer), else ``settings.context_len``."""
+        server = getattr(self.counter, "max_model_len", None)
+        return server if isinstance(server, int) and server > 0 else self.settings.context_len
+
     def room(self, prompt_tokens: int) -> int:
-        return self.settings.context_len - self.settings.safety_margin - prompt_tokens
+        return self.context_len - self.settings.safety_margin - prompt_tokens
 
     async def fit_messages(self, messages: list[dict], max_tokens: int, *, floor: int | None = None) -> Fitted:
         """Check one fixed request (grounding): lower max_tokens to fit, or raise BudgetError."""
@@ -191,10 +219,10 @@ class ContextBudget:
         if room < floor:
             raise BudgetError(
                 f"the request needs {prompt} prompt tokens ({img_tokens} for {images} image(s)) plus at least "
-                f"{floor} for the answer, but the context length is {self.settings.context_len}. Serve the model "
+                f"{floor} for the answer, but the context length is {self.context_len}. Serve the model "
                 "with a larger --max-model-len or use a profile with a smaller image budget.")
         return Fitted(messages, min(max_tokens, room), prompt, img_tokens, images, 0, 0, 0, exact,
-                      self.settings.context_len)
+                      self.context_len)
 
     async def fit_agent(
         self,
@@ -225,7 +253,7 @@ class ContextBudget:
                 return None
             shown = len(split_history(kept, k)[0])
             return Fitted(msgs, min(desired, room), prompt, img_tokens, images, shown, len(kept) - shown,
-                          drop, exact, self.settings.context_len)
+                          drop, exact, self.context_len)
 
         async def smallest_drop(k: int, max_drop: int, guess: int | None, probe_smallest_first: bool) -> Fitted | None:
             """The candidate of block k with the fewest dropped steps that fits, or None."""
@@ -277,5 +305,5 @@ class ContextBudget:
         raise BudgetError(
             f"even without any history the request needs {last_prompt} prompt tokens (the screenshot costs "
             f"{image.image_tokens + self.profile.image_overhead_tokens}) plus at least {floor} for the answer, "
-            f"but the context length is {self.settings.context_len}. Serve the model with a larger "
+            f"but the context length is {self.context_len}. Serve the model with a larger "
             "--max-model-len, or lower the answer floor.")

@@ -422,6 +422,45 @@ class FrameCache:
             raise
 
 
+# ---------------------------------------------------------------------------------- before the run
+class WontFit(ValueError):
+    """The dataset's largest screenshot cannot fit the context length with this profile (message says why)."""
+
+
+def check_fits(profile: Profile, samples: Sequence[Sample], context_len: int, safety_margin: int = 16) -> None:
+    """Refuse before any request when even the largest screenshot of ``samples`` plus the profile's
+    smallest grounding answer exceed ``context_len`` (a lower bound: the prompt's text comes on top).
+
+    Sizes come from the annotations (``img_size``), else from the image files' headers.
+    """
+    from PIL import Image
+
+    sizes: set[tuple[int, int]] = set()
+    unread: set[Path] = set()
+    for sample in samples:
+        if sample.img_size:
+            sizes.add(tuple(sample.img_size))  # type: ignore[arg-type]
+        else:
+            unread.add(sample.image_path)
+    for path in unread:
+        try:
+            with Image.open(path) as img:
+                sizes.add(img.size)
+        except OSError:
+            continue  # an unreadable image is that sample's failure, found when it is asked
+    if not sizes:
+        return
+    size = max(sizes, key=lambda wh: profile.image_tokens(*wh))
+    image = profile.image_tokens(*size)
+    floor = profile.sampling("grounding").max_tokens_floor
+    if image + floor + safety_margin > context_len:
+        raise WontFit(
+            f"profile {profile.name} needs at least {image + floor + safety_margin} tokens for a {size[0]}x{size[1]} "
+            f"screenshot of this dataset ({image} for the image, {floor} for the answer), but the server's context "
+            f"length is {context_len}: serve it with --max-model-len {profile.recommended_max_model_len} or more "
+            f"(`screenact serve --profile {profile.name}` does)")
+
+
 # ---------------------------------------------------------------------------------- the run
 @dataclass
 class GroundRunResult:

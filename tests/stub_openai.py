@@ -19,7 +19,10 @@ finish_reason and no ``[DONE]``), ``"invalid_json"``, ``"drop"`` (close without 
 ``"refuse"`` (drop it and stop listening for ``delay`` seconds).
 ``stub.refuse_for(seconds)`` stops listening altogether, so clients see a refused connection.
 A model name the stub does not serve gets vLLM's 404 body; a prompt that does not fit
-``max_model_len`` gets vLLM's 400 "maximum context length" error.
+``max_model_len`` gets vLLM's 400 "maximum context length" error (in the current wording), and a
+request with more images than ``limit_images`` (vLLM's ``--limit-mm-per-prompt``) gets vLLM's 400
+"At most N image(s) may be provided in one prompt." ``/v1/models`` and ``/tokenize`` publish
+``max_model_len`` as vLLM does.
 
 Token counting is a deterministic stand-in for the model's tokenizer, not the real one:
 each text part costs ceil(UTF-8 bytes / 3) tokens, each message 4 tokens of chat-template framing,
@@ -161,12 +164,14 @@ class StubOpenAI:
         loop_replies: bool = False,
         record_path: str | Path | None = None,
         latency: float = 0.0,
+        limit_images: int | None = None,
     ) -> None:
         self._replies: deque[str | dict] = deque(replies)
         self.responder = responder
         self.latency = latency  # seconds from a chat request's arrival to its answer (a server's fixed latency)
         self.models = list(models)
         self.max_model_len = max_model_len
+        self.limit_images = limit_images
         self.image_tokens = image_tokens or (lambda w, h: moonvit_tokens(w, h, in_token_limit))
         self.host = host
         self.port = port
@@ -466,6 +471,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         model = self._check_model(body)
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+        if stub.limit_images is not None and len(sizes) > stub.limit_images:
+            # vLLM checks the count while it reads the messages, before it counts any token
+            raise _BadRequest(f"At most {stub.limit_images} image(s) may be provided in one prompt.")
         if stub.enforce_context:
             if prompt_tokens >= stub.max_model_len:
                 raise _BadRequest(
@@ -473,9 +481,9 @@ class _Handler(BaseHTTPRequestHandler):
                     f"{prompt_tokens} input tokens. Please reduce the length of the input messages.")
             if max_tokens is not None and prompt_tokens + max_tokens > stub.max_model_len:
                 raise _BadRequest(
-                    f"This model's maximum context length is {stub.max_model_len} tokens. However, you requested "
-                    f"{prompt_tokens + max_tokens} tokens ({prompt_tokens} in the messages, {max_tokens} in the "
-                    "completion). Please reduce the length of the messages or completion.")
+                    f"'max_tokens' or 'max_completion_tokens' is too large: {max_tokens}. This model's maximum "
+                    f"context length is {stub.max_model_len} tokens and your request has {prompt_tokens} input "
+                    f"tokens ({max_tokens} > {stub.max_model_len} - {prompt_tokens}).")
         if max_tokens is None:
             max_tokens = stub.max_model_len - prompt_tokens
 
@@ -596,6 +604,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--record", help="append every request as a JSON line to this file")
     parser.add_argument("--model", action="append", help="served model name (repeatable)")
     parser.add_argument("--max-model-len", type=int)
+    parser.add_argument("--limit-images", type=int, help="images per request, like vLLM's --limit-mm-per-prompt")
     args = parser.parse_args(argv)
 
     script = load_script(args.script) if args.script else {}
@@ -609,6 +618,7 @@ def main(argv: list[str] | None = None) -> int:
         loop_replies=bool(script.get("loop", False)),
         record_path=args.record,
         allowed_local_media_path=script.get("allowed_local_media_path"),
+        limit_images=args.limit_images or script.get("limit_images"),
     )
     for f in script.get("faults", []):
         stub.fail_next(**f) if isinstance(f, dict) else stub.fail_next(f)

@@ -163,10 +163,17 @@ def test_ui_tars_pixels_of_the_resized_image():
 
 
 def test_request_that_cannot_fit_raises_budget_error():
-    with StubOpenAI([SAVE]) as stub:
+    with StubOpenAI([SAVE], max_model_len=1500) as stub:
         with pytest.raises(BudgetError, match="context length is 1500"):
             ground_with(stub, screen(1920, 1080), "the Save button", context_len=1500)
         assert stub.chat_requests == []
+
+
+def test_budget_follows_the_servers_number_from_tokenize():
+    # the caller believes 1500, the server's /tokenize answer says 8192: the request is fitted to 8192
+    with StubOpenAI([SAVE], max_model_len=8192) as stub:
+        g = ground_with(stub, screen(1920, 1080), "the Save button", context_len=1500)
+    assert g.point is not None and g.details["max_tokens"] > 1500
 
 
 def test_server_failure_propagates_not_none():

@@ -6,11 +6,12 @@ import argparse
 import re
 from typing import TYPE_CHECKING
 
-from agent.budget import DEFAULT_CONTEXT_LEN, MIN_CONTEXT_LEN
+from agent.budget import MIN_CONTEXT_LEN
 from agent.errors import UsageError
 from agent.profiles import DEFAULT_PROFILE
 
 if TYPE_CHECKING:
+    from agent.models.openai_backend import OpenAIModel
     from agent.profiles import Profile
 
 
@@ -47,9 +48,10 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    "(default: $OPENAI_BASE_URL, else http://localhost:8000/v1)")
     p.add_argument("--model", help="served model name (default: the only model the server lists)")
     p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"model profile (default {DEFAULT_PROFILE})")
-    p.add_argument("--context-len", type=int, default=DEFAULT_CONTEXT_LEN, metavar="TOKENS",
-                   help="the server's --max-model-len; every request is fitted to it "
-                   f"(default {DEFAULT_CONTEXT_LEN}, at least {MIN_CONTEXT_LEN})")
+    p.add_argument("--context-len", type=int, default=None, metavar="TOKENS",
+                   help="the server's --max-model-len, for a server that does not publish it; by default every "
+                   "request is fitted to the max_model_len the server lists in /v1/models (vLLM does), and a "
+                   f"different value here is refused (at least {MIN_CONTEXT_LEN})")
 
 
 def check_model_flags(args: argparse.Namespace) -> "Profile":
@@ -58,9 +60,30 @@ def check_model_flags(args: argparse.Namespace) -> "Profile":
 
     if args.base_url and not args.base_url.startswith(("http://", "https://")):
         raise UsageError(f"--base-url must start with http:// or https://, got {args.base_url!r}")
-    if args.context_len < MIN_CONTEXT_LEN:
+    if args.context_len is not None and args.context_len < MIN_CONTEXT_LEN:
         raise UsageError(f"--context-len must be at least {MIN_CONTEXT_LEN}, got {args.context_len}")
     try:
         return get_profile(args.profile)
     except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+async def check_server(model: "OpenAIModel", override: int | None) -> int:
+    """Ask the server once, before any work, for the model (its name checked) and its context length.
+
+    Returns the context length to fit every request to (the server's own, see
+    ``agent.budget.context_len_from``). A UsageError (exit 2) names an unknown model or a
+    ``--context-len`` that disagrees with the server, both numbers named; an unreachable server
+    raises its ``ModelError``.
+    """
+    from agent.budget import ContextMismatch, context_len_from
+    from agent.models.base import UnknownModel
+
+    try:
+        served = await model.served_model()
+    except UnknownModel as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        return context_len_from(served.max_model_len, override, f"the server at {model.base_url} ({served.name})")
+    except ContextMismatch as exc:
         raise UsageError(str(exc)) from None

@@ -8,7 +8,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from agent.commands._common import add_model_flags, check_model_flags, positive_int
+from agent.commands._common import add_model_flags, check_model_flags, check_server, positive_int
 from agent.errors import UsageError
 
 
@@ -47,42 +47,34 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _grounder(args: argparse.Namespace):
-    if args.grounder == "ocr":
+def _grounder(args: argparse.Namespace, model, context_len: int | None):
+    """The grounder the flags name (``model`` is None for the ocr grounder)."""
+    if model is None:
         try:
             from agent.grounders.ocr import OCRGrounder
         except ImportError as exc:
             raise UsageError(f"the ocr grounder is not available: {exc}") from exc
-        return OCRGrounder(), None
+        return OCRGrounder()
     from agent.budget import BudgetSettings
+    from agent.ground_run import DatasetProfile
     from agent.grounders import VLMGrounder
+
+    budget = BudgetSettings(context_len=context_len, use_server_count=not args.estimate_tokens)
+    return VLMGrounder(model, DatasetProfile.of(check_model_flags(args)), budget=budget)
+
+
+def _model(args: argparse.Namespace):
+    """The model client for ``--grounder vlm`` (its flags checked), else None."""
+    if args.grounder != "vlm":
+        return None
     from agent.models import OpenAIModel
 
-    profile = check_model_flags(args)
-
-    model = OpenAIModel(model=args.model, base_url=args.base_url)
-    budget = BudgetSettings(context_len=args.context_len, use_server_count=not args.estimate_tokens)
-    from agent.ground_run import DatasetProfile
-
-    return VLMGrounder(model, DatasetProfile.of(profile), budget=budget), model
-
-
-async def _preflight(model) -> None:
-    """Ask the server once for its models before any sample: an unreachable server or an unknown model
-    name fails here, before a results file exists."""
-    from agent.models.base import UnknownModel
-
-    names = await model.list_models()
-    if model.model is None:
-        if len(names) != 1:
-            raise UnknownModel(None, names, model.base_url)
-        model.model = names[0]
-    elif model.model not in names:
-        raise UnknownModel(model.model, names, model.base_url)
+    check_model_flags(args)
+    return OpenAIModel(model=args.model, base_url=args.base_url)
 
 
 def run(args: argparse.Namespace) -> int:
-    from agent.ground_run import ResumeMismatch, details_log_path, run_grounding
+    from agent.ground_run import ResumeMismatch, WontFit, check_fits, details_log_path, run_grounding
     from tasks.grounding.datasets import DatasetError, load_dataset
     from tasks.grounding.failures import write_failures_html
     from tasks.grounding.metrics import render_tables
@@ -100,15 +92,23 @@ def run(args: argparse.Namespace) -> int:
     samples = dataset.samples[: args.limit] if args.limit else dataset.samples
     if not samples:
         raise UsageError(f"{args.dataset}: the dataset has no samples")
-    grounder, model = _grounder(args)
-    print(f"grounding {len(samples)} of {len(dataset)} samples ({dataset.format}, {dataset.root}) with "
-          f"{grounder.name}, {args.concurrency} at once → {out}", file=sys.stderr)
+    model = _model(args)
 
     async def main():
         try:
-            if model is not None:
-                await _preflight(model)
-            return await run_grounding(
+            # the server is asked once before any sample: an unreachable server, an unknown model name or a
+            # --context-len the server contradicts fails here, before a results file exists
+            context_len = await check_server(model, args.context_len) if model is not None else None
+            grounder = _grounder(args, model, context_len)
+            if context_len is not None:
+                try:
+                    check_fits(grounder.profile, samples, context_len)
+                except WontFit as exc:
+                    raise UsageError(str(exc)) from None
+            print(f"grounding {len(samples)} of {len(dataset)} samples ({dataset.format}, {dataset.root}) with "
+                  f"{grounder.name}{f' (context length {context_len})' if context_len else ''}, "
+                  f"{args.concurrency} at once → {out}", file=sys.stderr)
+            return grounder, await run_grounding(
                 samples, grounder, out=out, concurrency=args.concurrency, resume=args.resume, lang=args.lang,
                 dataset={"root": str(dataset.root), "format": dataset.format, "samples": len(dataset)},
                 progress=not args.no_progress)
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     from agent.models.base import ModelError, UnknownModel
 
     try:
-        result = asyncio.run(main())
+        grounder, result = asyncio.run(main())
     except ResumeMismatch as exc:
         raise UsageError(str(exc)) from exc
     except UnknownModel as exc:

@@ -7,8 +7,10 @@ import sys
 import time
 from pathlib import Path
 
-from agent.commands._common import add_model_flags, check_model_flags
+from agent.budget import DEFAULT_CONTEXT_LEN
+from agent.commands._common import add_model_flags, check_model_flags, check_server
 from agent.errors import UsageError
+from agent.models.base import ModelError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -72,11 +74,32 @@ def run(args: argparse.Namespace) -> int:
                   f"{', '.join(missing[:5])}{'…' if len(missing) > 5 else ''}", file=sys.stderr)
     endpoint = args.base_url or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_BASE")
     grounder = args.grounder or ("vlm" if endpoint else "ocr")
+    model, context_len = args.model, args.context_len or DEFAULT_CONTEXT_LEN
+    if args.mode == "auto" or grounder == "vlm":
+        try:
+            model, context_len = server_model(args)
+        except ModelError as exc:  # nothing runs against a server that is not there
+            print(f"screenact run: {exc}", file=sys.stderr)
+            return 1
     out = args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     settings = RunSettings(mode=args.mode, out=out, parallel=args.parallel, resume=args.resume,
-                           profile=args.profile, model=args.model, base_url=args.base_url, grounder=grounder,
-                           isolate=not args.no_isolate, max_steps=args.max_steps, context_len=args.context_len)
+                           profile=args.profile, model=model, base_url=args.base_url, grounder=grounder,
+                           isolate=not args.no_isolate, max_steps=args.max_steps, context_len=context_len)
     return finish(run_tasks(tasks, settings, suite=" ".join(args.tasks)), out)
+
+
+def server_model(args: argparse.Namespace) -> tuple[str, int]:
+    """(served model name, context length) from one question to the server, before any task starts."""
+    import asyncio
+
+    from agent.models import OpenAIModel
+
+    async def ask() -> tuple[str, int]:
+        async with OpenAIModel(model=args.model, base_url=args.base_url) as model:
+            context_len = await check_server(model, args.context_len)
+            return str(model.model), context_len
+
+    return asyncio.run(ask())
 
 
 def finish(summary, out: Path) -> int:

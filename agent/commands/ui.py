@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent.budget import DEFAULT_CONTEXT_LEN
 from agent.commands._common import add_model_flags, check_model_flags
 from agent.errors import UsageError
 
@@ -214,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot prepare {exc.filename or state}: {exc.strerror or exc}") from None
     check_port(args.host, args.port)
     config = UIConfig(base_url=args.base_url, model=args.model, profile=args.profile, episodes=episodes,
-                      context_len=args.context_len, isolate=not args.no_isolate, max_sandboxes=args.max_sandboxes,
+                      context_len=args.context_len or DEFAULT_CONTEXT_LEN, isolate=not args.no_isolate, max_sandboxes=args.max_sandboxes,
                       state_dir=state, host=args.host, port=args.port, allow_origins=tuple(sorted(gate.origins)),
                       token=args.token)
     announce(args.host, args.port, args.token, f"episodes in {episodes}; Chainlit files in {state}")

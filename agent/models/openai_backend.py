@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import random
+import re
 import ssl
 import time
 from dataclasses import dataclass
@@ -98,6 +99,23 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
+class TooManyImages(RequestRejected):
+    """The request carried more images than the server's ``--limit-mm-per-prompt``; ``limit`` is its number."""
+
+    def __init__(self, message: str, limit: int, status: int | None = None) -> None:
+        super().__init__(message, status)
+        self.limit = limit
+
+
+# vLLM: "At most 4 image(s) may be provided in one prompt." (older: "... in one request.")
+_IMAGE_LIMIT = re.compile(r"At most (\d{1,6}) image\(s\) may be provided in one (?:prompt|request)")
+
+
+def _image_limit(message: str) -> int | None:
+    m = _IMAGE_LIMIT.search(message)
+    return int(m.group(1)) if m else None
+
+
 def _error_message(err: "openai.APIStatusError") -> str:
     body = err.body
     if isinstance(body, dict):
@@ -119,6 +137,26 @@ def _root_url(base_url: str) -> str:
     """The server root (where vLLM serves /health and /tokenize) for a base URL ending in /v1."""
     base = base_url.rstrip("/")
     return base[: -len("/v1")] if base.endswith("/v1") else base
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One model a server offers: its name and, when the server publishes it (vLLM does), its context length."""
+
+    name: str
+    max_model_len: int | None = None
+
+
+def _positive_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _max_model_len(card: Any) -> int | None:
+    """``max_model_len`` of a ``/v1/models`` entry (vLLM's ModelCard field; other servers have none)."""
+    value = getattr(card, "max_model_len", None)
+    if value is None:
+        value = (getattr(card, "model_extra", None) or {}).get("max_model_len")
+    return _positive_int(value)
 
 
 class OpenAIModel:
@@ -170,6 +208,8 @@ class OpenAIModel:
         self._api: openai.AsyncOpenAI | None = None
         self._http: httpx.AsyncClient | None = None
         self._tokenize_supported: bool | None = None
+        self.max_model_len: int | None = None
+        """The server's context length for ``model``, once its model list or a /tokenize answer said it."""
 
     def _bind(self) -> tuple[openai.AsyncOpenAI, httpx.AsyncClient]:
         """Clients for the running event loop (pooled connections cannot cross loops, so a new loop gets new ones)."""
@@ -231,6 +271,8 @@ class OpenAIModel:
                 return UnknownModel(self.model, [], self.base_url)  # the caller adds what the server offers
             if status == 400 and "maximum context length" in msg:
                 return ContextLengthExceeded(msg, status)
+            if status == 400 and (limit := _image_limit(msg)) is not None:
+                return TooManyImages(f"the server takes at most {limit} image(s) per request ({msg})", limit, status)
             return RequestRejected(f"the server rejected the request ({status}): {msg}", status)
         if names & {"ConnectError", "ConnectTimeout"} or isinstance(exc, ConnectionRefusedError):
             detail = "connect timeout" if "ConnectTimeout" in names else "connection refused"
@@ -267,23 +309,41 @@ class OpenAIModel:
                 attempt += 1
 
     # ------------------------------------------------------------------ models
-    async def list_models(self) -> list[str]:
-        """Names the server offers (``GET /v1/models``)."""
-        async def call() -> list[str]:
+    async def served_models(self) -> list[ServedModel]:
+        """The models the server offers (``GET /v1/models``), each with its context length if published."""
+        async def call() -> list[ServedModel]:
             api, _ = self._bind()
             page = await api.models.list()
-            return [m.id for m in page.data]
+            return [ServedModel(m.id, _max_model_len(m)) for m in page.data]
         return await self._with_retries(call)
+
+    async def list_models(self) -> list[str]:
+        """Names the server offers (``GET /v1/models``)."""
+        return [m.name for m in await self.served_models()]
+
+    async def served_model(self) -> ServedModel:
+        """The model this client talks to, as the server lists it (its name checked, its context length read).
+
+        UnknownModel when the configured name is not served, or when no name is configured and the
+        server offers other than exactly one model. Sets ``model`` and ``max_model_len``.
+        """
+        models = await self.served_models()
+        names = [m.name for m in models]
+        if self.model is None and len(models) != 1:
+            raise UnknownModel(None, names, self.base_url)
+        chosen = models[0] if self.model is None else next((m for m in models if m.name == self.model), None)
+        if chosen is None:
+            raise UnknownModel(self.model, names, self.base_url)
+        self.model = chosen.name
+        if chosen.max_model_len is not None:
+            self.max_model_len = chosen.max_model_len
+        return chosen
 
     async def resolve_model(self) -> str:
         """The model name to use: the configured one, else the server's only model."""
         if self.model is not None:
             return self.model
-        names = await self.list_models()
-        if len(names) != 1:
-            raise UnknownModel(None, names, self.base_url)
-        self.model = names[0]
-        return self.model
+        return (await self.served_model()).name
 
     async def health(self) -> bool:
         """True when ``GET /health`` answers 200 (False when it answers otherwise or not at all)."""
@@ -313,9 +373,14 @@ class OpenAIModel:
             if r.status_code >= 400:
                 raise RequestRejected(f"/tokenize rejected the request ({r.status_code}): {r.text[:300]}", r.status_code)
             try:
-                return int(r.json()["count"])
+                answer = r.json()
+                count = int(answer["count"])
             except (ValueError, KeyError, TypeError) as e:
                 raise BadResponse(f"/tokenize at {self.root_url} answered without a count: {r.text[:200]}") from e
+            published = _positive_int(answer.get("max_model_len"))  # vLLM's answer carries the context length
+            if published is not None:
+                self.max_model_len = published
+            return count
 
         count = await self._with_retries(call)
         self._tokenize_supported = count is not None
