@@ -35,7 +35,7 @@ from agent.prompts import HistoryStep
 from agent.recorder import Recorder, RunOutcome, TaskLike, recorded
 from agent.step import HistoryCounts, Request, StepRecord
 from tools.actions import describe
-from tools.parse import ParseError, Parsed, parse
+from tools.parse import Parsed
 from tools.policy import Policy
 
 __all__ = ["Agent", "AgentConfig", "RunLimits", "RunOutcome"]
@@ -111,9 +111,9 @@ class Agent:
             image = self.observe(step, state, recorder)
             reply = await self.think(step, task, desktop, image, state, recorder)
             _add_usage(outcome, reply)
-            parsed = await self.interpret(step, reply)
-            acted = await self.act(step, parsed, image, desktop, limits) if parsed else None
-            self.record(step, parsed, image, acted, state, recorder)
+            read, usable = await self.interpret(step, reply)
+            acted = await self.act(step, read, image, desktop, limits) if usable else None
+            self.record(step, read, image, acted, state, recorder)
             last_problem = step.feedback
             if acted is not None and acted.terminal is not None:
                 outcome.final_action = acted.terminal.model_dump(mode="json")
@@ -154,25 +154,18 @@ class Agent:
         recorder.model_used(reply.model)
         return reply
 
-    async def interpret(self, step: StepRecord, reply: Reply) -> Parsed | None:
-        """The reply's actions in model space (parsed off the event loop), or None with the reason in
-        ``step.errors`` and what the model will be told in ``step.feedback``."""
+    async def interpret(self, step: StepRecord, reply: Reply) -> tuple[Parsed, bool]:
+        """The reply read by the profile (parsed off the event loop, never executed): what it says, and
+        whether its actions are usable; when not, ``step.feedback`` holds what the model will be told."""
         t = time.perf_counter()
-        try:
-            parsed: Parsed | None = await asyncio.to_thread(parse, reply.text, self.profile.fmt)
-            problems = list(parsed.errors)
-            read = parsed
-        except ParseError as exc:
-            parsed, problems, read = None, [str(exc)], exc.parsed
+        read, usable = await asyncio.to_thread(self.profile.read, reply.text)
         step.timings["parse"] = ms(time.perf_counter() - t)
-        step.thought = read.thought if read is not None else self.profile.split(reply.text)[0]
-        step.action_text = read.action_text if read is not None else None
-        step.errors = problems
-        if parsed is None or not parsed.actions:
-            step.feedback = _reply_feedback(problems, reply)
-            return None
-        step.parsed = list(parsed.actions)
-        return parsed
+        step.thought, step.action_text, step.errors = read.thought, read.action_text, list(read.errors)
+        if not usable:
+            step.feedback = _reply_feedback(step.errors, reply)
+            return read, False
+        step.parsed = list(read.actions)
+        return read, True
 
     async def act(self, step: StepRecord, parsed: Parsed, image: ModelImage, desktop: Desktop,
                   limits: RunLimits) -> Acted:
@@ -184,17 +177,16 @@ class Agent:
                                   for r in step.rejections) or None
         return acted
 
-    def record(self, step: StepRecord, parsed: Parsed | None, image: ModelImage, acted: Acted | None,
+    def record(self, step: StepRecord, read: Parsed, image: ModelImage, acted: Acted | None,
                state: _State, recorder: Recorder) -> None:
         """Append the step to the episode, count it, and remember it for the next prompt."""
         recorder.step(step)
         counted = acted is not None and any(e.ok for e in step.executed)
         state.taken += counted
         state.bad_in_a_row = 0 if counted else state.bad_in_a_row + 1
-        done = tuple(describe(a) for a, _ in zip(parsed.actions if parsed else (), step.executed))
-        answer = parsed.answer if parsed else self.profile.split(step.reply or "")[1]
-        state.history.append(HistoryStep(step.index, answer, step.thought, step.action_text, done, step.feedback,
-                                         image))
+        done = tuple(describe(a) for a, _ in zip(step.parsed, step.executed))
+        state.history.append(HistoryStep(step.index, read.answer, step.thought, step.action_text, done,
+                                         step.feedback, image))
         if acted is not None:
             state.frame, state.capture_s = acted.frame, acted.capture_s
         else:

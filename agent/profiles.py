@@ -17,9 +17,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from agent.images import Encoding, ImageRule, ModelImage, MoonViTRule, SmartResizeRule, prepare_image
-from agent.models.base import ThinkingMarkers, split_thinking
-
-KIMI_THINKING: ThinkingMarkers = ("◁think▷", "◁/think▷")
+from tools.parse import DEFAULT_LIMITS, Limits, Parsed, ParseError, ThinkingMarkers, parse, split_thinking
+from tools.parse._text import KIMI_THINKING
 
 Mode = Literal["agent", "grounding"]
 
@@ -76,10 +75,29 @@ class Profile:
     def sampling(self, mode: Mode = "agent") -> Sampling:
         return self.agent_sampling if mode == "agent" else self.grounding_sampling
 
+    @property
+    def parse_limits(self) -> Limits:
+        """The parsers' limits with this profile's thinking markers (the common ones when it names none)."""
+        return DEFAULT_LIMITS if self.thinking is None else replace(DEFAULT_LIMITS, thinking=(self.thinking,))
+
     def split(self, text: str) -> tuple[str | None, str]:
-        """(thinking, answer) of a reply by this profile's markers."""
-        thinking, answer, _ = split_thinking(text, self.thinking)
-        return thinking, answer
+        """(thinking, answer) of a reply by this profile's markers (``tools.parse.split_thinking``)."""
+        parts = split_thinking(text, self.parse_limits.thinking)
+        return parts.thought, (parts.answer or "").strip()
+
+    def read(self, text: str) -> tuple[Parsed, bool]:
+        """A reply read in this profile's format and markers: (what it says, whether its actions are usable).
+
+        Never raises: an unusable reply comes back with its thought, answer and action line when they could
+        be read, no actions, and the problems in ``errors`` (written for the model)."""
+        try:
+            parsed = parse(text, self.fmt, limits=self.parse_limits)
+        except ParseError as exc:
+            thought, answer = self.split(text)
+            read = exc.parsed or Parsed(raw=text, fmt=self.fmt, thought=thought, answer=answer)
+            read.errors, read.actions = [str(exc)], []
+            return read, False
+        return parsed, bool(parsed.actions) and not parsed.errors
 
     def with_(self, **changes: Any) -> "Profile":
         """A copy with some fields changed (e.g. ``served_model_name`` for a custom server)."""

@@ -18,7 +18,6 @@ content for system/assistant turns, a list of ``text``/``image_url`` parts for u
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, Sequence
 
@@ -59,20 +58,11 @@ def clip(text: str, limit: int | None) -> str:
     return cut.rstrip() + " …"
 
 
-_ACTION_SECTION = re.compile(r"##\s*Action\s*:?\s*\n?(.*?)(?=^\s*##|\Z)", re.DOTALL | re.MULTILINE)
-_UITARS_ACTION = re.compile(r"^\s*Action\s*:\s*(.+)$", re.MULTILINE)
-
-
 def action_line(step: HistoryStep) -> str:
-    """The step's own one-line description: ``action_text``, else the ``## Action:`` / ``Action:`` line, else the answer's first line."""
+    """The step's own one-line description: its action line as the parser read it (``Parsed.action_text``),
+    else the answer's first line."""
     if step.action_text:
         return " ".join(step.action_text.split())
-    m = _ACTION_SECTION.search(step.answer)
-    if m and m.group(1).strip():
-        return " ".join(m.group(1).split())
-    m = _UITARS_ACTION.search(step.answer)
-    if m:
-        return m.group(1).strip()
     first = step.answer.strip().splitlines()
     return first[0].strip() if first else "(no answer)"
 

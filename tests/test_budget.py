@@ -18,7 +18,7 @@ from agent.profiles import get_profile
 from agent.prompts import HistoryStep
 from tests.stub_openai import StubOpenAI, text_tokens
 from tools.frame import Frame
-from tools.parse import ParseError, parse
+from tools.parse import ParseError, action_line, parse
 
 CORPUS = Path(__file__).parent / "corpus" / "kimi"
 AGENT_REPLIES = [
@@ -128,7 +128,7 @@ def test_max_tokens_shrinks_before_history_is_dropped():
 
 def long_text_history(profile, screen, sentences: int) -> list[HistoryStep]:
     answer = "## Action:\n" + "Open the long menu and pick the right entry. " * sentences + "\n## Code:\n```\nWAIT\n```"
-    return [HistoryStep(index=i, answer=answer, executed=("wait",),
+    return [HistoryStep(index=i, answer=answer, action_text=action_line(answer), executed=("wait",),
                         image=profile.prepare(frame(*screen, i)) if i > 27 else None) for i in range(1, 31)]
 
 

@@ -24,7 +24,6 @@ from agent.models import (
     ServerError,
     ServerUnreachable,
     UnknownModel,
-    split_thinking,
 )
 from agent.profiles import KIMI_THINKING, get_profile
 from tests.stub_openai import StubOpenAI, text_tokens
@@ -379,7 +378,8 @@ def test_replay_accepts_reply_objects():
 def test_corpus_splits_as_indexed(name):
     index = json.loads((CORPUS / "index.json").read_text())
     text = corpus(name)
-    thinking, answer, complete = split_thinking(text, KIMI_THINKING)
+    reply = Reply.build(text, KIMI_THINKING)
+    thinking, answer, complete = reply.thinking, reply.answer, reply.thinking_complete
     assert complete == index[name]["thinking_complete"]
     if not complete:
         assert answer == "" and thinking
@@ -390,8 +390,15 @@ def test_corpus_splits_as_indexed(name):
 
 
 def test_split_thinking_edge_cases():
-    assert split_thinking("plain", KIMI_THINKING) == (None, "plain", True)
-    assert split_thinking("reasoning◁/think▷answer", KIMI_THINKING) == ("reasoning", "answer", True)
-    assert split_thinking("◁think▷half", KIMI_THINKING) == ("half", "", False)
-    assert split_thinking("◁think▷◁/think▷x", KIMI_THINKING) == ("", "x", True)
-    assert split_thinking("a◁think▷b", None) == (None, "a◁think▷b", True)
+    """Replies split by the one thinking split (tools.parse.split_thinking) with the profile's markers."""
+    def split(text, markers=KIMI_THINKING):
+        reply = Reply.build(text, markers)
+        return reply.thinking, reply.answer, reply.thinking_complete
+
+    assert split("plain") == (None, "plain", True)
+    assert split("reasoning◁/think▷answer") == ("reasoning", "answer", True)
+    assert split("◁think▷half") == ("half", "", False)
+    assert split("◁think▷◁/think▷x") == (None, "x", True)
+    assert split("a◁think▷b", None) == (None, "a◁think▷b", True)
+    assert split("<think>t</think>a", ("<think>", "</think>")) == ("t", "a", True)
+    assert split("<think>t</think>a") == (None, "<think>t</think>a", True)  # only the profile's markers

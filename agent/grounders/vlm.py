@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.budget import DEFAULT_CONTEXT_LEN, BudgetSettings, ContextBudget
 from agent.grounders.base import Grounding, Point
-from agent.models.base import ModelClient, TokenCounter, split_thinking
+from agent.models.base import ModelClient, TokenCounter
 from agent.prompts import build_grounding_messages
 from tools.parse import parse_point
 
@@ -63,9 +63,9 @@ class VLMGrounder:
             "model_latency_s": round(reply.latency_s, 4),
         }
         point: Point | None = None
-        model_point = parse_point(reply.text, self.profile.fmt)
+        model_point = parse_point(reply.text, self.profile.fmt, limits=self.profile.parse_limits)
         if model_point is None:
-            _, _, complete = split_thinking(reply.text, self.profile.thinking)
+            complete = reply.split(self.profile.thinking).thinking_complete
             details["reason"] = ("the reply ended inside its thinking, before any answer" if not complete
                                  else "the reply names no point")
         else:

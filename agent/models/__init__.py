@@ -15,7 +15,7 @@ _BASE = "agent.models.base"
 _EXPORTS = {
     **dict.fromkeys(["BadResponse", "ContextLengthExceeded", "ModelClient", "ModelError", "ModelTimeout",
                      "ReplayExhausted", "Reply", "RequestRejected", "ServerError", "ServerUnreachable",
-                     "ThinkingMarkers", "TokenCounter", "UnknownModel", "Usage", "split_thinking"], _BASE),
+                     "ThinkingMarkers", "TokenCounter", "UnknownModel", "Usage"], _BASE),
     "OpenAIModel": "agent.models.openai_backend", "RetryPolicy": "agent.models.openai_backend",
     "ReplayModel": "agent.models.replay_backend",
 }
@@ -24,7 +24,7 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:
     from agent.models.base import (BadResponse, ContextLengthExceeded, ModelClient, ModelError, ModelTimeout,
                                    ReplayExhausted, Reply, RequestRejected, ServerError, ServerUnreachable,
-                                   ThinkingMarkers, TokenCounter, UnknownModel, Usage, split_thinking)
+                                   ThinkingMarkers, TokenCounter, UnknownModel, Usage)
     from agent.models.openai_backend import OpenAIModel, RetryPolicy
     from agent.models.replay_backend import ReplayModel
 

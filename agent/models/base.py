@@ -6,8 +6,9 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ThinkingMarkers = tuple[str, str]
-"""(open, close) markers around reasoning in a reply, e.g. ("◁think▷", "◁/think▷")."""
+from tools.parse import ThinkingMarkers, split_thinking
+
+__all__ = ["ThinkingMarkers"]  # re-exported: the type lives with the one thinking split, in tools.parse
 
 
 class Usage(BaseModel):
@@ -21,27 +22,6 @@ class Usage(BaseModel):
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
-
-
-def split_thinking(text: str, markers: ThinkingMarkers | None) -> tuple[str | None, str, bool]:
-    """Split reply text into (thinking, answer, thinking_complete).
-
-    - no markers, or none present: (None, text, True)
-    - ``open … close answer``: (reasoning, answer, True)
-    - ``open …`` with no close (the length limit hit mid-thought): (reasoning, "", False)
-    - ``… close answer`` (the template already opened the block): (reasoning, answer, True)
-    """
-    if not markers:
-        return None, text.strip(), True
-    open_, close = markers
-    start = text.find(open_)
-    end = text.find(close, start + len(open_) if start >= 0 else 0)
-    if start >= 0 and end < 0:
-        return text[start + len(open_):].strip(), "", False
-    if end >= 0:
-        begin = start + len(open_) if start >= 0 else 0
-        return text[begin:end].strip(), text[end + len(close):].strip(), True
-    return None, text.strip(), True
 
 
 class Reply(BaseModel):
@@ -71,8 +51,10 @@ class Reply(BaseModel):
         return cls(text=text, **fields).split(markers)
 
     def split(self, markers: ThinkingMarkers | None) -> "Reply":
-        """A copy with ``thinking``/``answer`` recomputed for the given markers."""
-        thinking, answer, complete = split_thinking(self.text, markers)
+        """A copy with ``thinking``/``answer`` recomputed for the given markers (``tools.parse.split_thinking``;
+        None: the reply has no thinking part)."""
+        parts = split_thinking(self.text, (markers,) if markers else ())
+        thinking, answer, complete = parts.thought, (parts.answer or "").strip(), not parts.unclosed
         if self.reasoning_content:
             # The server already separated the reasoning; the content is the answer (it may still
             # carry stray markers if the template leaked them, so strip those too).

@@ -8,7 +8,7 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.models.base import ModelClient, split_thinking
+from agent.models.base import ModelClient
 from agent.profiles import Profile
 from agent.ui.chat import ImageUpload
 
@@ -37,7 +37,7 @@ async def ground_upload(model: ModelClient, profile: Profile, upload: ImageUploa
     frame = Frame.from_image(image)
     grounding = await VLMGrounder(model, profile, context_len=context_len).locate(frame, description)
     reply = grounding.reply or ""
-    thinking, answer, _ = split_thinking(reply, profile.thinking)
+    thinking, answer = profile.split(reply)
     point = grounding.point.as_tuple() if grounding.point is not None else None
     png = await asyncio.to_thread(_draw, image, point, description)
     return GroundView(point, png, reply, thinking, answer, grounding.details.get("reason"), dict(grounding.details))

@@ -30,7 +30,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tools.parse._base import DEFAULT_LIMITS, Limits, ParseError, Parsed
+from tools.parse._base import DEFAULT_LIMITS, Limits, ParseError, Parsed, pointer_point
+from tools.parse._text import DEFAULT_THINKING, ThinkingMarkers, Thinking, action_line, split_thinking
 from tools.parse.computer_13 import parse_computer13
 from tools.parse.kimi_vl import kimi_point, parse_kimi
 from tools.parse.pyautogui_code import parse_pyautogui
@@ -118,15 +119,10 @@ def parse_point(text: str, fmt: str, *, limits: Limits = DEFAULT_LIMITS) -> tupl
         if name == "thousand":
             return thousand_point(text, limits)
         parsed = parse(text, name, limits=limits)
-        for action in parsed.actions:
-            x, y = getattr(action, "x", None), getattr(action, "y", None)
-            if x is None:
-                x, y = getattr(action, "x1", None), getattr(action, "y1", None)
-            if isinstance(x, (int, float)) and isinstance(y, (int, float)):
-                return float(x), float(y)
-        return None
+        return next((p for p in map(pointer_point, parsed.actions) if p is not None), None)
     except Exception:
         return None
 
 
-__all__ = ["FORMATS", "Limits", "ParseError", "Parsed", "canonical_format", "parse", "parse_point"]
+__all__ = ["DEFAULT_THINKING", "FORMATS", "Limits", "ParseError", "Parsed", "Thinking", "ThinkingMarkers",
+           "action_line", "canonical_format", "parse", "parse_point", "pointer_point", "split_thinking"]

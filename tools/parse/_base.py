@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tools.actions import Action, Click, Drag, Move, Scroll
+from tools.parse._text import DEFAULT_THINKING, ThinkingMarkers
 
 
 class ParseError(Exception):
@@ -35,7 +36,8 @@ class Parsed:
     """What a model reply says: its thought, its answer text and its actions in model coordinates.
 
     ``answer`` is the text after the thinking part (the whole reply for formats without thinking
-    markers). ``action_text`` is the ``## Action:`` line of Kimi-style replies. ``errors`` is empty
+    markers). ``action_text`` is the reply's action line (``_text.action_line``: the ``## Action:``
+    section; UI-TARS's and 0–1000 replies' ``Action:`` line), so nobody re-finds it later. ``errors`` is empty
     when ``actions`` holds the reply's whole plan; otherwise ``actions`` is empty and ``errors`` says
     why — today only when the reply ended inside its thinking (``thinking_unclosed``).
     """
@@ -65,6 +67,7 @@ class Limits:
     ``*_wait`` are the seconds a wait without a duration stands for in each convention: OSWorld's bare
     ``WAIT``, the OSWorld Kimi agent's ``computer.wait()`` ("wait for 20 seconds" in its prompt), and
     UI-TARS's ``wait()`` ("sleep for 5s"). ``ui_tars_scroll`` is the wheel clicks of one UI-TARS scroll.
+    ``thinking`` are the marker pairs that open and close the reasoning (the profile's, when it names them).
     """
 
     max_chars: int = 200_000
@@ -80,6 +83,7 @@ class Limits:
     computer_wait: float = 20.0
     ui_tars_wait: float = 5.0
     ui_tars_scroll: int = 5
+    thinking: tuple[ThinkingMarkers, ...] = DEFAULT_THINKING
 
 
 DEFAULT_LIMITS = Limits()
@@ -167,36 +171,46 @@ def fail(problems: list[str], hint: str, parsed: Parsed) -> ParseError:
 
 
 
-def first_point(parser: "Callable[[str, Limits], Parsed]", text: str, limits: Limits) -> tuple[float, float] | None:
+def pointer_point(action: object) -> tuple[float, float] | None:
+    """The one definition of "where an action points": (x, y), or a drag's start; None for actions without."""
+    for kx, ky in (("x", "y"), ("x1", "y1")):
+        x, y = getattr(action, kx, None), getattr(action, ky, None)
+        if isinstance(x, (int, float)) and isinstance(y, (int, float)):
+            return float(x), float(y)
+    return None
+
+
+def first_point(parser: "Callable[..., Parsed]", text: str, limits: Limits) -> tuple[float, float] | None:
     """A grounding point from a reply: its first pointer action's position, else any point in its answer."""
     from tools.parse._text import point_in_text, split_thinking
 
-    thinking = split_thinking(text)
+    thinking = split_thinking(text, limits.thinking)
     if thinking.unclosed:
         return None
     try:
         for action in parser(text, limits).actions:
-            x, y = getattr(action, "x", None), getattr(action, "y", None)
-            if x is None:
-                x, y = getattr(action, "x1", None), getattr(action, "y1", None)
-            if isinstance(x, (int, float)) and isinstance(y, (int, float)):
-                return float(x), float(y)
+            point = pointer_point(action)
+            if point is not None:
+                return point
     except Exception:  # grounding never raises: an unusable reply is "no point" (wrong_format)
         pass
     return point_in_text(thinking.answer or "")
 
 
-def begin(text: str, fmt: str) -> Parsed:
-    """A reply's Parsed with its thought and answer split. A reply that ended inside its thinking comes back
-    marked (``thinking_unclosed``), with no actions and one error for the model; parsers return it as is."""
-    from tools.parse._text import split_thinking
+def begin(text: str, fmt: str, limits: Limits = DEFAULT_LIMITS) -> Parsed:
+    """A reply's Parsed with its thought, answer and action line split out (``_text``). A reply that ended
+    inside its thinking comes back marked (``thinking_unclosed``), with no actions and one error for the
+    model; parsers return it as is."""
+    from tools.parse._text import action_line, split_thinking
 
-    thinking = split_thinking(text)
-    parsed = Parsed(raw=text, fmt=fmt, thought=thinking.thought, answer=(thinking.answer or "").strip())
+    thinking = split_thinking(text, limits.thinking)
+    answer = (thinking.answer or "").strip()
+    parsed = Parsed(raw=text, fmt=fmt, thought=thinking.thought, answer=answer, action_text=action_line(answer))
     if thinking.unclosed:
+        open_, close = next((m for m in limits.thinking if m[0] in text), limits.thinking[0])
         parsed.thinking_unclosed = True
         parsed.errors = [
-            "your reply ended inside the thinking part (◁think▷ was never closed with ◁/think▷), so it had no "
+            f"your reply ended inside the thinking part ({open_} was never closed with {close}), so it had no "
             "action; think more briefly, close the thinking, then give ## Action: and ## Code:"
         ]
     return parsed

@@ -5,9 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+ThinkingMarkers = tuple[str, str]
+"""(open, close) markers around the reasoning in a reply, e.g. ("◁think▷", "◁/think▷")."""
+
 THINK_OPEN = "◁think▷"
 THINK_CLOSE = "◁/think▷"
-_MARKERS = ((THINK_OPEN, THINK_CLOSE), ("<think>", "</think>"))
+KIMI_THINKING: ThinkingMarkers = (THINK_OPEN, THINK_CLOSE)
+DEFAULT_THINKING: tuple[ThinkingMarkers, ...] = (KIMI_THINKING, ("<think>", "</think>"))
+"""The markers looked for when no profile says which: Kimi-VL's, then the common ``<think>`` tags."""
 
 
 @dataclass(frozen=True)
@@ -26,22 +31,49 @@ class Thinking:
         return self.answer is None
 
 
-def split_thinking(text: str) -> Thinking:
-    """Split ``◁think▷ … ◁/think▷ answer`` (Kimi-VL) or ``<think> … </think> answer``.
+def split_thinking(text: str, markers: tuple[ThinkingMarkers, ...] = DEFAULT_THINKING) -> Thinking:
+    """Split ``open … close answer`` at the first pair of ``markers`` found in ``text``.
 
-    A closing marker without an opening one (the server put the opening marker in the prompt)
-    still splits; a reply with neither is all answer.
+    The one definition of the thinking split: parsers, model replies (``Reply.split``) and profiles
+    (``Profile.split``) all come here, each with the markers its profile names. A closing marker without
+    an opening one (the chat template put the opening marker in the prompt) still splits; an opening
+    one that is never closed (the length limit hit mid-thought) gives ``answer=None``; a reply with
+    neither is all answer. An empty thought is None.
     """
-    for open_, close in _MARKERS:
+    for open_, close in markers:
         end = text.find(close)
         if end >= 0:
-            start = text.find(open_)
-            begin = start + len(open_) if 0 <= start < end else 0
+            start = text.find(open_, 0, end)
+            begin = start + len(open_) if start >= 0 else 0
             return Thinking(text[begin:end].strip() or None, text[end + len(close):])
         start = text.find(open_)
         if start >= 0:
             return Thinking(text[start + len(open_):].strip() or None, None)
     return Thinking(None, text)
+
+
+_HEADER = re.compile(r"^[ \t]*#{1,6}[ \t]*(thought|action|code)\b[ \t]*:?[ \t]*", re.IGNORECASE | re.MULTILINE)
+
+
+def sections(answer: str) -> dict[str, str]:
+    """The ``## Thought`` / ``## Action`` / ``## Code`` sections of an answer, by lower-case name.
+
+    A section runs to the next of these headers; a header repeated later wins.
+    """
+    found: dict[str, str] = {}
+    matches = list(_HEADER.finditer(answer))
+    for i, m in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(answer)
+        found[m.group(1).lower()] = answer[m.end():end].strip()
+    return found
+
+
+def action_line(answer: str) -> str | None:
+    """The one definition of a reply's action line: its ``## Action:`` section, cut where a code fence
+    starts (for a model that forgot the ``## Code:`` header); None when it has none. Parsers put it in
+    ``Parsed.action_text`` (UI-TARS and 0–1000 replies name their own ``Action:`` line)."""
+    text = sections(answer).get("action")
+    return None if text is None else text.split("```", 1)[0].strip() or None
 
 
 @dataclass(frozen=True)

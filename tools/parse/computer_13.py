@@ -69,7 +69,7 @@ _BUTTONS = ("left", "right", "middle")
 
 def parse_computer13(text: str, limits: Limits, cursor: tuple[float, float] | None = None) -> Parsed:
     """Parse an OSWorld computer_13 reply (``fmt="computer_13"``)."""
-    parsed = begin(text, "computer_13")
+    parsed = begin(text, "computer_13", limits)
     if parsed.thinking_unclosed:
         return parsed
     builder = Builder(limits, cursor)

@@ -118,7 +118,7 @@ def _code_lines(text: str) -> list[str]:
 
 def parse_pyautogui(text: str, limits: Limits, cursor: tuple[float, float] | None = None) -> Parsed:
     """Parse an OSWorld pyautogui reply (``fmt="pyautogui"``); ParseError when any part is refused."""
-    parsed = begin(text, "pyautogui")
+    parsed = begin(text, "pyautogui", limits)
     if parsed.thinking_unclosed:
         return parsed
     blocks = code_blocks(parsed.answer)

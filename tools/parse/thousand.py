@@ -52,7 +52,7 @@ _SCROLL_CLICKS = 5
 
 def parse_thousand(text: str, limits: Limits, cursor: tuple[float, float] | None = None) -> Parsed:
     """Parse a 0–1000-grid reply (``fmt="thousand"``)."""
-    parsed = begin(text, "thousand")
+    parsed = begin(text, "thousand", limits)
     if parsed.thinking_unclosed:
         return parsed
     answer = parsed.answer

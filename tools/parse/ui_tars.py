@@ -50,13 +50,14 @@ _PHONE = {"long_press", "open_app", "press_home", "press_back"}
 
 def parse_ui_tars(text: str, limits: Limits, cursor: tuple[float, float] | None = None) -> Parsed:
     """Parse a UI-TARS reply (``fmt="ui-tars"``)."""
-    parsed = begin(text, "ui-tars")
+    parsed = begin(text, "ui-tars", limits)
     if parsed.thinking_unclosed:
         return parsed
     builder = Builder(limits, cursor)
     thought, action_str = _split(parsed.answer)
     if parsed.thought is None:
         parsed.thought = thought
+    parsed.action_text = " ".join(action_str.split()) if action_str else None
     if action_str is None:
         builder.note("no 'Action:' line found")
     else:
