@@ -1,4 +1,4 @@
-"""tools.coords: the image-size rules (FACTS.md §1, §3) and the model <-> screen transform."""
+"""tools.coords: the image-size rules (docs/model-interface.md §2, §3) and the model <-> screen transform."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def test_moonvit_rejects_sides_of_512_patches() -> None:
 
 
 def _reference(w: int, h: int, limit: int) -> tuple[int, int, int]:
-    """FACTS.md §1 restated independently (vLLM's get_num_image_tokens rounding): tokens, padded w, h."""
+    """docs/model-interface.md §2 restated independently (vLLM's get_num_image_tokens rounding): tokens, padded w, h."""
     if (w // 14) * (h // 14) > limit:
         s = math.sqrt(limit / ((w // 14) * (h // 14)))
         w, h = int(w * s), int(h * s)

@@ -152,7 +152,7 @@ def test_point_just_outside_is_clamped_onto_the_screen():
 
 
 def test_ui_tars_pixels_of_the_resized_image():
-    # FACTS.md §3 vector: 1920×1080 → smart_resize 1932×1092; model (197, 525) → screen (195, 519)
+    # docs/model-interface.md §3 vector: 1920×1080 → smart_resize 1932×1092; model (197, 525) → screen (195, 519)
     reply = "Action: click(start_box='<|box_start|>(197,525)<|box_end|>')"
     with StubOpenAI([reply], models=["ui-tars-1.5"], max_model_len=32768,
                     image_tokens=lambda w, h: (w // 28) * (h // 28)) as stub:

@@ -96,7 +96,7 @@ def test_smart_resize_rule_is_a_fixed_point_of_its_own_output():
     ("kimi-vl-thinking", (0.5, 0.25), (1920, 1080), (960, 270)),
     ("kimi-vl-thinking", (0.5, 0.25), (1280, 800), (640, 200)),
     ("kimi-vl-thinking-2506", (0.999, 0.001), (1920, 1080), (1918, 1)),
-    ("ui-tars-1.5", (197, 525), (1920, 1080), (195, 519)),  # FACTS.md test vector
+    ("ui-tars-1.5", (197, 525), (1920, 1080), (195, 519)),  # docs/model-interface.md §3 test vector
     ("ui-tars-1.5", (644, 406), (1280, 800), (640, 400)),
     ("qwen2.5-vl", (966, 546), (1920, 1080), (960, 540)),
     ("qwen-thousand", (500, 250), (1920, 1080), (960, 270)),

@@ -1,6 +1,6 @@
 """Coordinate spaces: the image-size rules models apply, and the transform model space <-> screen pixels.
 
-Image rules (FACTS.md §1 and §3):
+Image rules (docs/model-interface.md §2 and §3):
 
 - :func:`smart_resize` — Qwen2-VL / Qwen2.5-VL / UI-TARS: each side rounded to a multiple of
   ``factor`` with Python's ``round`` (half-to-even; the reference processors use ``round`` too, and
@@ -75,7 +75,7 @@ def smart_resize(
     max_pixels: int = 16384 * 28 * 28,
     max_ratio: float = 200,
 ) -> tuple[int, int]:
-    """The (height, width) a Qwen2-VL-family processor resizes an image to (FACTS.md §3).
+    """The (height, width) a Qwen2-VL-family processor resizes an image to (docs/model-interface.md §2).
 
     Each side becomes a multiple of ``factor``; the area lands within [min_pixels, max_pixels];
     the aspect ratio is kept as closely as that allows. Raises ValueError when the aspect ratio
@@ -100,7 +100,7 @@ def smart_resize(
 
 
 def moonvit_resize(width: int, height: int, in_token_limit: int = 4096) -> tuple[int, int]:
-    """The (width, height) MoonViT scales an image to before padding (FACTS.md §1).
+    """The (width, height) MoonViT scales an image to before padding (docs/model-interface.md §2).
 
     When (W//14)·(H//14) exceeds ``in_token_limit`` the image is scaled by sqrt(limit/patches),
     keeping its aspect, and each side is truncated with ``int()`` — the rounding of the reference

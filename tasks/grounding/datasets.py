@@ -1,6 +1,6 @@
 """Loaders for ScreenSpot, ScreenSpot-v2 and ScreenSpot-Pro, with the format told from the folder.
 
-The three benchmarks (../shared/FACTS.md §3) differ in layout and, importantly, in their box convention:
+The three benchmarks (docs/model-interface.md §5) differ in layout and, importantly, in their box convention:
 
 ===============  =========================================  ======================  ==================
 format           annotation files                           images                  ``bbox``
