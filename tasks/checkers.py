@@ -145,11 +145,27 @@ def _compare(op: str, found: Any, expected: Any) -> bool:
 
 
 # -- the checkers ---------------------------------------------------------------------------------------
-class FileEquals(TaskModel):
+class _FileChecker(TaskModel):
+    """A checker that judges the UTF-8 text of one sandbox file (a missing or unreadable file fails)."""
+
+    path: str
+
+    def evaluate(self, ctx: CheckContext) -> Verdict:
+        """Read the file, then judge its text."""
+        text, problem = _read_text(ctx.sandbox, self.path)
+        if text is None:
+            return Verdict(False, problem)
+        return self.judge(text, ctx)
+
+    def judge(self, text: str, ctx: CheckContext) -> Verdict:
+        """The verdict on the file's text."""
+        raise NotImplementedError
+
+
+class FileEquals(_FileChecker):
     """The file's text equals ``text`` (or the text of another sandbox file, ``expected_path``)."""
 
     kind: Literal["file_equals"]
-    path: str
     text: str | None = None
     expected_path: str | None = None
     normalize: Literal["none", "strip", "blanks"] = "none"  # strip: ends; blanks: every run of whitespace
@@ -161,11 +177,8 @@ class FileEquals(TaskModel):
             raise ValueError("give exactly one of 'text' or 'expected_path'")
         return self
 
-    def evaluate(self, ctx: CheckContext) -> Verdict:
+    def judge(self, text: str, ctx: CheckContext) -> Verdict:
         """Compare the file with the expected text, after the chosen normalization."""
-        text, problem = _read_text(ctx.sandbox, self.path)
-        if text is None:
-            return Verdict(False, problem)
         expected = self.text
         if self.expected_path is not None:
             expected, problem = _read_text(ctx.sandbox, self.expected_path)
@@ -177,11 +190,10 @@ class FileEquals(TaskModel):
         return Verdict(False, f"{self.path}: expected {_short(expected)}, found {_short(text)}")
 
 
-class FileContains(TaskModel):
+class FileContains(_FileChecker):
     """The file exists, contains every string of ``text`` and none of ``absent``."""
 
     kind: Literal["file_contains"]
-    path: str
     text: list[str] = []
     absent: list[str] = []
     ignore_case: bool = False
@@ -194,11 +206,8 @@ class FileContains(TaskModel):
             raise ValueError("give the strings the file must contain ('text') and/or must not contain ('absent')")
         return self
 
-    def evaluate(self, ctx: CheckContext) -> Verdict:
+    def judge(self, text: str, ctx: CheckContext) -> Verdict:
         """Look for every wanted and every unwanted string in the file."""
-        text, problem = _read_text(ctx.sandbox, self.path)
-        if text is None:
-            return Verdict(False, problem)
         hay = text.casefold() if self.ignore_case else text
         fold = (lambda s: s.casefold()) if self.ignore_case else (lambda s: s)
         missing = [t for t in self.text if fold(t) not in hay]
@@ -214,11 +223,10 @@ class FileContains(TaskModel):
         return Verdict(False, f"{self.path}: {' and '.join(parts)}; found {_short(text)}")
 
 
-class FileRegex(TaskModel):
+class FileRegex(_FileChecker):
     """``pattern`` (Python regular expression) is found in the file (``fullmatch``: matches all of it)."""
 
     kind: Literal["file_regex"]
-    path: str
     pattern: str
     fullmatch: bool = False
     ignore_case: bool = False
@@ -233,11 +241,8 @@ class FileRegex(TaskModel):
             raise ValueError(f"not a valid regular expression: {exc}") from None
         return v
 
-    def evaluate(self, ctx: CheckContext) -> Verdict:
+    def judge(self, text: str, ctx: CheckContext) -> Verdict:
         """Search (or fully match) the pattern in the file."""
-        text, problem = _read_text(ctx.sandbox, self.path)
-        if text is None:
-            return Verdict(False, problem)
         flags = (re.I if self.ignore_case else 0) | (re.M if self.multiline else 0)
         match = (re.fullmatch if self.fullmatch else re.search)(self.pattern, text, flags)
         if match:
