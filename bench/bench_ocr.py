@@ -12,7 +12,6 @@ Run: python bench/bench_ocr.py [--runs N]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -25,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from agent.grounders.ocr import OCRGrounder  # noqa: E402
 from bench._machine import machine  # noqa: E402
 from sandbox import Sandbox  # noqa: E402
+from tests.ocr_desktop import read_boxes, start_ocr_app  # noqa: E402
 from tools.frame import Frame  # noqa: E402
 from tools.settle import settle  # noqa: E402
 
@@ -43,19 +43,9 @@ def desktop(width: int, height: int) -> tuple[Frame, dict]:
     """A settled screenshot of xterm and the OCR test app, and the app's widget boxes."""
     with Sandbox(width, height) as sb:
         sb.launch(["xterm", "-title", "term", "-geometry", "100x20+0+0"])
-        sb.launch([sys.executable, "-c", (ROOT / "tests" / "ocr_app.py").read_text(), "/tmp/boxes.json"])
-        sb.wait_window("ocr-app")
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                json.loads(sb.read_file("/tmp/boxes.json"))
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        start_ocr_app(sb)
         frame = settle(sb.screenshot, quiet=0.3, timeout=5).frame
-        return frame, json.loads(sb.read_file("/tmp/boxes.json"))["widgets"]
+        return frame, read_boxes(sb)["widgets"]
 
 
 def main() -> None:

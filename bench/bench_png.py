@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import statistics
 import sys
@@ -27,6 +26,7 @@ from PIL import Image  # noqa: E402
 from tools.png import backends, default_threads, encode_png  # noqa: E402
 from bench._machine import machine  # noqa: E402
 from sandbox import Sandbox  # noqa: E402
+from tests.ocr_desktop import start_ocr_app  # noqa: E402
 from tools.frame import Frame  # noqa: E402
 from tools.settle import settle  # noqa: E402
 
@@ -37,15 +37,7 @@ def desktop(width: int, height: int) -> Frame:
         sb.launch(["xterm", "-title", "term", "-geometry", "110x40+0+0"])
         sb.wait_window("term")
         sb.act({"type": "type", "text": "ls -la /usr/bin | head -60\n"})
-        sb.launch([sys.executable, "-c", (ROOT / "tests" / "ocr_app.py").read_text(), "/tmp/boxes.json"])
-        sb.wait_window("ocr-app")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                json.loads(sb.read_file("/tmp/boxes.json"))
-                break
-            except Exception:
-                time.sleep(0.05)
+        start_ocr_app(sb)
         return settle(sb.screenshot, quiet=0.3, timeout=5).frame
 
 

@@ -7,10 +7,8 @@ every grounding test below shares one frame and one grounder, and the cache is c
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -28,6 +26,7 @@ from agent.grounders.ocr import (
 from agent.profiles import get_profile
 from agent.prompts import build_grounding_messages
 from sandbox import Sandbox
+from tests.ocr_desktop import read_boxes, start_ocr_app
 from tests.ocr_model import OCRModel
 from tools.frame import Frame
 from tools.parse import parse_point
@@ -35,8 +34,6 @@ from tools.settle import settle
 
 pytest.importorskip("rapidocr_onnxruntime")
 
-APP = Path(__file__).resolve().parent / "ocr_app.py"
-BOXES = "/tmp/ocr-app-boxes.json"
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
 
@@ -46,21 +43,13 @@ class Desktop:
     def __init__(self, sb: Sandbox) -> None:
         self.sb = sb
         sb.launch(["xterm", "-title", "term", "-geometry", "100x20+0+0"])  # other text on screen
-        sb.launch([sys.executable, "-c", APP.read_text(), BOXES])  # tests/ is not visible inside
-        sb.wait_window("ocr-app")
-        self.state()
+        start_ocr_app(sb)
         self.frame = settle(sb.screenshot, quiet=0.3, timeout=5).frame
         self.widgets = self.state()["widgets"]
 
-    def state(self, timeout: float = 10.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                return json.loads(self.sb.read_file(BOXES))
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+    def state(self) -> dict:
+        """The app's latest report of its widgets and focus."""
+        return read_boxes(self.sb)
 
     def box(self, wid: str) -> list[int]:
         return self.widgets[wid]["box"]

@@ -4,11 +4,8 @@ frame's pixels — random images, odd sizes, every installed deflate backend, re
 from __future__ import annotations
 
 import io
-import json
 import random
 import struct
-import sys
-import time
 import zlib
 from pathlib import Path
 
@@ -16,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.ocr_desktop import start_ocr_app
 from tools.png import PNG_SIGNATURE, adler32_combine, backends, default_backend, encode_png
 from sandbox import Sandbox
 from tools.frame import Frame
@@ -151,16 +149,7 @@ def desktop_frame():
         sb.launch(["xterm", "-title", "term", "-geometry", "100x30+0+0"])
         sb.wait_window("term")
         sb.act({"type": "type", "text": "ls -la /usr/bin | head -40\n"})
-        sb.launch([sys.executable, "-c", (TESTS / "ocr_app.py").read_text(), "/tmp/boxes.json"])
-        sb.wait_window("ocr-app")
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                json.loads(sb.read_file("/tmp/boxes.json"))
-                break
-            except Exception:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+        start_ocr_app(sb)
         yield settle(sb.screenshot, quiet=0.3, timeout=5).frame
 
 
