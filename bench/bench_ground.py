@@ -25,7 +25,6 @@ import json
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -39,7 +38,7 @@ from agent.profiles import get_profile  # noqa: E402
 from agent.prompts import build_grounding_messages  # noqa: E402
 from bench._machine import machine  # noqa: E402
 from tasks.grounding import load_dataset  # noqa: E402
-from tests.stub_openai import StubOpenAI  # noqa: E402
+from tests.stub_openai import InFlight, StubOpenAI  # noqa: E402
 from tools.frame import Frame  # noqa: E402
 
 REPLY = ("◁think▷The button is at the top right.◁/think▷## Action:\nClick the button.\n\n"
@@ -126,18 +125,8 @@ def _serve(latency: float, conn) -> None:
     """The stub server in its own process (a model server never shares the client's interpreter)."""
     import signal
 
-    inflight = peak = 0
-    lock = threading.Lock()
-
-    def responder(body: dict) -> str:
-        nonlocal inflight, peak
-        with lock:
-            inflight += 1
-            peak = max(peak, inflight)
-        time.sleep(latency / 2)  # still waiting inside the server at the midpoint of its latency
-        with lock:
-            inflight -= 1
-        return REPLY
+    # still waiting inside the server at the midpoint of its latency
+    responder = InFlight(lambda body: REPLY, hold_s=latency / 2)
 
     # The stub answers ``latency`` after each request arrives, however long it spent parsing the body,
     # so that what is measured beyond the ideal is the client's own cost.
@@ -148,8 +137,7 @@ def _serve(latency: float, conn) -> None:
             msg = conn.recv()  # "peak?" resets and reports the highest number of requests in flight
             if msg == "stop":
                 return
-            conn.send(peak)
-            peak = 0
+            conn.send(responder.take_peak())
 
 
 def throughput(latency: float, levels: list[int], per_level: dict[int, int], tmp: Path, rounds: int,

@@ -582,6 +582,33 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
+class InFlight:
+    """A responder that holds each request ``hold_s`` seconds before ``responder`` answers it, and
+    counts the requests inside at once: ``peak`` is the most seen (``take_peak()`` also resets it)."""
+
+    def __init__(self, responder: Responder, hold_s: float) -> None:
+        self.responder = responder
+        self.hold_s = hold_s
+        self.inflight = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, body: dict) -> "str | dict":
+        with self._lock:
+            self.inflight += 1
+            self.peak = max(self.peak, self.inflight)
+        time.sleep(self.hold_s)
+        with self._lock:
+            self.inflight -= 1
+        return self.responder(body)
+
+    def take_peak(self) -> int:
+        """The highest count since the last call."""
+        with self._lock:
+            peak, self.peak = self.peak, 0
+        return peak
+
+
 def load_script(path: str | Path) -> dict:
     """Read a script: a JSON object (``replies``, ``models``, ``max_model_len``, ``faults``, ``loop``,
     ``in_token_limit``), a .txt file holding one reply, or a directory of .txt replies in name order."""
