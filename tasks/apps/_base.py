@@ -167,6 +167,15 @@ class TkApp:
             widget.bind("<Map>", lambda e: self.changed(), add="+")
             widget.bind("<Unmap>", lambda e: self.changed(), add="+")
 
+    def button_row(self, parent: tk.Misc, buttons: list[tuple[str, str, Callable[[], Any]]], gap: int) -> ttk.Frame:
+        """A frame of buttons side by side, ``gap`` px apart: each ``(id, text key, command)`` is registered."""
+        row = ttk.Frame(parent)
+        for i, (wid, key, command) in enumerate(buttons):
+            button = ttk.Button(row, text=self.t(key), command=command)
+            button.pack(side="left", padx=(0, gap) if i < len(buttons) - 1 else 0)
+            self.register(wid, "button", button)
+        return row
+
     def link_label(self, label: tk.Misc, field: tk.Misc) -> None:
         """Clicking a field's label puts the cursor in the field (as an HTML ``<label for>``): a
         grounder that finds the label's text can then type into the field."""

@@ -47,7 +47,8 @@ class FormApp(TkApp):
         parser.add_argument("--plan", choices=PLANS, default="basic")
         parser.add_argument("--newsletter", action="store_true")
 
-    def build(self) -> None:
+    def _variables(self) -> None:
+        """The form's values, starting from the command line; every change is published."""
         a = self.args
         self.name_var = tk.StringVar(self.root, a.name)
         self.email_var = tk.StringVar(self.root, a.email)
@@ -59,6 +60,8 @@ class FormApp(TkApp):
         for var in (self.name_var, self.email_var, self.country_var, self.plan_var, self.news_var, self.status_var):
             var.trace_add("write", lambda *_: self.changed())
 
+    def build(self) -> None:
+        self._variables()
         f = ttk.Frame(self.root, padding=20)
         f.pack(fill="both", expand=True)
         heading = ttk.Label(f, text=self.t("heading"), font=self.font(22, "bold"))
@@ -102,14 +105,9 @@ class FormApp(TkApp):
         cb.grid(row=5, column=1, sticky="w", pady=6)
         self.register("newsletter_check", "checkbox", cb, extra=lambda: {"checked": bool(self.news_var.get())})
 
-        buttons = ttk.Frame(f)
+        buttons = self.button_row(f, [("submit_button", "submit", self.submit), ("clear_button", "clear", self.clear)],
+                                  gap=12)
         buttons.grid(row=6, column=1, sticky="w", pady=(16, 6))
-        submit = ttk.Button(buttons, text=self.t("submit"), command=self.submit)
-        submit.pack(side="left", padx=(0, 12))
-        clear = ttk.Button(buttons, text=self.t("clear"), command=self.clear)
-        clear.pack(side="left")
-        self.register("submit_button", "button", submit)
-        self.register("clear_button", "button", clear)
 
         status = ttk.Label(f, textvariable=self.status_var)
         status.grid(row=7, column=0, columnspan=2, sticky="w", pady=(12, 0))

@@ -66,14 +66,9 @@ class TodoApp(TkApp):
         self.register("list", "list", self.listbox, label="")
         self.register("scrollbar", "scrollbar", scroll, label="")
 
-        buttons = ttk.Frame(f)
+        buttons = self.button_row(f, [("done_button", "done", self.toggle), ("delete_button", "delete", self.delete)],
+                                  gap=10)
         buttons.grid(row=3, column=0, columnspan=3, sticky="w")
-        done = ttk.Button(buttons, text=self.t("done"), command=self.toggle)
-        done.pack(side="left", padx=(0, 10))
-        delete = ttk.Button(buttons, text=self.t("delete"), command=self.delete)
-        delete.pack(side="left")
-        self.register("done_button", "button", done)
-        self.register("delete_button", "button", delete)
         self.summary_var = tk.StringVar(self.root, "")
         summary = ttk.Label(f, textvariable=self.summary_var)
         summary.grid(row=4, column=0, columnspan=3, sticky="w", pady=(12, 0))
