@@ -73,11 +73,10 @@ def _model(args: argparse.Namespace):
     return OpenAIModel(model=args.model, base_url=args.base_url)
 
 
-def run(args: argparse.Namespace) -> int:
-    from agent.ground_run import ResumeMismatch, WontFit, check_fits, details_log_path, run_grounding
+def _load_samples(args: argparse.Namespace):
+    """The dataset and the samples to ask for; a UsageError for contradicting flags or a bad dataset."""
+    from agent.ground_run import details_log_path
     from tasks.grounding.datasets import DatasetError, load_dataset
-    from tasks.grounding.failures import write_failures_html
-    from tasks.grounding.metrics import render_tables
 
     if args.resume and args.overwrite:
         raise UsageError("--resume and --overwrite contradict each other")
@@ -92,6 +91,15 @@ def run(args: argparse.Namespace) -> int:
     samples = dataset.samples[: args.limit] if args.limit else dataset.samples
     if not samples:
         raise UsageError(f"{args.dataset}: the dataset has no samples")
+    return dataset, samples
+
+
+def run(args: argparse.Namespace) -> int:
+    from agent.ground_run import ResumeMismatch, WontFit, check_fits, run_grounding
+    from agent.models.base import ModelError, UnknownModel
+
+    dataset, samples = _load_samples(args)
+    out: Path = args.out
     model = _model(args)
 
     async def main():
@@ -116,13 +124,9 @@ def run(args: argparse.Namespace) -> int:
             if model is not None:
                 await model.aclose()
 
-    from agent.models.base import ModelError, UnknownModel
-
     try:
         grounder, result = asyncio.run(main())
-    except ResumeMismatch as exc:
-        raise UsageError(str(exc)) from exc
-    except UnknownModel as exc:
+    except (ResumeMismatch, UnknownModel) as exc:
         raise UsageError(str(exc)) from exc
     except ModelError as exc:  # the server is not there: nothing was asked, nothing written
         print(f"screenact ground: {exc}", file=sys.stderr)
@@ -132,14 +136,22 @@ def run(args: argparse.Namespace) -> int:
         return 130
     if isinstance(result.fatal, UnknownModel):
         raise UsageError(str(result.fatal))
+    return _report(args, result, dataset, len(samples), grounder.name)
+
+
+def _report(args: argparse.Namespace, result, dataset, asked_for: int, grounder_name: str) -> int:
+    """Print the tables and where the results are; the exit code (1 when samples are missing or failed)."""
+    from tasks.grounding.failures import write_failures_html
+    from tasks.grounding.metrics import render_tables
+
     print(render_tables(result.metrics))
-    print(f"\nresults: {out} ({result.asked} asked, {result.resumed} from an earlier run)")
+    print(f"\nresults: {args.out} ({result.asked} asked, {result.resumed} from an earlier run)")
     if args.failures_html:
         n = write_failures_html(result.details, args.failures_html,
-                                title=f"Grounding failures — {dataset.root.name} — {grounder.name}")
+                                title=f"Grounding failures — {dataset.root.name} — {grounder_name}")
         print(f"failures: {args.failures_html} ({n} shown)")
     if result.aborted:
-        print(f"stopped early: {result.aborted}\n{len(result.details)} of {len(samples)} samples are saved; "
+        print(f"stopped early: {result.aborted}\n{len(result.details)} of {asked_for} samples are saved; "
               "continue with --resume", file=sys.stderr)
         return 1
     if result.errors:
