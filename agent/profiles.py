@@ -4,9 +4,14 @@ A profile fixes how a screenshot is prepared (size, encoding, token cost), the c
 model answers in, the parse format of its replies, its thinking markers, sampling defaults for agent
 and grounding modes, and which prompt templates it gets. ``get_profile(name)`` looks one up.
 
+Serving: each profile names the context length it should be served with, the images per prompt
+(vLLM's ``--limit-mm-per-prompt``) and the oldest vLLM that runs its architecture; ``screenact serve``
+starts it that way. Sources for every number: docs/model-interface.md.
+
 Sampling choices worth knowing:
-- Kimi-VL Thinking agent mode uses temperature 0.8, the current model card's value (the original card
-  also said 0.6); grounding uses 0 and max_tokens 8192 like the published ScreenSpot-Pro run.
+- Kimi-VL-A3B-Thinking agent mode uses temperature 0.6 (the Kimi-VL README's value for the Thinking
+  model); Thinking-2506 uses 0.8 (its card); grounding uses 0 and max_tokens 8192 like the published
+  ScreenSpot-Pro run.
 - ``max_tokens`` is the completion size we would like; ``agent.budget`` lowers it to what the context
   leaves, never below ``max_tokens_floor`` (below that, history is dropped instead).
 """
@@ -55,14 +60,28 @@ class Profile:
     thinking: ThinkingMarkers | None
     agent_sampling: Sampling
     grounding_sampling: Sampling
-    agent_prompt: str = "sections"
+    agent_prompt: str | None = "sections"
     grounding_prompt: str = "pyautogui"
     image_overhead_tokens: int = 4
     keep_images: int = 3
     encoding: Encoding = "png"
-    recommended_max_model_len: int = 8192
+    recommended_max_model_len: int = 32768
+    limit_images: int | None = None
+    min_vllm: tuple[int, ...] = (0, 8, 5)
+    family: str = ""
     vllm_args: tuple[str, ...] = ()
     description: str = ""
+
+    @property
+    def images_per_prompt(self) -> int:
+        """Images one request may carry: the server's ``--limit-mm-per-prompt`` as ``screenact serve`` sets
+        it (``limit_images``, else the screenshots kept in history plus the current one)."""
+        return self.limit_images if self.limit_images is not None else self.keep_images + 1
+
+    @property
+    def grounding_only(self) -> bool:
+        """True for a model trained to point at elements, not to plan steps (it has no agent prompt)."""
+        return self.agent_prompt is None
 
     def prepare(self, frame: Any) -> ModelImage:
         """The screenshot as this model gets it: bytes, sent size, token cost and Transform."""
@@ -105,6 +124,10 @@ class Profile:
 
 
 _KIMI_VLLM = ("--trust-remote-code",)
+KIMI_MIN_VLLM = (0, 8, 5)          # Kimi-VL support landed in vLLM 0.8.5
+QWEN25_MIN_VLLM = (0, 7, 3)        # Qwen2.5-VL's README: vllm>0.7.2 (UI-TARS-1.5-7B is the same architecture)
+QWEN2_MIN_VLLM = (0, 6, 1)         # Qwen2-VL architecture (OS-Atlas-Base-7B): vllm>=0.6.1
+QWEN3_MIN_VLLM = (0, 11, 0)        # Qwen3-VL's README: vllm>=0.11.0
 
 PROFILES: dict[str, Profile] = {}
 
@@ -125,18 +148,20 @@ register(Profile(
     space="normalized",
     fmt="kimi-vl",
     thinking=KIMI_THINKING,
-    agent_sampling=Sampling(temperature=0.8, max_tokens=8192, max_tokens_floor=2048),
+    agent_sampling=Sampling(temperature=0.6, max_tokens=8192, max_tokens_floor=2048),
     grounding_sampling=Sampling(temperature=0.0, max_tokens=8192, max_tokens_floor=1024),
     agent_prompt="sections",
     grounding_prompt="kimi-screenspot",
+    min_vllm=KIMI_MIN_VLLM,
+    family="kimi-vl",
     vllm_args=_KIMI_VLLM,
     description="Kimi-VL-A3B-Thinking (reference model): native-resolution MoonViT, 4096-patch image budget, "
-                "normalized coordinates, ◁think▷ reasoning.",
+                "normalized coordinates, ◁think▷ reasoning, temperature 0.6.",
 ))
 
 register(Profile(
     name="kimi-vl-thinking-2506",
-    served_model_name="kimi-vl-thinking-2506",
+    served_model_name="Kimi-VL-A3B-Thinking-2506",
     hf_model="moonshotai/Kimi-VL-A3B-Thinking-2506",
     image_rule=MoonViTRule(in_token_limit=16384),
     space="normalized",
@@ -147,9 +172,13 @@ register(Profile(
     agent_prompt="sections",
     grounding_prompt="kimi-screenspot",
     keep_images=2,
-    recommended_max_model_len=32768,
+    # a 1080p screenshot costs 2,695 tokens and the thinking runs long: 65536 leaves room for both
+    recommended_max_model_len=65536,
+    min_vllm=KIMI_MIN_VLLM,
+    family="kimi-vl",
     vllm_args=_KIMI_VLLM,
-    description="Kimi-VL-A3B-Thinking-2506: 16384-patch image budget (1080p at native size), shorter thinking.",
+    description="Kimi-VL-A3B-Thinking-2506: 16384-patch image budget (1080p at native size), shorter thinking, "
+                "temperature 0.8.",
 ))
 
 register(Profile(
@@ -164,13 +193,15 @@ register(Profile(
     grounding_sampling=Sampling(temperature=0.0, max_tokens=512, max_tokens_floor=128),
     agent_prompt="sections",
     grounding_prompt="kimi-instruct-point",
+    min_vllm=KIMI_MIN_VLLM,
+    family="kimi-vl",
     vllm_args=_KIMI_VLLM,
     description="Kimi-VL-A3B-Instruct: no thinking, temperature 0.2, the card's point prompt for grounding.",
 ))
 
 register(Profile(
     name="ui-tars-1.5",
-    served_model_name="ui-tars-1.5",
+    served_model_name="UI-TARS-1.5-7B",
     hf_model="ByteDance-Seed/UI-TARS-1.5-7B",
     image_rule=SmartResizeRule(factor=28, min_pixels=100 * 28 * 28, max_pixels=16384 * 28 * 28),
     space="pixels",
@@ -182,8 +213,10 @@ register(Profile(
     grounding_prompt="ui-tars",
     image_overhead_tokens=2,
     keep_images=5,
-    recommended_max_model_len=32768,
-    description="UI-TARS-1.5: Thought/Action replies, pixels of the smart_resize image (min_pixels 100·28·28).",
+    min_vllm=QWEN25_MIN_VLLM,
+    family="qwen2.5-vl",
+    description="UI-TARS-1.5: Thought/Action replies in its 1.5 action space (point='<point>x y</point>'), "
+                "pixels of the smart_resize image (min_pixels 100·28·28).",
 ))
 
 register(Profile(
@@ -192,16 +225,17 @@ register(Profile(
     hf_model="Qwen/Qwen2.5-VL-7B-Instruct",
     image_rule=SmartResizeRule(factor=28, min_pixels=4 * 28 * 28, max_pixels=16384 * 28 * 28),
     space="pixels",
-    fmt="pyautogui",
+    fmt="qwen-tool",
     thinking=None,
     agent_sampling=Sampling(temperature=0.0, max_tokens=1024, max_tokens_floor=256),
     grounding_sampling=Sampling(temperature=0.0, max_tokens=256, max_tokens_floor=64),
-    agent_prompt="sections",
-    grounding_prompt="pyautogui",
+    agent_prompt="qwen-tool",
+    grounding_prompt="qwen-tool",
     image_overhead_tokens=2,
-    recommended_max_model_len=32768,
-    description="Qwen2.5-VL: absolute pixels of the smart_resize image; prompted for pyautogui code "
-                "(its native computer_use tool calls are read by tools.parse's 'thousand' format too).",
+    min_vllm=QWEN25_MIN_VLLM,
+    family="qwen2.5-vl",
+    description="Qwen2.5-VL: its computer_use tool calls, in absolute pixels of the smart_resize image "
+                "(\"The screen's resolution is W×H\" of that image).",
 ))
 
 register(Profile(
@@ -213,12 +247,16 @@ register(Profile(
     fmt="thousand",
     thinking=None,
     agent_sampling=Sampling(temperature=0.0, max_tokens=1024, max_tokens_floor=256),
-    grounding_sampling=Sampling(temperature=0.0, max_tokens=256, max_tokens_floor=64),
-    agent_prompt="sections",
-    grounding_prompt="pyautogui",
+    # the box comes between <|box_start|> and <|box_end|>, special tokens vLLM drops unless told not to
+    grounding_sampling=Sampling(temperature=0.0, max_tokens=256, max_tokens_floor=64,
+                                extra={"skip_special_tokens": False}),
+    agent_prompt=None,
+    grounding_prompt="os-atlas",
     image_overhead_tokens=2,
-    recommended_max_model_len=32768,
-    description="Qwen2-VL / OS-Atlas convention: integers in [0, 1000]; native image, server-side smart_resize.",
+    min_vllm=QWEN2_MIN_VLLM,
+    family="qwen2-vl",
+    description="OS-Atlas-Base (Qwen2-VL): grounding only, its (with bbox) prompt; integers in [0, 1000]; "
+                "native image, server-side smart_resize.",
 ))
 
 register(Profile(
@@ -228,15 +266,16 @@ register(Profile(
     # Qwen3-VL: 16-px patches merged 2x2, so one token per 32x32 px; processor bounds 64·32² to 16384·32² px.
     image_rule=SmartResizeRule(factor=32, min_pixels=64 * 32 * 32, max_pixels=16384 * 32 * 32, resize=False),
     space="thousand",
-    fmt="thousand",
+    fmt="qwen-tool",
     thinking=None,
     agent_sampling=Sampling(temperature=0.7, top_p=0.8, max_tokens=2048, max_tokens_floor=512, extra={"top_k": 20}),
     grounding_sampling=Sampling(temperature=0.0, max_tokens=256, max_tokens_floor=64),
     agent_prompt="qwen-tool",
-    grounding_prompt="pyautogui",
+    grounding_prompt="qwen-tool",
     image_overhead_tokens=2,
-    recommended_max_model_len=32768,
-    description="Qwen3-VL: coordinates in [0, 1000]; 32-px tokens.",
+    min_vllm=QWEN3_MIN_VLLM,
+    family="qwen3-vl",
+    description="Qwen3-VL: its computer_use tool calls on a 1000x1000 grid; 32-px tokens.",
 ))
 
 register(Profile(
@@ -253,7 +292,6 @@ register(Profile(
     agent_prompt="sections",
     grounding_prompt="pyautogui",
     image_overhead_tokens=8,
-    recommended_max_model_len=32768,
     description="Any OpenAI-compatible VLM: pyautogui code in pixels of the screenshot as sent "
                 "(served model name: the server's only model unless given).",
 ))

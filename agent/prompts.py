@@ -197,65 +197,94 @@ def split_history(history: Sequence[HistoryStep], keep_images: int) -> tuple[lis
     return steps[cut:], steps[:cut]
 
 
-# ---------------------------------------------------------------------- Qwen3-VL tool-call agent prompt
-QWEN_COMPUTER_USE_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "computer_use",
-        "description": (
-            "Use a mouse and keyboard to interact with a computer, and take screenshots.\n"
-            "* This is the desktop GUI of a Linux computer; open applications from what is on screen.\n"
-            "* Applications can take a moment to react: wait and look at the next screenshot when needed.\n"
-            "* The screen's resolution is 1000x1000: coordinates are integers from 0 to 1000.\n"
-            "* Aim at the centre of an element, not its edge."
-        ),
-        "parameters": {
-            "type": "object",
-            "required": ["action"],
-            "properties": {
-                "action": {
-                    "type": "string",
-                    "enum": ["key", "type", "mouse_move", "left_click", "left_click_drag", "right_click",
-                             "middle_click", "double_click", "triple_click", "scroll", "hscroll", "wait",
-                             "terminate", "answer"],
-                    "description": (
-                        "key: press keys together (keys). type: type text (text). mouse_move: move to coordinate. "
-                        "left_click / right_click / middle_click / double_click / triple_click: click at coordinate. "
-                        "left_click_drag: drag from the pointer to coordinate. scroll / hscroll: scroll by pixels "
-                        "(positive up/right). wait: wait time seconds. terminate: end the task with status. "
-                        "answer: give the answer the task asks for (text)."
-                    ),
+# ---------------------------------------------------------------------- Qwen computer_use tool calls
+QWEN_ACTIONS = {
+    # Qwen2.5-VL's cookbook tool; Qwen3-VL's adds triple_click, hscroll and answer
+    "qwen2.5-vl": ("key", "type", "mouse_move", "left_click", "left_click_drag", "right_click", "middle_click",
+                   "double_click", "scroll", "wait", "terminate"),
+    "qwen3-vl": ("key", "type", "mouse_move", "left_click", "left_click_drag", "right_click", "middle_click",
+                 "double_click", "triple_click", "scroll", "hscroll", "wait", "terminate", "answer"),
+}
+
+
+def tool_screen(profile: "Profile", image: "ModelImage | None") -> tuple[int, int]:
+    """The resolution the ``computer_use`` tool announces: the 1000x1000 grid for 0-1000 models
+    (Qwen3-VL), the size of the image as sent for pixel models (Qwen2.5-VL: the smart_resize image)."""
+    if profile.space == "thousand" or image is None:
+        return 1000, 1000
+    return image.width, image.height
+
+
+def computer_use_tool(width: int, height: int, actions: Sequence[str]) -> dict:
+    """The ``computer_use`` function the Qwen-VL models were trained to call (our wording, their schema)."""
+    return {
+        "type": "function",
+        "function": {
+            "name": "computer_use",
+            "description": (
+                "Use a mouse and keyboard to interact with a computer, and take screenshots.\n"
+                "* This is the desktop GUI of a Linux computer; open applications from what is on screen.\n"
+                "* Applications can take a moment to react: wait and look at the next screenshot when needed.\n"
+                f"* The screen's resolution is {width}x{height}.\n"
+                "* Aim at the centre of an element, not its edge."
+            ),
+            "parameters": {
+                "type": "object",
+                "required": ["action"],
+                "properties": {
+                    "action": {
+                        "type": "string",
+                        "enum": list(actions),
+                        "description": (
+                            "key: press keys together (keys). type: type text (text). mouse_move: move to coordinate. "
+                            "left_click / right_click / middle_click / double_click / triple_click: click at "
+                            "coordinate. left_click_drag: drag from the pointer to coordinate. scroll / hscroll: "
+                            "scroll by pixels (positive up/right). wait: wait time seconds. terminate: end the task "
+                            "with status. answer: give the answer the task asks for (text)."
+                        ),
+                    },
+                    "keys": {"type": "array", "description": "Keys for action=key, e.g. [\"ctrl\", \"s\"]."},
+                    "text": {"type": "string", "description": "Text for action=type and action=answer."},
+                    "coordinate": {"type": "array",
+                                   "description": f"(x, y): pixels from the left and top edges, within {width}x{height}."},
+                    "pixels": {"type": "number", "description": "Amount for scroll / hscroll."},
+                    "time": {"type": "number", "description": "Seconds for action=wait."},
+                    "status": {"type": "string", "enum": ["success", "failure"], "description": "For action=terminate."},
                 },
-                "keys": {"type": "array", "description": "Keys for action=key, e.g. [\"ctrl\", \"s\"]."},
-                "text": {"type": "string", "description": "Text for action=type and action=answer."},
-                "coordinate": {"type": "array", "description": "(x, y) on the 0-1000 grid."},
-                "pixels": {"type": "number", "description": "Amount for scroll / hscroll."},
-                "time": {"type": "number", "description": "Seconds for action=wait."},
-                "status": {"type": "string", "enum": ["success", "failure"], "description": "For action=terminate."},
             },
         },
-    },
-}
+    }
+
+
+def tools_system(preamble: str, tool: dict) -> str:
+    """A system prompt offering ``tool`` the way Qwen's chat template lists functions (Hermes style)."""
+    return (
+        f"{preamble}\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+        "You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n"
+        f"{json.dumps(tool, ensure_ascii=False)}\n</tools>\n\n"
+        "For each function call, return a json object with function name and arguments within "
+        "<tool_call></tool_call> XML tags:\n<tool_call>\n"
+        '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
+    )
+
+
+def qwen_tool_system(profile: "Profile", image: "ModelImage | None", preamble: str = "You are a helpful assistant.") -> str:
+    """The system prompt with the profile's ``computer_use`` tool (its actions and announced resolution)."""
+    width, height = tool_screen(profile, image)
+    actions = QWEN_ACTIONS.get(profile.family, QWEN_ACTIONS["qwen3-vl"])
+    return tools_system(preamble, computer_use_tool(width, height, actions))
 
 
 @dataclass(frozen=True)
 class QwenToolAgentPrompt(SectionsAgentPrompt):
-    """Qwen3-VL computer use: one ``computer_use`` tool call per step, coordinates on a 0-1000 grid."""
+    """Qwen2.5-VL / Qwen3-VL computer use: one ``computer_use`` tool call per step, in the profile's space."""
 
     replay_thoughts: bool = False
 
     def system(self, profile: "Profile", screen_size: tuple[int, int], image: "ModelImage | None") -> str:
         w, h = screen_size
-        return (
-            f"You are a GUI agent operating a Linux desktop ({w}x{h} pixels, shown to you on a 1000x1000 grid). "
-            "Take exactly one step per turn.\n\n"
-            "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
-            "You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n"
-            f"{json.dumps(QWEN_COMPUTER_USE_TOOL, ensure_ascii=False)}\n</tools>\n\n"
-            "For each function call, return a json object with function name and arguments within "
-            "<tool_call></tool_call> XML tags:\n<tool_call>\n"
-            '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
-        )
+        return qwen_tool_system(profile, image, f"You are a GUI agent operating a Linux desktop ({w}x{h} pixels). "
+                                                "Take exactly one step per turn.")
 
     def instruction(self, instruction: str, feedback: str | None) -> str:
         text = f"The task: {instruction.strip()}\n\nBefore the call, say in one sentence what you do next and why."
@@ -266,13 +295,14 @@ class QwenToolAgentPrompt(SectionsAgentPrompt):
 
 # ---------------------------------------------------------------------- UI-TARS agent prompt
 UITARS_ACTION_SPACE = (
-    "click(start_box='<|box_start|>(x1,y1)<|box_end|>')\n"
-    "left_double(start_box='<|box_start|>(x1,y1)<|box_end|>')\n"
-    "right_single(start_box='<|box_start|>(x1,y1)<|box_end|>')\n"
-    "drag(start_box='<|box_start|>(x1,y1)<|box_end|>', end_box='<|box_start|>(x3,y3)<|box_end|>')\n"
+    # UI-TARS-1.5's action space (points as <point>x y</point>); the parser still reads 1.0's start_box form
+    "click(point='<point>x1 y1</point>')\n"
+    "left_double(point='<point>x1 y1</point>')\n"
+    "right_single(point='<point>x1 y1</point>')\n"
+    "drag(start_point='<point>x1 y1</point>', end_point='<point>x2 y2</point>')\n"
     "hotkey(key='ctrl c') # keys separated by spaces, lower case, at most three\n"
     "type(content='xxx') # escape \\', \\\" and \\n inside content; end with \\n to submit\n"
-    "scroll(start_box='<|box_start|>(x1,y1)<|box_end|>', direction='down or up or right or left')\n"
+    "scroll(point='<point>x1 y1</point>', direction='down or up or right or left')\n"
     "wait() # pause 5 s, then look at a new screenshot\n"
     "finished(content='xxx') # the task is done; content carries the answer if one is asked for"
 )
@@ -360,14 +390,15 @@ class KimiInstructPointPrompt:
 
 @dataclass(frozen=True)
 class UITarsGroundingPrompt:
-    """UI-TARS grounding: the agent header with a click-only action space; the answer is ``Action: click(...)``."""
+    """UI-TARS-1.5 grounding: the agent header with a click-only action space (its published grounding
+    prompt's shape); the answer is ``Action: click(point='<point>x y</point>')``."""
 
     def build(self, profile: "Profile", image: "ModelImage", instruction: str) -> list[dict]:
         text = (
             "You are a GUI agent. You are given a task and your action history, with screenshots. "
             "You need to perform the next action to complete the task.\n\n"
             "## Output Format\n\nAction: ...\n\n\n"
-            "## Action Space\nclick(start_box='<|box_start|>(x1,y1)<|box_end|>')\n\n"
+            "## Action Space\nclick(point='<point>x1 y1</point>')\n\n"
             f"## User Instruction\n{instruction.strip()}"
         )
         return [
@@ -392,6 +423,30 @@ class PyAutoGUIGroundingPrompt:
         ]
 
 
+@dataclass(frozen=True)
+class QwenToolGroundingPrompt:
+    """Qwen2.5-VL / Qwen3-VL grounding as in their computer-use cookbooks: the ``computer_use`` tool in the
+    system prompt, the instruction as the user's query; the answer is a ``left_click`` tool call.
+    Qwen2.5-VL's cookbook puts the query before the image, Qwen3-VL's after it."""
+
+    def build(self, profile: "Profile", image: "ModelImage", instruction: str) -> list[dict]:
+        parts = [image.content_part(), _text(instruction.strip())]
+        if profile.family == "qwen2.5-vl":
+            parts.reverse()
+        return [{"role": "system", "content": qwen_tool_system(profile, image)}, {"role": "user", "content": parts}]
+
+
+@dataclass(frozen=True)
+class OSAtlasGroundingPrompt:
+    """OS-Atlas-Base: its "(with bbox)" question after the image; the answer is a box on the 0-1000 grid
+    between ``<|box_start|>`` and ``<|box_end|>`` (special tokens: the profile asks vLLM to keep them)."""
+
+    def build(self, profile: "Profile", image: "ModelImage", instruction: str) -> list[dict]:
+        text = ("In this UI screenshot, what is the position of the element corresponding to the command "
+                f"\"{instruction.strip()}\" (with bbox)?")
+        return [{"role": "user", "content": [image.content_part(), _text(text)]}]
+
+
 AGENT_PROMPTS: dict[str, AgentPrompt] = {
     "sections": SectionsAgentPrompt(),
     "ui-tars": UITarsAgentPrompt(),
@@ -403,6 +458,8 @@ GROUNDING_PROMPTS: dict[str, GroundingPrompt] = {
     "kimi-instruct-point": KimiInstructPointPrompt(),
     "ui-tars": UITarsGroundingPrompt(),
     "pyautogui": PyAutoGUIGroundingPrompt(),
+    "qwen-tool": QwenToolGroundingPrompt(),
+    "os-atlas": OSAtlasGroundingPrompt(),
 }
 
 
@@ -416,7 +473,12 @@ def build_agent_messages(
     keep_images: int = 3,
     thought_chars: int | None = None,
 ) -> list[dict]:
-    """The chat messages for one agent step (no budget applied; ``agent.budget`` trims history to fit)."""
+    """The chat messages for one agent step (no budget applied; ``agent.budget`` trims history to fit).
+
+    ValueError for a grounding-only profile (it has no agent prompt)."""
+    if profile.agent_prompt is None:
+        raise ValueError(f"profile {profile.name} is grounding-only ({profile.hf_model} was trained to point at "
+                         "elements, not to plan steps): use it with `screenact ground` or --mode scripted")
     return AGENT_PROMPTS[profile.agent_prompt].build(
         profile, instruction, history, image, screen_size, keep_images=keep_images, thought_chars=thought_chars)
 

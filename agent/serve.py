@@ -1,7 +1,10 @@
 """``screenact serve``: start vLLM for a model profile and wait until it answers.
 
-vLLM is an optional extra (``pip install 'screenact[vllm]'``), needs version 0.8.5 or newer (Kimi-VL
-support landed in 0.8.5) and a GPU. The command is always an argv list, never a shell string.
+vLLM is an optional extra (``pip install 'screenact[vllm]'``) and needs a GPU. Each profile says the
+oldest vLLM that runs its architecture (0.8.5 for Kimi-VL, 0.11.0 for Qwen3-VL, …), the context
+length and the images per prompt to serve it with; :func:`serve_warnings` names the known pitfalls
+(flash-attn for Kimi-VL on older vLLM, a reasoning parser that would move Kimi's answer). The
+command is always an argv list, never a shell string.
 """
 
 from __future__ import annotations
@@ -24,6 +27,12 @@ from agent.lifecycle import die_with_parent
 from agent.profiles import Profile, get_profile
 
 MIN_VLLM = (0, 8, 5)
+"""The oldest vLLM the project itself is tested against (a profile may need a newer one)."""
+# Before this release MoonViT (Kimi-VL's vision encoder, head size 72) ran on the flash-attn package or a
+# fallback that can ask for hundreds of GiB; vLLM PR #31738 (January 2026) moved it onto vLLM's own
+# encoder attention. (UNVERIFIED release boundary: a setting, not a fact.)
+KIMI_FLASH_ATTN_BEFORE = (0, 14, 0)
+KIMI_FLASH_ATTN_FIX = "MAX_JOBS=4 pip install flash-attn --no-build-isolation"  # the 2506 card: vllm==0.9.1 blobfile flash-attn
 # From 0.9.0 vLLM reads --limit-mm-per-prompt as JSON ('{"image": 4}'); the old 'image=4' form was
 # deprecated then and refused from 0.10.0. (UNVERIFIED boundary: override with mm_limit_style.)
 JSON_MM_LIMIT_SINCE = (0, 9, 0)
@@ -65,8 +74,14 @@ def installed_vllm_version() -> str | None:
     return str(getattr(vllm, "__version__", "")) or None
 
 
-def check_vllm(version: str | None = None) -> str:
-    """The usable vLLM version (the installed one unless given); ServeError with a clear message otherwise."""
+def _dotted(version: tuple[int, ...]) -> str:
+    return ".".join(map(str, version))
+
+
+def check_vllm(version: str | None = None, profile: Profile | str | None = None) -> str:
+    """The usable vLLM version (the installed one unless given); ServeError with a clear message otherwise.
+
+    With a profile, its architecture's minimum (``Profile.min_vllm``) applies as well as the project's."""
     found = version if version is not None else installed_vllm_version()
     if found is None:
         raise ServeError(f"vLLM is not installed: {INSTALL_HINT}.")
@@ -74,11 +89,38 @@ def check_vllm(version: str | None = None) -> str:
         parsed = parse_version(found)
     except ValueError:
         raise ServeError(f"cannot read the installed vLLM version {found!r}; {INSTALL_HINT}.") from None
-    if parsed < MIN_VLLM:
-        need = ".".join(map(str, MIN_VLLM))
-        raise ServeError(f"vLLM {found} is installed, but Kimi-VL needs vLLM >= {need}: "
-                         f"upgrade with `pip install -U 'vllm>={need}'` or `pip install -U 'screenact[vllm]'`.")
+    prof = None if profile is None else profile if isinstance(profile, Profile) else get_profile(profile)
+    need, who = MIN_VLLM, "screenact"
+    if prof is not None and prof.min_vllm > need:
+        need, who = prof.min_vllm, f"profile {prof.name} ({prof.family or prof.hf_model})"
+    if parsed < need:
+        raise ServeError(f"vLLM {found} is installed, but {who} needs vLLM >= {_dotted(need)}: "
+                         f"upgrade with `pip install -U 'vllm>={_dotted(need)}'`.")
     return found
+
+
+def flash_attn_installed() -> bool:
+    """Whether the flash-attn package is importable (vLLM's bundled kernels are a different thing)."""
+    return importlib.util.find_spec("flash_attn") is not None
+
+
+def serve_warnings(profile: Profile | str, vllm_version: str | None, extra_args: Sequence[str] = (),
+                   *, flash_attn: bool | None = None) -> list[str]:
+    """What could go wrong with this profile on this vLLM, each with its fix (an empty list when nothing)."""
+    prof = profile if isinstance(profile, Profile) else get_profile(profile)
+    out: list[str] = []
+    if prof.family != "kimi-vl":
+        return out
+    if vllm_version is not None and parse_version(vllm_version) < KIMI_FLASH_ATTN_BEFORE:
+        if not (flash_attn_installed() if flash_attn is None else flash_attn):
+            out.append(f"vLLM {vllm_version} runs Kimi-VL's vision encoder (head size 72) through the flash-attn "
+                       "package, which is not installed: without it the encoder's fallback can ask for hundreds "
+                       f"of GiB and the server dies at start. Install it: {KIMI_FLASH_ATTN_FIX}")
+    if any(a == "--reasoning-parser" or a.startswith("--reasoning-parser=") for a in extra_args):
+        out.append("--reasoning-parser is passed to vLLM for a Kimi-VL profile: no vLLM reasoning parser reads "
+                   "Kimi's ◁think▷ … ◁/think▷ markers, and a parser could move the answer out of the message "
+                   "content. screenact splits the markers itself; drop the flag.")
+    return out
 
 
 def mm_limit_args(images: int, vllm_version: str | None, style: str | None = None) -> list[str]:
@@ -97,7 +139,7 @@ def serve_command(
     model: str | None = None,
     port: int = 8000,
     host: str = "127.0.0.1",
-    max_model_len: int = 8192,
+    max_model_len: int | None = None,
     max_num_seqs: int = 16,
     gpu_memory_utilization: float = 0.95,
     allowed_local_media_path: str | Path | None = None,
@@ -111,17 +153,18 @@ def serve_command(
 ) -> list[str]:
     """The argv that serves ``profile`` with vLLM (the seed's flags; loopback unless ``host`` says otherwise).
 
-    ``model`` is a local path or a Hugging Face id (the profile's id by default). ``limit_images``
-    defaults to the profile's screenshots in history plus the current one; vLLM's own default may be
-    a single image per prompt. ``vllm_version`` picks the ``--limit-mm-per-prompt`` syntax (the newest
-    when unknown).
+    ``model`` is a local path or a Hugging Face id (the profile's id by default). ``max_model_len`` and
+    ``limit_images`` default to the profile's (``recommended_max_model_len``, ``images_per_prompt``);
+    vLLM's own default may be a single image per prompt. ``vllm_version`` picks the
+    ``--limit-mm-per-prompt`` syntax (the newest when unknown).
     """
     prof = profile if isinstance(profile, Profile) else get_profile(profile)
     weights = model or prof.hf_model
     if not weights:
         raise ValueError(f"profile {prof.name!r} names no model; pass model= (a path or a Hugging Face id)")
     name = served_model_name or prof.served_model_name
-    images = limit_images if limit_images is not None else prof.keep_images + 1
+    images = limit_images if limit_images is not None else prof.images_per_prompt
+    context = max_model_len if max_model_len is not None else prof.recommended_max_model_len
     if images < 1:
         raise ValueError(f"limit_images must be at least 1, got {images}")
     if not 0 < gpu_memory_utilization <= 1:
@@ -131,7 +174,7 @@ def serve_command(
         argv += ["--served-model-name", name]
     argv += [
         "--max-num-seqs", str(max_num_seqs),
-        "--max-model-len", str(max_model_len),
+        "--max-model-len", str(context),
         "--gpu-memory-utilization", f"{gpu_memory_utilization:g}",
         "--port", str(port),
         "--host", host,

@@ -113,3 +113,15 @@ def test_vllm_refusals_are_typed():
                     await model.complete([{"role": "user", "content": "hi"}], max_tokens=4000)
         run(go())
         assert len(stub.chat_requests) == 2
+
+
+@pytest.mark.parametrize("message, limit", [
+    ("At most 4 image(s) may be provided in one prompt.", 4),
+    ("At most 1 image(s) may be provided in one request. You can set `--limit-mm-per-prompt` to increase this "
+     "limit if the model supports it.", 1),
+    ("You set image=2 (or defaulted to 1) in `--limit-mm-per-prompt`, but passed 3 image items in the same prompt.", 2),
+    ("This model's maximum context length is 8192 tokens.", None)])
+def test_every_vllm_wording_of_the_image_limit_is_read(message, limit):
+    from agent.models.openai_backend import _image_limit
+
+    assert _image_limit(message) == limit

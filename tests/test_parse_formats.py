@@ -29,7 +29,7 @@ def refused(text: str, fmt: str) -> str:
 
 
 def test_format_registry() -> None:
-    assert FORMATS == ("pyautogui", "kimi-vl", "computer_13", "ui-tars", "thousand")
+    assert FORMATS == ("pyautogui", "kimi-vl", "computer_13", "ui-tars", "thousand", "qwen-tool")
     assert canonical_format("kimi_vl") == "kimi-vl" and canonical_format("UI_TARS") == "ui-tars"
     assert canonical_format("computer13") == "computer_13" and canonical_format("qwen") == "thousand"
     assert canonical_format("cobol") is None

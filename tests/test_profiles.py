@@ -136,7 +136,9 @@ def test_get_profile_and_unknown_names():
 
 def test_sampling_defaults():
     thinking = get_profile("kimi-vl-thinking")
-    assert thinking.agent_sampling.params() == {"temperature": 0.8, "max_tokens": 8192}
+    # the Kimi-VL README: temperature 0.6 for the Thinking model; 0.8 belongs to Thinking-2506 (its card)
+    assert thinking.agent_sampling.params() == {"temperature": 0.6, "max_tokens": 8192}
+    assert get_profile("kimi-vl-thinking-2506").agent_sampling.temperature == 0.8
     assert thinking.grounding_sampling.params() == {"temperature": 0.0, "max_tokens": 8192}
     assert thinking.thinking == ("◁think▷", "◁/think▷")
     assert get_profile("kimi-vl-instruct").agent_sampling.temperature == 0.2
@@ -183,7 +185,7 @@ def history_for(profile, screen, n=4):
     return steps
 
 
-@pytest.mark.parametrize("name", sorted(PROFILES))
+@pytest.mark.parametrize("name", sorted(n for n, p in PROFILES.items() if not p.grounding_only))
 @pytest.mark.parametrize("screen", [(1920, 1080), (1280, 800)])
 def test_agent_messages(name, screen):
     profile = get_profile(name)
@@ -198,13 +200,15 @@ def test_agent_messages(name, screen):
     w, h = screen
     if profile.agent_prompt == "ui-tars":
         first = msgs[1]["content"][0]["text"]
-        assert "Thought: ...\nAction: ..." in first and "start_box=" in first and "## User Instruction" in first
+        assert "Thought: ...\nAction: ..." in first and "## User Instruction" in first
+        assert "click(point='<point>x1 y1</point>')" in first and "start_box" not in first  # 1.5's action space
         assert msgs[-1]["content"][0]["type"] == "image_url"
     else:
         system = msgs[0]["content"]
         assert msgs[0]["role"] == "system" and f"{w}x{h}" in system
         if profile.agent_prompt == "qwen-tool":
-            assert "<tool_call>" in system and "1000x1000" in system
+            resolution = "1000x1000" if profile.space == "thousand" else f"{image.width}x{image.height}"
+            assert "<tool_call>" in system and f"The screen's resolution is {resolution}." in system
         else:
             assert "## Action:" in system and "## Code:" in system and "```python" in system
             assert "WAIT" in system and "DONE" in system and "FAIL" in system
@@ -269,7 +273,36 @@ def test_grounding_messages(name):
         assert msgs[0]["content"][1]["text"] == ("Please observe the screenshot, please locate the following "
                                                  "elements with action and point.<instruction> the Save button")
     elif name == "ui-tars-1.5":
-        assert "## Action Space\nclick(start_box=" in msgs[1]["content"][0]["text"]
+        assert "## Action Space\nclick(point='<point>x1 y1</point>')" in msgs[1]["content"][0]["text"]
+        assert "start_box" not in msgs[1]["content"][0]["text"]
+    elif name in ("qwen2.5-vl", "qwen3-vl"):
+        system = msgs[0]["content"]
+        tool = json.loads(system.split("<tools>\n", 1)[1].split("\n</tools>", 1)[0])
+        assert tool["function"]["name"] == "computer_use" and "<tool_call>" in system
+        # 2.5 answers in pixels of the image it was sent, 3 on a 1000x1000 grid
+        resolution = f"{image.width}x{image.height}" if name == "qwen2.5-vl" else "1000x1000"
+        assert f"The screen's resolution is {resolution}." in tool["function"]["description"]
+        assert ("answer" in tool["function"]["parameters"]["properties"]["action"]["enum"]) == (name == "qwen3-vl")
+        user = [p["type"] for p in msgs[1]["content"]]
+        assert user == (["text", "image_url"] if name == "qwen2.5-vl" else ["image_url", "text"])
+    elif name == "qwen-thousand":
+        assert msgs == [{"role": "user", "content": [msgs[0]["content"][0], {"type": "text", "text": (
+            "In this UI screenshot, what is the position of the element corresponding to the command "
+            "\"the Save button\" (with bbox)?")}]}]
+        assert profile.grounding_sampling.params()["skip_special_tokens"] is False
+
+
+def test_os_atlas_is_grounding_only():
+    profile = get_profile("qwen-thousand")
+    assert profile.grounding_only and not any(p.grounding_only for p in PROFILES.values() if p is not profile)
+    with pytest.raises(ValueError, match="grounding-only"):
+        build_agent_messages(profile, "Save.", [], prepared("qwen-thousand", (1280, 800), 0), (1280, 800))
+
+
+def test_served_model_names_follow_the_seeds_style():
+    """The seed served Kimi-VL-A3B-Thinking under its repository's own name; every profile does the same."""
+    for profile in PROFILES.values():
+        assert profile.served_model_name == profile.hf_model.rsplit("/", 1)[-1], profile.name
 
 
 def test_clip():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -22,6 +23,7 @@ from agent.serve import (
     mm_limit_args,
     parse_version,
     serve_command,
+    serve_warnings,
     wait_healthy,
 )
 from tests.processes import alive, serves, wait_until
@@ -39,7 +41,7 @@ def test_default_command_is_the_seeds_flags():
         "vllm", "serve", "/root/ai-models/moonshotai/Kimi-VL-A3B-Thinking",
         "--served-model-name", "Kimi-VL-A3B-Thinking",
         "--max-num-seqs", "16",
-        "--max-model-len", "8192",
+        "--max-model-len", "32768",
         "--gpu-memory-utilization", "0.95",
         "--port", "8000",
         "--host", "127.0.0.1",
@@ -58,7 +60,7 @@ def test_argv_for_every_profile(name):
     assert argv[:3] == ["vllm", "serve", model] and argv[-2:] == ["--seed", "0"]
     assert argv[argv.index("--port") + 1] == "8011" and argv[argv.index("--max-model-len") + 1] == "32768"
     limit = json.loads(argv[argv.index("--limit-mm-per-prompt") + 1])
-    assert limit == {"image": profile.keep_images + 1}
+    assert limit == {"image": profile.images_per_prompt}
     if profile.served_model_name:
         assert argv[argv.index("--served-model-name") + 1] == profile.served_model_name
     else:
@@ -87,7 +89,7 @@ def test_limit_mm_per_prompt_syntax_follows_the_version():
     assert mm_limit_args(3, "0.11.0", style="kv") == ["--limit-mm-per-prompt", "image=3"]
     argv = serve_command("kimi-vl-thinking-2506", vllm_version="0.8.5", limit_images=64, max_model_len=32768)
     assert argv[argv.index("--limit-mm-per-prompt") + 1] == "image=64"
-    assert argv[argv.index("--served-model-name") + 1] == "kimi-vl-thinking-2506"
+    assert argv[argv.index("--served-model-name") + 1] == "Kimi-VL-A3B-Thinking-2506"
 
 
 def test_bad_settings_are_refused():
@@ -118,6 +120,68 @@ def test_check_vllm_by_version_string():
         check_vllm("nightly")
 
 
+@pytest.mark.parametrize("name, too_old, new_enough", [
+    ("kimi-vl-thinking", "0.8.4", "0.8.5"), ("qwen3-vl", "0.10.1", "0.11.0"), ("qwen2.5-vl", "0.8.4", "0.8.5"),
+    ("ui-tars-1.5", "0.8.4", "0.9.0")])
+def test_each_profile_needs_its_architectures_vllm(name, too_old, new_enough):
+    assert check_vllm(new_enough, name) == new_enough
+    with pytest.raises(ServeError) as err:
+        check_vllm(too_old, name)
+    need = ".".join(map(str, max(get_profile(name).min_vllm, (0, 8, 5))))
+    assert f"vLLM {too_old} is installed" in str(err.value) and f">= {need}" in str(err.value)
+    if name == "qwen3-vl":
+        assert "profile qwen3-vl (qwen3-vl)" in str(err.value)
+
+
+def test_kimi_pitfalls_are_warned_with_their_fix():
+    old = serve_warnings("kimi-vl-thinking", "0.9.1", flash_attn=False)
+    assert len(old) == 1 and "flash-attn" in old[0] and "pip install flash-attn --no-build-isolation" in old[0]
+    assert serve_warnings("kimi-vl-thinking", "0.9.1", flash_attn=True) == []
+    assert serve_warnings("kimi-vl-thinking-2506", "0.14.0", flash_attn=False) == []
+    assert serve_warnings("qwen2.5-vl", "0.9.1", ["--reasoning-parser", "deepseek_r1"], flash_attn=False) == []
+    parser = serve_warnings("kimi-vl-instruct", None, ["--reasoning-parser=deepseek_r1"])
+    assert len(parser) == 1 and "◁think▷" in parser[0] and "content" in parser[0]
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_dry_run_per_profile_prints_its_context_length_and_image_limit(name, capsys):
+    from agent.cli import main
+
+    profile = get_profile(name)
+    model = [] if profile.hf_model else ["--model", "/models/some-vlm"]
+    assert main(["serve", "--dry-run", "--profile", name, *model]) == 0
+    argv = shlex.split(capsys.readouterr().out)
+    assert argv[argv.index("--max-model-len") + 1] == str(profile.recommended_max_model_len)
+    assert json.loads(argv[argv.index("--limit-mm-per-prompt") + 1]) == {"image": profile.images_per_prompt}
+    expected = {"kimi-vl-thinking": (32768, 4), "kimi-vl-thinking-2506": (65536, 3), "ui-tars-1.5": (32768, 6)}
+    if name in expected:
+        assert (profile.recommended_max_model_len, profile.images_per_prompt) == expected[name]
+    assert main(["serve", "--dry-run", "--profile", name, *model, "--max-model-len", "16384",
+                 "--limit-images", "2"]) == 0
+    argv = shlex.split(capsys.readouterr().out)
+    assert argv[argv.index("--max-model-len") + 1] == "16384" and '{"image": 2}' in argv
+
+
+def test_dry_run_warns_about_a_reasoning_parser_for_kimi(capsys):
+    from agent.cli import main
+
+    assert main(["serve", "--dry-run", "--", "--reasoning-parser", "deepseek_r1"]) == 0
+    out, err = capsys.readouterr()
+    assert "--reasoning-parser deepseek_r1" in out and "WARNING" in err and "◁think▷" in err
+
+
+def test_serve_refuses_a_vllm_too_old_for_the_profile(tmp_path, monkeypatch, capsys):
+    from agent.cli import main
+
+    dist = tmp_path / "meta" / "vllm-0.10.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: vllm\nVersion: 0.10.1\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "meta"))
+    assert main(["serve", "--profile", "qwen3-vl"]) == 1
+    err = capsys.readouterr().err
+    assert "vLLM 0.10.1 is installed, but profile qwen3-vl" in err and "vllm>=0.11.0" in err
+
+
 def test_check_vllm_when_not_installed():
     if installed_vllm_version() is not None:
         pytest.skip("vLLM is installed here")
@@ -137,7 +201,8 @@ def fake_vllm(tmp_path, monkeypatch):
         monkeypatch.syspath_prepend(str(root))
         monkeypatch.delitem(sys.modules, "vllm", raising=False)
         return root
-    return make
+    yield make
+    sys.modules.pop("vllm", None)  # the fake module imported by the test must not answer for later tests
 
 
 def real_vllm_distribution() -> bool:
@@ -155,7 +220,7 @@ def test_check_vllm_with_an_old_module_on_the_path(fake_vllm):
         pytest.skip("a real vLLM distribution's metadata wins over the fake module")
     fake_vllm("0.8.4")
     assert installed_vllm_version() == "0.8.4"
-    with pytest.raises(ServeError, match="vLLM 0.8.4 is installed, but Kimi-VL needs vLLM >= 0.8.5"):
+    with pytest.raises(ServeError, match="vLLM 0.8.4 is installed, but screenact needs vLLM >= 0.8.5"):
         check_vllm()
 
 

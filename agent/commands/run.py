@@ -65,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.parallel < 1:
         raise UsageError(f"--parallel must be at least 1, got {args.parallel}")
-    check_model_flags(args)
+    profile = check_model_flags(args)
+    if args.mode == "auto" and profile.grounding_only:
+        raise UsageError(f"profile {profile.name} is grounding-only ({profile.hf_model} points at elements but does "
+                         "not plan steps): use --mode scripted --grounder vlm with it, or another profile")
     tasks = load_inputs(args.tasks, args.filter)
     if args.mode == "scripted":
         missing = [t.id for t in tasks if not t.steps]

@@ -23,11 +23,11 @@ KEY_ENV = "VLLM_API_KEY"  # vLLM's own name for it
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve", help="start vLLM for a model profile (or print the command with --dry-run)",
-        description="Build the vLLM command for a profile with the seed's defaults (served model name, "
-        "--max-num-seqs 16, --max-model-len 8192, --gpu-memory-utilization 0.95, --trust-remote-code, "
-        "port 8000 on 127.0.0.1, an image limit per prompt), check that vLLM >= 0.8.5 is installed, start it, "
-        "and wait until /health answers. SIGTERM and SIGINT are passed on to vLLM. Arguments after -- go to "
-        "vLLM unchanged.")
+        description="Build the vLLM command for a profile: the seed's flags (served model name, --max-num-seqs 16, "
+        "--gpu-memory-utilization 0.95, port 8000 on 127.0.0.1) with the profile's own context length, images per "
+        "prompt and --trust-remote-code where the model needs it; check that the installed vLLM is new enough for "
+        "the profile's architecture, warn about known pitfalls, start it, and wait until /health answers. SIGTERM "
+        "and SIGINT are passed on to vLLM. Arguments after -- go to vLLM unchanged.")
     p.add_argument("--profile", default="kimi-vl-thinking", help="model profile (default kimi-vl-thinking)")
     p.add_argument("--model", help="local path or Hugging Face id of the weights (default: the profile's)")
     p.add_argument("--port", type=int, default=8000)
@@ -38,12 +38,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"the key clients must send (Authorization: Bearer …); default: the {KEY_ENV} environment "
                         "variable, which is better than this flag because other local users can read command "
                         "lines. It reaches vLLM through its environment; clients set OPENAI_API_KEY to it")
-    p.add_argument("--max-model-len", type=int, default=8192)
+    p.add_argument("--max-model-len", type=int, default=None,
+                   help="context length (default: the profile's, e.g. 32768; clients read it from /v1/models)")
     p.add_argument("--max-num-seqs", type=int, default=16)
     p.add_argument("--gpu-memory-utilization", type=float, default=0.95)
     p.add_argument("--allowed-local-media-path", type=Path,
                    help="let the server read file:// images under this folder (for --image-transport file)")
-    p.add_argument("--limit-images", type=int, help="images per prompt (default: the profile's history + 1)")
+    p.add_argument("--limit-images", type=int,
+                   help="images per prompt, vLLM's --limit-mm-per-prompt (default: the profile's, its history + 1)")
     p.add_argument("--dry-run", action="store_true", help="print the command and exit")
     p.add_argument("--timeout", type=float, default=1800, help="seconds to wait for /health (default 1800)")
     p.add_argument("extra", nargs=argparse.REMAINDER, help="-- then extra vLLM arguments")
@@ -62,21 +64,28 @@ def api_key(args: argparse.Namespace) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from agent.serve import ServeError, check_vllm, installed_vllm_version, serve_command
+    from agent.serve import ServeError, check_vllm, installed_vllm_version, serve_command, serve_warnings
 
     extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
     if any(a == "--api-key" or a.startswith("--api-key=") for a in extra):
         raise UsageError(f"pass the key with --api-key before -- or in {KEY_ENV}, not to vLLM's command line")
+    for flag, value in (("--max-model-len", args.max_model_len), ("--limit-images", args.limit_images)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be at least 1, got {value}")
     try:
-        version = None if args.dry_run else check_vllm()
+        version = None if args.dry_run else check_vllm(profile=args.profile)
+        version = version or installed_vllm_version()
         argv = serve_command(args.profile, args.model, args.port, args.host, args.max_model_len, args.max_num_seqs,
                              args.gpu_memory_utilization, args.allowed_local_media_path, args.limit_images, extra,
-                             vllm_version=version or installed_vllm_version())
+                             vllm_version=version)
+        warnings = serve_warnings(args.profile, version, extra)
     except (ValueError, KeyError) as exc:
         raise UsageError(str(exc).strip("'\"")) from exc
     except ServeError as exc:
         print(f"screenact serve: {exc}", file=sys.stderr)
         return 1
+    for line in warnings:
+        print(f"screenact serve: WARNING: {line}", file=sys.stderr)
     key = api_key(args)
     print(shlex.join(argv))
     if key is not None:

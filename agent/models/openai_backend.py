@@ -107,13 +107,15 @@ class TooManyImages(RequestRejected):
         self.limit = limit
 
 
-# vLLM: "At most 4 image(s) may be provided in one prompt." (older: "... in one request.")
-_IMAGE_LIMIT = re.compile(r"At most (\d{1,6}) image\(s\) may be provided in one (?:prompt|request)")
+# vLLM: "At most 4 image(s) may be provided in one prompt." (0.8-0.9: "... in one request."; 0.7: "You set
+# image=2 (or defaulted to 1) in `--limit-mm-per-prompt`, but passed 3 image items in the same prompt.")
+_IMAGE_LIMIT = re.compile(r"At most (\d{1,6}) image\(s\) may be provided in one (?:prompt|request)"
+                          r"|You set image=(\d{1,6}) \(or defaulted to 1\) in `--limit-mm-per-prompt`")
 
 
 def _image_limit(message: str) -> int | None:
     m = _IMAGE_LIMIT.search(message)
-    return int(m.group(1)) if m else None
+    return int(m.group(1) or m.group(2)) if m else None
 
 
 def _error_message(err: "openai.APIStatusError") -> str:

@@ -7,7 +7,9 @@ Formats (:data:`FORMATS`), one module each:
 - ``"computer_13"`` — OSWorld JSON action dicts (:mod:`tools.parse.computer_13`);
 - ``"ui-tars"``    — ``Thought:`` / ``Action: click(start_box=…)`` (:mod:`tools.parse.ui_tars`);
 - ``"thousand"``   — 0–1000 grids: Qwen3-VL tool calls, OS-Atlas lines, 0–1000 pyautogui, bare points
-  (:mod:`tools.parse.thousand`).
+  (:mod:`tools.parse.thousand`);
+- ``"qwen-tool"``  — Qwen2.5-VL / Qwen3-VL ``computer_use`` tool calls, in the profile's space
+  (:mod:`tools.parse.qwen_tool`).
 
 Contract:
 
@@ -35,10 +37,11 @@ from tools.parse._text import DEFAULT_THINKING, ThinkingMarkers, Thinking, actio
 from tools.parse.computer_13 import parse_computer13
 from tools.parse.kimi_vl import kimi_point, parse_kimi
 from tools.parse.pyautogui_code import parse_pyautogui
+from tools.parse.qwen_tool import parse_qwen_tool, qwen_tool_point
 from tools.parse.thousand import parse_thousand, thousand_point
 from tools.parse.ui_tars import parse_ui_tars, ui_tars_point
 
-FORMATS: tuple[str, ...] = ("pyautogui", "kimi-vl", "computer_13", "ui-tars", "thousand")
+FORMATS: tuple[str, ...] = ("pyautogui", "kimi-vl", "computer_13", "ui-tars", "thousand", "qwen-tool")
 """The format names ``parse`` accepts (a few spellings like ``kimi_vl`` or ``uitars`` work too)."""
 
 _PARSERS: dict[str, Callable[..., Parsed]] = {
@@ -47,6 +50,7 @@ _PARSERS: dict[str, Callable[..., Parsed]] = {
     "computer_13": parse_computer13,
     "ui-tars": parse_ui_tars,
     "thousand": parse_thousand,
+    "qwen-tool": parse_qwen_tool,
 }
 
 _ALIASES = {
@@ -118,6 +122,8 @@ def parse_point(text: str, fmt: str, *, limits: Limits = DEFAULT_LIMITS) -> tupl
             return ui_tars_point(text, limits)
         if name == "thousand":
             return thousand_point(text, limits)
+        if name == "qwen-tool":
+            return qwen_tool_point(text, limits)
         parsed = parse(text, name, limits=limits)
         return next((p for p in map(pointer_point, parsed.actions) if p is not None), None)
     except Exception:

@@ -1,8 +1,9 @@
 """The ``ui-tars`` format: ``Thought: …`` then ``Action: call(…)`` (UI-TARS, UI-TARS-1.5).
 
-Points are written ``start_box='(x,y)'``, ``start_box='<|box_start|>(x,y)<|box_end|>'``,
-``point='<point>x y</point>'`` (1.5), or as a box ``'[x1, y1, x2, y2]'`` / ``<bbox>…</bbox>`` (its
-centre is used). For UI-TARS-1.5 they are absolute pixels of the smart_resize image (the profile's
+Points are written as UI-TARS-1.5 is prompted, ``point='<point>x y</point>'`` (``start_point`` /
+``end_point`` for a drag), and in the older forms that are still read: ``start_box='(x,y)'``,
+``start_box='<|box_start|>(x,y)<|box_end|>'`` (1.0), or a box ``'[x1, y1, x2, y2]'`` /
+``<bbox>…</bbox>`` (its centre is used). For UI-TARS-1.5 they are absolute pixels of the smart_resize image (the profile's
 Transform maps them); UI-TARS-1.0 wrote 0–1000 — the parser is agnostic, the profile decides.
 
 Calls (the UI-TARS computer-use action space):
@@ -33,7 +34,7 @@ from tools.actions import Click, Done, Drag, Fail, Key, KeyDown, KeyUp, Move, Sc
 from tools.parse._base import Builder, Limits, Parsed, Problem, begin, first_point, make
 from tools.parse._text import NUMBER
 
-HINT = "Answer as: Thought: <reasoning>\nAction: click(start_box='(x,y)') — one action from the action space."
+HINT = "Answer as: Thought: <reasoning>\nAction: click(point='<point>x y</point>') — one action from the action space."
 
 _ACTION_LINE = re.compile(r"^[ \t]*\**[ \t]*Action[ \t]*\**[ \t]*:[ \t]*", re.MULTILINE)
 _THOUGHT = re.compile(r"^[ \t]*(?:Thought|Reflection|Action_Summary)[ \t]*:[ \t]*", re.MULTILINE)
@@ -92,7 +93,7 @@ def _chunks(action_str: str) -> list[str]:
 def _call(chunk: str, builder: Builder, limits: Limits) -> None:
     m = _CALL.match(chunk)
     if not m:
-        raise Problem(f"`{_short(chunk)}` is not an action call like click(start_box='(x,y)')")
+        raise Problem(f"`{_short(chunk)}` is not an action call like click(point='<point>x y</point>')")
     name, argtext = m.group(1).lower(), m.group(2)
     if name in ("type", "finished", "call_user", "answer"):
         content = _content(argtext, name)
@@ -166,20 +167,20 @@ def _point(args: dict[str, str], names: tuple[str, ...], name: str, limits: Limi
     raw = next((args[n] for n in names if args.get(n)), None)
     if raw is None:
         if required:
-            raise Problem(f"{name}() needs {names[0]}='(x,y)'")
+            raise Problem(f"{name}() needs {names[0]}='<point>x y</point>'")
         return None
     nums = [float(n) for n in NUMBER.findall(_TAGS.sub(" ", raw))]
     if len(nums) == 4:
         nums = [(nums[0] + nums[2]) / 2, (nums[1] + nums[3]) / 2]
     if len(nums) != 2:
-        raise Problem(f"{name}(): {_short(raw)!r} is not a point; write '(x,y)'")
+        raise Problem(f"{name}(): {_short(raw)!r} is not a point; write '<point>x y</point>'")
     if any(abs(v) > limits.max_number for v in nums):
         raise Problem(f"{name}(): the point {_short(raw)!r} is out of range")
     return nums[0], nums[1]
 
 
-_START = ("start_box", "point", "start_point", "box")
-_END = ("end_box", "end_point")
+_START = ("point", "start_point", "start_box", "box")
+_END = ("end_point", "end_box")
 
 
 def _clicker(clicks: int, button: str):  # noqa: ANN202
