@@ -183,7 +183,6 @@ def parse_step(raw: str) -> Step:
     if not isinstance(raw, str) or not raw.strip():
         raise StepParseError("a step must be a non-empty sentence")
     s = raw.strip()
-    low = s.lower()
 
     # the end of a script: done [: answer], fail [: reason] (also "give up", 完成, 无法完成, 放弃) ---------
     m = _TERMINAL.match(s)
@@ -191,13 +190,23 @@ def parse_step(raw: str) -> Step:
         rest = (m.group(2) or "").strip() or None
         return _step("done" if m.group(1) else "fail", raw, text=rest)
 
-    # English -------------------------------------------------------------------------------------
+    step = _english(s, raw) or _chinese(s, raw)
+    if step is None:
+        raise StepParseError(
+            f"{raw!r} is not a step; use one of: click/double-click/right-click <target>, type '<text>' [into <target>], "
+            f"press <keys>, scroll up|down [in <target>], drag <target> to <target>, wait <n> seconds "
+            f"(or 点击/双击/右键点击, 输入“…”到…, 按…, 向下滚动, 将…拖动到…, 等待…秒)")
+    return step
+
+
+def _english(s: str, raw: str) -> Step | None:
+    """An English step, or None when ``s`` starts with none of the English verbs."""
     m = re.match(r"^(double[- ]click|right[- ]click|click)(?:\s+on)?\s+(.+)$", s, re.I)
     if m:
         verb = m.group(1).lower().replace(" ", "-")
         kind = {"click": "click", "double-click": "double_click", "right-click": "right_click"}[verb]
         return _step(kind, raw, target=_target(m.group(2), raw))
-    if re.match(r"^type\b", low):
+    if re.match(r"^type\b", s, re.I):
         text, rest = _quoted_then_rest(s[4:], raw)
         if not text:
             raise StepParseError(f"{raw!r}: the text to type is empty")
@@ -221,8 +230,11 @@ def parse_step(raw: str) -> Step:
     m = re.match(rf"^wait\s+(?:for\s+)?{_NUM}(?:\s*(?:s|secs?|seconds?))?\s*\.?$", s, re.I)
     if m:
         return _wait(float(m.group(1)), raw)
+    return None
 
-    # Chinese -------------------------------------------------------------------------------------
+
+def _chinese(s: str, raw: str) -> Step | None:
+    """A Chinese step, or None when ``s`` starts with none of the Chinese verbs."""
     m = re.match(r"^(双击|右键单击|右键点击|右击|点击|单击)\s*(.+)$", s)
     if m:
         kind = {"双击": "double_click", "右键单击": "right_click", "右键点击": "right_click", "右击": "right_click"}.get(m.group(1), "click")
@@ -257,10 +269,8 @@ def parse_step(raw: str) -> Step:
     m = re.match(rf"^等待\s*{_NUM}\s*秒\s*[。.]?$", s)
     if m:
         return _wait(float(m.group(1)), raw)
-    raise StepParseError(
-        f"{raw!r} is not a step; use one of: click/double-click/right-click <target>, type '<text>' [into <target>], "
-        f"press <keys>, scroll up|down [in <target>], drag <target> to <target>, wait <n> seconds "
-        f"(or 点击/双击/右键点击, 输入“…”到…, 按…, 向下滚动, 将…拖动到…, 等待…秒)")
+    return None
+
 
 
 def _wait(seconds: float, raw: str) -> Step:

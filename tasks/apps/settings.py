@@ -40,7 +40,8 @@ class SettingsApp(TkApp):
         parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                             help="initial value of a setting (e.g. volume=30, mute=true)")
 
-    def build(self) -> None:
+    def _variables(self) -> None:
+        """The settings, from the defaults and ``--set key=value``; every edit is published."""
         self.applied = dict(DEFAULTS)
         for item in self.args.set:
             key, _, value = item.partition("=")
@@ -55,6 +56,8 @@ class SettingsApp(TkApp):
             var.trace_add("write", lambda *_: self.on_edit())
             self.vars[key] = var
 
+    def build(self) -> None:
+        self._variables()
         outer = ttk.Frame(self.root, padding=12)
         outer.pack(fill="both", expand=True)
         self.notebook = ttk.Notebook(outer)
