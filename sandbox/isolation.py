@@ -10,7 +10,9 @@ what bubblewrap does anyway.
 from __future__ import annotations
 
 import functools
+import os
 import shutil
+import stat
 import subprocess
 
 from sandbox.view import SANDBOX_GID, SANDBOX_UID, View, build_view
@@ -21,15 +23,16 @@ NAMESPACES = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"
               "--hostname", "sandbox"]
 
 
-@functools.lru_cache(maxsize=1)
-def bwrap_problem() -> str | None:
-    """None when bubblewrap can create the namespaces and the unprivileged user a sandbox needs, else why not."""
-    exe = shutil.which("bwrap")
-    if exe is None:
-        return "bubblewrap (bwrap) is not installed (Debian: apt-get install bubblewrap)"
+# A setuid bwrap on a kernel without unprivileged user namespaces cannot take the flags above; for a
+# normal user it still runs everything as that user with no capabilities, which is the same guarantee.
+# Root never falls back: without a user namespace, root inside keeps its capabilities.
+SETUID_PRIVILEGES = ["--cap-drop", "ALL"]
+
+
+def _try(exe: str, privileges: list[str]) -> str | None:
     try:
         done = subprocess.run(
-            [exe, *PRIVILEGES, *NAMESPACES, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            [exe, *privileges, *NAMESPACES, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
              "--tmpfs", "/tmp", "--die-with-parent", "true"],
             capture_output=True, text=True, timeout=10,
         )
@@ -40,8 +43,26 @@ def bwrap_problem() -> str | None:
     return None
 
 
+_chosen: list[list[str]] = [PRIVILEGES]  # what bwrap_problem() found to work
+
+
+@functools.lru_cache(maxsize=1)
+def bwrap_problem() -> str | None:
+    """None when bubblewrap can create the namespaces and the unprivileged user a sandbox needs, else why not."""
+    exe = shutil.which("bwrap")
+    if exe is None:
+        return "bubblewrap (bwrap) is not installed (Debian: apt-get install bubblewrap)"
+    _chosen[0] = PRIVILEGES
+    problem = _try(exe, PRIVILEGES)
+    if problem is not None and os.geteuid() != 0 and os.stat(exe).st_mode & stat.S_ISUID:
+        if _try(exe, SETUID_PRIVILEGES) is None:
+            _chosen[0] = SETUID_PRIVILEGES
+            return None
+    return problem
+
+
 def bwrap_argv(tmpfs_bytes: int, shares: tuple[str, ...] = ()) -> tuple[list[str], View]:
     """The bwrap prefix of the worker's command line, and the view whose descriptors bwrap must inherit."""
     view = build_view(tmpfs_bytes, shares)
-    argv = ["bwrap", *PRIVILEGES, *NAMESPACES, *view.argv, "--die-with-parent", "--new-session", "--"]
+    argv = ["bwrap", *_chosen[0], *NAMESPACES, *view.argv, "--die-with-parent", "--new-session", "--"]
     return argv, view
