@@ -253,7 +253,7 @@ class Sandbox:
             assert self._io_host is not None
             env["HOME"] = os.path.join(self._io_host, "home")
             env["TMPDIR"] = self._io_host
-            env.pop("USER"), env.pop("LOGNAME")
+            del env["USER"], env["LOGNAME"]
         env.update(extra or {})
         return env
 
