@@ -8,10 +8,12 @@ get in. Off loopback a token is required. SIGTERM and SIGKILL leave nothing serv
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 
@@ -153,37 +155,10 @@ def test_sigterm_stops_the_ui_with_a_browser_connected(stub, tmp_path):
         ui.stop()
 
 
-def test_a_browser_gets_in_with_the_token_once_and_chats(stub, tmp_path):
-    """The printed …/?token=… address in a real browser: the cookie carries the page, its websocket and its
-    uploads from then on; a second browser without the token sees only the refusal."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.ui_harness import launch_browser, new_context, open_chat, send, wait_text
-
-    ui = UIServer(stub.base_url, tmp_path, extra=["--host", "0.0.0.0"], env={"SCREENACT_UI_TOKEN": TOKEN})
-    try:
-        wait_until(lambda: ui.proc.poll() is not None or _get(ui.url + "/")[0] == 401, 60, "the server answering")
-        stub.push("◁think▷A greeting.◁/think▷Hello through the token.")
-        with sync_playwright() as pw:
-            browser = launch_browser(pw)
-            try:
-                page = open_chat(new_context(browser), f"{ui.url}/?token={TOKEN}")
-                assert "token" not in page.url  # the redirect took it out of the address bar and history
-                send(page, "Hello?")
-                wait_text(page, "Hello through the token.")
-                stranger = new_context(browser).new_page()
-                stranger.goto(ui.url + "/")
-                assert "needs its token" in stranger.inner_text("body")
-            finally:
-                browser.close()
-    finally:
-        ui.stop()
-
-
-def test_sigkill_of_the_ui_during_an_agent_run_leaves_no_desktop_behind(tmp_path):
-    """The run's desktop (bwrap, Xvfb, window manager, worker, apps) dies with the server, SIGKILL included."""
-    import threading
-
+def test_a_browser_gets_in_with_the_token_and_the_desktop_dies_with_a_sigkilled_ui(tmp_path):
+    """The printed …/?token=… address in a real browser: the cookie carries the page and its websocket from
+    then on (a browser without the token sees only the refusal). An agent run started there has its desktop
+    (bwrap, Xvfb, window manager, worker, apps) end with the server when the server is SIGKILLed."""
     from playwright.sync_api import sync_playwright
 
     from tests.processes import alive
@@ -191,29 +166,33 @@ def test_sigkill_of_the_ui_during_an_agent_run_leaves_no_desktop_behind(tmp_path
 
     release = threading.Event()
 
-    def hang(body: dict) -> str:
-        release.wait(60)
+    def reply(body: dict) -> str:
+        if "Hello?" in json.dumps(body["messages"][-1]):
+            return "◁think▷A greeting.◁/think▷Hello through the token."
+        release.wait(60)  # the agent's first step waits here while the server is killed
         return "◁think▷Stopped.◁/think▷## Action:\nGive up.\n## Code:\n```\nFAIL\n```"
 
-    with StubOpenAI(responder=hang) as model:
-        ui = UIServer(model.base_url, tmp_path)
+    with StubOpenAI(responder=reply) as model, sync_playwright() as pw:
+        ui = UIServer(model.base_url, tmp_path, extra=["--host", "0.0.0.0"], env={"SCREENACT_UI_TOKEN": TOKEN})
+        browser = launch_browser(pw)
         try:
-            ui.wait_ready()
-            with sync_playwright() as pw:
-                browser = launch_browser(pw)
-                try:
-                    page = open_chat(new_context(browser), ui.url)
-                    pick_mode(page, "Agent")
-                    send(page, "xterm-echo-file")
-                    wait_text(page, "Agent · bundled task")
-                    wait_until(lambda: model.chat_requests, 90, "the agent's first request (its desktop is up)")
-                    started = descendants(ui.proc.pid)
-                    assert any("Xvfb" in cmd for cmd in started.values()), started
-                    ui.proc.kill()
-                    wait_until(lambda: not any(alive(pid) for pid in started), 30, "the desktop ending with the UI")
-                    wait_until(lambda: not serves(ui.port), 30, "the port closing")
-                finally:
-                    browser.close()
+            wait_until(lambda: ui.proc.poll() is not None or _get(ui.url + "/")[0] == 401, 60, "the server answering")
+            stranger = new_context(browser).new_page()
+            stranger.goto(ui.url + "/")
+            assert "needs its token" in stranger.inner_text("body")
+            page = open_chat(new_context(browser), f"{ui.url}/?token={TOKEN}")
+            assert "token" not in page.url  # the redirect took it out of the address bar and history
+            send(page, "Hello?")
+            wait_text(page, "Hello through the token.")
+            pick_mode(page, "Agent")
+            send(page, "xterm-echo-file")
+            wait_until(lambda: len(model.chat_requests) > 1, 90, "the agent's first request (its desktop is up)")
+            started = descendants(ui.proc.pid)
+            assert any("Xvfb" in cmd for cmd in started.values()), started
+            ui.proc.kill()
+            wait_until(lambda: not any(alive(pid) for pid in started), 30, "the desktop ending with the UI")
+            wait_until(lambda: not serves(ui.port), 30, "the port closing")
         finally:
             release.set()
+            browser.close()
             ui.stop()
