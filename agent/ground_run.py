@@ -493,6 +493,113 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+def _resumed_rows(out: Path, header: dict[str, Any], samples: Sequence[Sample]) -> dict[str, dict[str, Any]]:
+    """The rows an earlier run finished without error, for the samples asked now; ResumeMismatch when the
+    earlier run used another grounder, language or dataset format."""
+    saved_header, saved = load_saved(out)
+    if saved_header is not None:
+        for k in ("grounder", "lang"):
+            if saved_header.get(k) != header[k]:
+                raise ResumeMismatch(f"{out} was made with {k} {saved_header.get(k)!r}, this run uses {header[k]!r}; "
+                                     "use another --out, or start again with --overwrite")
+        old_fmt = (saved_header.get("dataset") or {}).get("format")
+        new_fmt = header["dataset"].get("format")
+        if old_fmt and new_fmt and old_fmt != new_fmt:
+            raise ResumeMismatch(f"{out} was made for a {old_fmt} dataset, this one is {new_fmt}")
+    wanted = {s.key for s in samples}
+    return {k: r for k, r in saved.items() if k in wanted and not r.get("error")}
+
+
+def _progress_bar(progress: Progress | bool, total: int, finished: dict[str, dict[str, Any]]) -> Progress:
+    """The progress line, counting what an earlier run finished."""
+    correct_before = sum(r.get("correctness") == "correct" for r in finished.values())
+    if isinstance(progress, Progress):
+        progress.total, progress.done, progress.resumed, progress.correct = (total, len(finished), len(finished),
+                                                                             correct_before)
+        return progress
+    return Progress(total, len(finished), correct_before, enabled=progress)
+
+
+def _open_log(out: Path, header: dict[str, Any], resume: bool, finished: dict[str, dict[str, Any]]) -> DetailsLog:
+    """The details log, holding every finished row (also those only the old results file had)."""
+    log = DetailsLog(details_log_path(out), header, append=resume)
+    if resume and finished:
+        logged = load_saved_log_keys(details_log_path(out))
+        for k, row in finished.items():
+            if k not in logged:
+                log.append(row)
+    return log
+
+
+@dataclass
+class _Batch:
+    """The samples being asked: each answered row is logged and counted; ``stop`` ends the run early."""
+
+    grounder: Grounder
+    lang: Literal["en", "cn"]
+    frames: FrameCache
+    log: DetailsLog
+    bar: Progress
+    rows: dict[str, dict[str, Any]]
+    max_consecutive_errors: int
+    stop: list[str] = field(default_factory=list)
+    fatal: list[BaseException] = field(default_factory=list)
+    consecutive: int = 0
+
+    async def ask(self, sample: Sample) -> dict[str, Any]:
+        """The sample's row: the grounder's answer, or the error that took its place."""
+        t0 = time.perf_counter()
+        try:
+            frame = await self.frames.get(sample.image_path)
+        except Exception as exc:  # an unreadable image: a failed sample, not a crash
+            return detail_row(sample, self.lang, error=f"cannot read the image: {_describe(exc)}",
+                              latency_s=time.perf_counter() - t0)
+        try:
+            g = await self.grounder.locate(frame, sample.prompt(self.lang))
+            row = detail_row(sample, self.lang, grounding=g, img_size=frame.size)
+            self.consecutive = 0
+            return row
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - recorded per sample; fatal kinds stop the run
+            if _fatal(exc) and not self.stop:
+                self.stop.append(_describe(exc))
+                self.fatal.append(exc)
+            return detail_row(sample, self.lang, error=_describe(exc), img_size=frame.size,
+                              latency_s=time.perf_counter() - t0)
+
+    async def one(self, sample: Sample) -> None:
+        """Ask, then record the row; too many failures in a row stop the run."""
+        row = await self.ask(sample)
+        if row.get("error"):
+            self.consecutive += 1
+            if self.consecutive >= self.max_consecutive_errors and not self.stop:
+                self.stop.append(f"{self.consecutive} samples in a row failed; the last: {row['error']}")
+        self.rows[sample.key] = row
+        self.log.append(row)
+        self.bar.update(row["correctness"], error=bool(row.get("error")))
+
+    async def run(self, todo: Sequence[Sample], concurrency: int) -> None:
+        """``concurrency`` workers, each taking the next sample as soon as it is done with one."""
+        queue = iter(todo)
+
+        async def worker() -> None:
+            for sample in queue:
+                if self.stop:
+                    return
+                await self.one(sample)
+
+        tasks = [asyncio.create_task(worker()) for _ in range(min(concurrency, len(todo)))]
+        try:
+            if tasks:
+                await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def run_grounding(
     samples: Sequence[Sample],
     grounder: Grounder,
@@ -514,115 +621,40 @@ async def run_grounding(
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     out = Path(out)
-    header = {
-        "version": RESULTS_VERSION,
-        "grounder": getattr(grounder, "name", type(grounder).__name__),
-        "lang": lang,
-        "dataset": dataset or {},
-    }
-    finished: dict[str, dict[str, Any]] = {}
-    if resume:
-        saved_header, saved = load_saved(out)
-        if saved_header is not None:
-            for k in ("grounder", "lang"):
-                if saved_header.get(k) != header[k]:
-                    raise ResumeMismatch(f"{out} was made with {k} {saved_header.get(k)!r}, this run uses {header[k]!r}; "
-                                         "use another --out, or start again with --overwrite")
-            old_fmt = (saved_header.get("dataset") or {}).get("format")
-            new_fmt = header["dataset"].get("format")
-            if old_fmt and new_fmt and old_fmt != new_fmt:
-                raise ResumeMismatch(f"{out} was made for a {old_fmt} dataset, this one is {new_fmt}")
-        wanted = {s.key for s in samples}
-        finished = {k: r for k, r in saved.items() if k in wanted and not r.get("error")}
+    header = {"version": RESULTS_VERSION, "grounder": getattr(grounder, "name", type(grounder).__name__),
+              "lang": lang, "dataset": dataset or {}}
+    finished = _resumed_rows(out, header, samples) if resume else {}
     todo = [s for s in samples if s.key not in finished]
-
-    correct_before = sum(r.get("correctness") == "correct" for r in finished.values())
-    if isinstance(progress, Progress):
-        bar = progress
-        bar.total, bar.done, bar.resumed, bar.correct = len(samples), len(finished), len(finished), correct_before
-    else:
-        bar = Progress(len(samples), len(finished), correct_before, enabled=progress)
-
-    log = DetailsLog(details_log_path(out), header, append=resume)
-    if resume and finished:
-        # the log may not hold rows that only the old results file had: keep them in the log too
-        logged = load_saved_log_keys(details_log_path(out))
-        for k, row in finished.items():
-            if k not in logged:
-                log.append(row)
-
-    rows: dict[str, dict[str, Any]] = dict(finished)
-    frames = FrameCache(cache_images)
-    stop: list[str] = []
-    fatal: list[BaseException] = []
-    consecutive = 0
+    bar = _progress_bar(progress, len(samples), finished)
+    batch = _Batch(grounder, lang, FrameCache(cache_images), _open_log(out, header, resume, finished), bar,
+                   dict(finished), max_consecutive_errors)
     started = time.monotonic()
-
-    async def one(sample: Sample) -> None:
-        nonlocal consecutive
-        t0 = time.perf_counter()
-        try:
-            frame = await frames.get(sample.image_path)
-        except Exception as exc:  # an unreadable image: a failed sample, not a crash
-            row = detail_row(sample, lang, error=f"cannot read the image: {_describe(exc)}",
-                             latency_s=time.perf_counter() - t0)
-        else:
-            try:
-                g = await grounder.locate(frame, sample.prompt(lang))
-                row = detail_row(sample, lang, grounding=g, img_size=frame.size)
-                consecutive = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - recorded per sample; fatal kinds stop the run
-                row = detail_row(sample, lang, error=_describe(exc), img_size=frame.size,
-                                 latency_s=time.perf_counter() - t0)
-                if _fatal(exc) and not stop:
-                    stop.append(_describe(exc))
-                    fatal.append(exc)
-        if row.get("error"):
-            consecutive += 1
-            if consecutive >= max_consecutive_errors and not stop:
-                stop.append(f"{consecutive} samples in a row failed; the last: {row['error']}")
-        rows[sample.key] = row
-        log.append(row)
-        bar.update(row["correctness"], error=bool(row.get("error")))
-
     bar.start()
-    queue = iter(todo)
-
-    async def worker() -> None:
-        # each worker takes the next sample as soon as it is done with one: no hand-off per sample
-        for sample in queue:
-            if stop:
-                return
-            await one(sample)
-
-    tasks = [asyncio.create_task(worker()) for _ in range(min(concurrency, len(todo)))]
     try:
-        if tasks:
-            await asyncio.gather(*tasks)
+        await batch.run(todo, concurrency)
     finally:
-        for t in tasks:
-            t.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        log.close()
+        batch.log.close()
         bar.close()
-        details = [rows[s.key] for s in samples if s.key in rows]
-        elapsed = time.monotonic() - started
-        run = {**header, "total": len(samples), "finished": len(details),
-               "complete": len(details) == len(samples) and not stop,
-               "errors": sum(bool(r.get("error")) for r in details),
-               "asked": len(details) - len(finished), "resumed": len(finished),
-               "elapsed_s": round(elapsed, 3), "concurrency": concurrency,
-               "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        metrics = write_results(out, details, run)
-        if run["complete"]:
-            details_log_path(out).unlink(missing_ok=True)  # everything is in ``out`` now
-    result = GroundRunResult(details, metrics, run, asked=run["asked"], resumed=len(finished), errors=run["errors"],
-                             aborted=stop[0] if stop else None, out=out, elapsed_s=elapsed, rows_by_key=rows,
-                             fatal=fatal[0] if fatal else None)
+        result = _finish(out, header, samples, batch, len(finished), concurrency, time.monotonic() - started)
     return result
+
+
+def _finish(out: Path, header: dict[str, Any], samples: Sequence[Sample], batch: _Batch, resumed: int,
+            concurrency: int, elapsed: float) -> GroundRunResult:
+    """Write ``out`` from every row so far (the details log goes once the run is complete); the outcome."""
+    details = [batch.rows[s.key] for s in samples if s.key in batch.rows]
+    run = {**header, "total": len(samples), "finished": len(details),
+           "complete": len(details) == len(samples) and not batch.stop,
+           "errors": sum(bool(r.get("error")) for r in details),
+           "asked": len(details) - resumed, "resumed": resumed,
+           "elapsed_s": round(elapsed, 3), "concurrency": concurrency,
+           "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    metrics = write_results(out, details, run)
+    if run["complete"]:
+        details_log_path(out).unlink(missing_ok=True)  # everything is in ``out`` now
+    return GroundRunResult(details, metrics, run, asked=run["asked"], resumed=resumed, errors=run["errors"],
+                           aborted=batch.stop[0] if batch.stop else None, out=out, elapsed_s=elapsed,
+                           rows_by_key=batch.rows, fatal=batch.fatal[0] if batch.fatal else None)
 
 
 def load_saved_log_keys(log: Path) -> set[str]:
