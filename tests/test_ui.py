@@ -396,7 +396,7 @@ def test_chat_upload_streams_the_answer_with_thinking_apart(page, stub, artifact
     parts = req.body["messages"][-1]["content"]
     assert parts[0]["type"] == "image_url" and parts[0]["image_url"]["url"].startswith("data:image/png;base64,")
     assert req.image_sizes == [(640, 400)] and parts[1] == {"type": "text", "text": "What is in this picture?"}
-    assert req.body["temperature"] == pytest.approx(0.8) and req.body["max_tokens"] <= 4096
+    assert req.body["temperature"] == pytest.approx(0.6) and req.body["max_tokens"] <= 4096  # the profile's own
 
 
 def test_chat_paste_then_follow_up_keeps_the_history(page, stub, artifacts):

@@ -8,8 +8,10 @@ Nothing here imports chainlit, so every piece can be tested on its own.
 - ``ThinkingStream`` routes streamed text to "thinking" or "answer" as it arrives, whether the
   server separates reasoning (``reasoning_content``) or, like vLLM for Kimi-VL, leaves the
   ``◁think▷ … ◁/think▷`` markers inside the content. Markers split across chunks are handled.
-- ``Conversation`` holds the turns and ``fit`` builds the largest request that fits the context:
-  lower max_tokens to the floor, then leave out old images (the newest one last), then old turns.
+- ``Conversation`` holds the turns and ``fit`` builds the largest request that fits: at most the
+  server's images per request (the oldest beyond it left out), then within the context lower max_tokens
+  to the floor, leave out old images (the newest one last), then old turns. ``send`` asks once more under
+  the server's own image limit when the server names a lower one.
 - ``md_escape`` makes any text (model output, file names, error messages) display literally.
 """
 
@@ -20,7 +22,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator
 
 from agent.models.base import ThinkingMarkers
 
@@ -31,6 +33,7 @@ DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 MAX_IMAGE_SIDE = 7168  # MoonViT refuses a side of 512 patches (14 px) or more; larger uploads are scaled down
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 IMAGE_PLACEHOLDER = "[an image from earlier in the conversation, left out to fit the context length]"
+IMAGE_OVER_LIMIT = "[an earlier image, left out: the server takes at most {limit} images per request]"
 _MIME_OF_FORMAT = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
 
 
@@ -269,7 +272,11 @@ class Turn:
 
 @dataclass(frozen=True)
 class ChatFit:
-    """A chat request that fits: messages, the max_tokens to ask for, and what was left out."""
+    """A chat request that fits: messages, the max_tokens to ask for, and what was left out.
+
+    ``images_over_limit`` oldest images were left out because one request may carry at most
+    ``image_limit`` (the server's ``--limit-mm-per-prompt``); ``images_left_out`` more to fit the context.
+    """
 
     messages: list[dict]
     max_tokens: int
@@ -278,10 +285,16 @@ class ChatFit:
     exact: bool
     turns_left_out: int
     images_left_out: int
+    images_over_limit: int = 0
+    image_limit: int | None = None
 
     @property
     def trimmed(self) -> bool:
-        return bool(self.turns_left_out or self.images_left_out)
+        return bool(self.turns_left_out or self.images_left_out or self.images_over_limit)
+
+
+ImageId = tuple[int, int]
+"""(turn index, part index) of one image in a conversation."""
 
 
 class Conversation:
@@ -312,15 +325,14 @@ class Conversation:
         if self.turns and self.turns[-1].answer is None:
             self.turns.pop()
 
-    def latest_image_turn(self) -> int | None:
-        for i in range(len(self.turns) - 1, -1, -1):
-            if self.turns[i].images():
-                return i
-        return None
+    def image_ids(self) -> list[ImageId]:
+        """Every image of the conversation, oldest first."""
+        return [(i, j) for i, turn in enumerate(self.turns) if isinstance(turn.user, list)
+                for j, part in enumerate(turn.user) if isinstance(part, dict) and part.get("type") == "image_url"]
 
-    def messages(self, keep: list[bool] | None = None, keep_images: list[bool] | None = None) -> list[dict]:
-        """OpenAI chat messages; ``keep[i]`` False leaves turn i out, ``keep_images[i]`` False replaces
-        turn i's images by a short text placeholder."""
+    def messages(self, keep: list[bool] | None = None, dropped: dict[ImageId, str] | None = None) -> list[dict]:
+        """OpenAI chat messages; ``keep[i]`` False leaves turn i out, and each image in ``dropped`` is
+        replaced by its text placeholder."""
         out: list[dict] = []
         if self.system:
             out.append({"role": "system", "content": self.system})
@@ -328,37 +340,45 @@ class Conversation:
             if keep is not None and not keep[i]:
                 continue
             user = turn.user
-            if isinstance(user, list) and keep_images is not None and not keep_images[i]:
-                user = [p if p.get("type") != "image_url" else {"type": "text", "text": IMAGE_PLACEHOLDER} for p in user]
+            if isinstance(user, list) and dropped:
+                user = [{"type": "text", "text": dropped[(i, j)]} if (i, j) in dropped else p for j, p in enumerate(user)]
             out.append({"role": "user", "content": user})
             if turn.answer is not None and i < len(self.turns) - 1:
                 out.append({"role": "assistant", "content": turn.answer})
         return out
 
-    def _plans(self) -> Iterator[tuple[list[bool], list[bool]]]:
-        """Ever smaller requests: old images out (oldest first, the newest image last), then old
-        turns out (oldest first, the turn with the newest image last). The current turn always stays."""
+    def _plans(self, max_images: int | None) -> Iterator[tuple[list[bool], dict[ImageId, str]]]:
+        """Ever smaller requests. First the oldest images beyond ``max_images`` go (always); then, to fit
+        the context, old images out (oldest first, those of the turn with the newest image last), then old
+        turns (oldest first, the turn with the newest image last). The current turn always stays."""
         n = len(self.turns)
-        keep, imgs = [True] * n, [True] * n
-        yield list(keep), list(imgs)
-        newest = self.latest_image_turn()
-        older = range(n - 1)
-        for i in older:
-            if self.turns[i].images() and i != newest:
-                imgs[i] = False
-                yield list(keep), list(imgs)
-        for i in older:
+        keep = [True] * n
+        ids = self.image_ids()
+        over = len(ids) - max_images if max_images is not None and len(ids) > max_images else 0
+        dropped = {image: IMAGE_OVER_LIMIT.format(limit=max_images) for image in ids[:over]}
+        yield list(keep), dict(dropped)
+        kept = ids[over:]
+        newest = kept[-1][0] if kept else None
+        for image in kept:
+            if image[0] < n - 1 and image[0] != newest:
+                dropped[image] = IMAGE_PLACEHOLDER
+                yield list(keep), dict(dropped)
+        for i in range(n - 1):
             if i != newest:
                 keep[i] = False
-                yield list(keep), list(imgs)
+                yield list(keep), dict(dropped)
         if newest is not None and newest < n - 1:
-            imgs[newest] = False
-            yield list(keep), list(imgs)
+            for image in kept:
+                if image[0] == newest:
+                    dropped[image] = IMAGE_PLACEHOLDER
+            yield list(keep), dict(dropped)
             keep[newest] = False
-            yield list(keep), list(imgs)
+            yield list(keep), dict(dropped)
 
-    async def fit(self, budget: "ContextBudget", max_tokens: int, floor: int | None = None) -> ChatFit:
-        """The richest request that leaves at least ``floor`` tokens for the answer.
+    async def fit(self, budget: "ContextBudget", max_tokens: int, floor: int | None = None, *,
+                  max_images: int | None = None) -> ChatFit:
+        """The richest request that carries at most ``max_images`` images and leaves at least ``floor``
+        tokens for the answer (the budget's context length: the server's own once it said it).
 
         Raises ``agent.budget.BudgetError`` (a ``ModelError``) when even the system prompt and the
         current turn alone do not fit.
@@ -367,21 +387,59 @@ class Conversation:
 
         floor = min(max_tokens, floor if floor is not None else max_tokens)
         last: tuple[int, int] | None = None
-        for keep, imgs in self._plans():
-            messages = self.messages(keep, imgs)
+        for keep, dropped in self._plans(max_images):
+            messages = self.messages(keep, dropped)
             prompt, image_tokens, _, exact = await budget.count(messages)
             room = budget.room(prompt)
             last = (prompt, image_tokens)
             if room >= floor:
-                older = range(len(self.turns) - 1)
+                over = sum(1 for text in dropped.values() if text != IMAGE_PLACEHOLDER)
+                left = sum(1 for (i, _j), text in dropped.items() if text == IMAGE_PLACEHOLDER and keep[i])
                 return ChatFit(messages, min(max_tokens, room), prompt, image_tokens, exact,
-                               turns_left_out=sum(1 for i in older if not keep[i]),
-                               images_left_out=sum(self.turns[i].images() for i in older if keep[i] and not imgs[i]))
+                               turns_left_out=sum(1 for i in range(len(self.turns) - 1) if not keep[i]),
+                               images_left_out=left, images_over_limit=over, image_limit=max_images)
         prompt, image_tokens = last or (0, 0)
         raise BudgetError(
             f"this message needs {prompt} prompt tokens ({image_tokens} for images) plus at least {floor} for the "
-            f"answer, but the context length is {budget.settings.context_len}. Send a smaller image or less text, "
-            "lower 'Max tokens', or raise 'Context length' if the server was started with a larger --max-model-len.")
+            f"answer, but the context length is {budget.context_len}. Send a smaller image or less text, "
+            "lower 'Max tokens', or serve the model with a larger --max-model-len.")
+
+
+# ---------------------------------------------------------------------- one exchange
+async def send(conv: Conversation, budget: "ContextBudget", complete: Callable[[ChatFit], Awaitable[Any]], *,
+               max_tokens: int, floor: int, image_limit: int | None) -> tuple[Any, ChatFit]:
+    """Fit the conversation (at most ``image_limit`` images) and ask: ``complete(fit)`` sends the request.
+
+    When the server refuses because it takes fewer images than assumed (its ``--limit-mm-per-prompt``;
+    vLLM names the number), the conversation is fitted again under the server's number and asked once
+    more; the returned fit says which limit held, for the next turns.
+    """
+    from agent.models.openai_backend import TooManyImages
+
+    fit = await conv.fit(budget, max_tokens, floor, max_images=image_limit)
+    try:
+        return await complete(fit), fit
+    except TooManyImages as exc:
+        if image_limit is not None and exc.limit >= image_limit:
+            raise
+        fit = await conv.fit(budget, max_tokens, floor, max_images=exc.limit)
+        return await complete(fit), fit
+
+
+def left_out_note(fit: ChatFit, context_len: int) -> str | None:
+    """One line for the user saying what of the conversation the request left out, and why (None: nothing)."""
+    parts = []
+    if fit.images_over_limit:
+        parts.append(f"{fit.images_over_limit} older image(s) left out: the server takes at most "
+                     f"{fit.image_limit} image(s) per request")
+    left = []
+    if fit.turns_left_out:
+        left.append(f"{fit.turns_left_out} earlier turn(s)")
+    if fit.images_left_out:
+        left.append(f"{fit.images_left_out} earlier image(s)")
+    if left:
+        parts.append(f"{' and '.join(left)} left out to fit the {context_len}-token context")
+    return f"ℹ {'; '.join(parts)}." if parts else None
 
 
 # ---------------------------------------------------------------------- errors

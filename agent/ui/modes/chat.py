@@ -12,7 +12,7 @@ from agent.budget import BudgetSettings, ContextBudget
 from agent.models import ModelError, OpenAIModel, Reply
 from agent.profiles import Profile
 from agent.ui.attachments import uploads
-from agent.ui.chat import ChatFit, Conversation, describe_error, md_escape
+from agent.ui.chat import ChatFit, Conversation, describe_error, left_out_note, md_escape, send
 from agent.ui.settings import Settings, make_model, profile_named, settings
 from agent.ui.streaming import DeltaPump, ReplyView
 
@@ -49,10 +49,14 @@ async def chat_turn(message: cl.Message) -> None:
     view = ReplyView(profile)
     model = make_model(st)
     try:
+        await _server_context(model)  # the budget follows the server's max_model_len once the model knows it
         budget = ContextBudget(profile, BudgetSettings(context_len=st.context_len), counter=model)
-        fit = await conv.fit(budget, st.max_tokens, floor=min(st.max_tokens, CHAT_FLOOR))
-        notes += _left_out(fit, st.context_len)
-        reply = await _complete(model, st, profile, fit, view)
+        limit = cl.user_session.get("image_limit") or profile.images_per_prompt
+        reply, fit = await send(conv, budget, lambda f: _complete(model, st, profile, f, view),
+                                max_tokens=st.max_tokens, floor=min(st.max_tokens, CHAT_FLOOR), image_limit=limit)
+        cl.user_session.set("image_limit", fit.image_limit)  # a lower limit the server named holds from now on
+        note = left_out_note(fit, budget.context_len)
+        notes += [note] if note else []
     except ModelError as exc:
         conv.abandon()
         if view.step is not None or view.msg is not None:
@@ -69,16 +73,12 @@ async def chat_turn(message: cl.Message) -> None:
     await view.finish(reply, note="\n".join(notes) or None)
 
 
-def _left_out(fit: ChatFit, context_len: int) -> list[str]:
-    """A note saying which earlier turns and images were left out to fit the context, if any."""
-    if not fit.trimmed:
-        return []
-    left = []
-    if fit.turns_left_out:
-        left.append(f"{fit.turns_left_out} earlier turn(s)")
-    if fit.images_left_out:
-        left.append(f"{fit.images_left_out} earlier image(s)")
-    return [f"ℹ {' and '.join(left)} left out to fit the {context_len}-token context."]
+async def _server_context(model: OpenAIModel) -> None:
+    """Ask the server for the model's context length (vLLM lists it); a server that cannot say is no error."""
+    try:
+        await model.served_model()
+    except ModelError:
+        pass  # the request itself will report an unreachable server or an unknown model
 
 
 async def _complete(model: OpenAIModel, st: Settings, profile: Profile, fit: ChatFit, view: ReplyView) -> Reply:
