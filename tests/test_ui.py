@@ -548,11 +548,13 @@ def test_the_settings_panel_changes_the_request(page, stub, artifacts):
     page.locator('[id^="step-Thought for"]').wait_for()  # thinking apart without streaming too
 
 
-def _set_server(page, base_url: str, key: str = "") -> None:
+def _set_server(page, base_url: str, key: str | None = None) -> None:
+    """Change the server in the settings panel; ``key`` None leaves the key field as the panel shows it."""
     page.click("#chat-settings-open-modal")
     page.locator("#chat-settings").wait_for()
     page.fill("#base_url", base_url)
-    page.fill("#api_key", key)
+    if key is not None:
+        page.fill("#api_key", key)
     page.click("#confirm")
     page.locator("#chat-settings").wait_for(state="hidden")
 
@@ -573,7 +575,9 @@ def test_the_api_key_goes_only_to_the_server_it_was_given_for(page, stub, artifa
         page.wait_for_function("() => document.body.innerText.split('Hello from elsewhere.').length > 2")
         assert other.chat_requests[-1].headers["authorization"] == "Bearer sk-typed-for-the-other-server"
         before = len(stub.requests)
-        _set_server(page, stub.base_url)  # back: that key stays with the other server, the first one is gone
+        # back, without touching the key field (the panel shows it empty again, so the typed key cannot
+        # ride along): that key stays with the other server, and the first one is gone
+        _set_server(page, stub.base_url)
         wait_text(page, f"Connected to {stub.base_url}")
         assert keys(other) <= {"Bearer EMPTY", "Bearer sk-typed-for-the-other-server"}
         assert {r.headers.get("authorization") for r in stub.requests[before:]} == {"Bearer EMPTY"}
