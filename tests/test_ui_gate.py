@@ -59,10 +59,11 @@ def test_gate_rules_on_their_own():
     with pytest.raises(ValueError, match="http://host:port"):
         normalize_origin("proxy.example/path")
     wild = Gate.for_bind("0.0.0.0", 8090, token=TOKEN)
-    named = {"host": "box.lan:8090", "origin": "http://box.lan:8090", "cookie": f"screenact_token={TOKEN}"}
+    named = {"host": "box.lan:8090", "origin": "http://box.lan:8090", "cookie": f"screenact_token_8090={TOKEN}"}
     assert wild.refusal(ws, named) is None
     assert wild.refusal(ws, {**named, "origin": FOREIGN})[0] == 403
-    assert wild.refusal(ws, {**named, "cookie": "screenact_token=wrong"})[0] == 401
+    assert wild.refusal(ws, {**named, "cookie": "screenact_token_8090=wrong"})[0] == 401
+    assert wild.refusal(ws, {**named, "cookie": f"screenact_token_8091={TOKEN}"})[0] == 401  # another UI's
 
 
 def test_a_foreign_origin_is_refused_and_the_own_origin_accepted(server):
@@ -130,7 +131,7 @@ def test_with_a_token_on_all_interfaces_and_sigkill_leaves_nothing_serving(stub,
         own = {"Origin": ui.origin, "Cookie": cookie}
         assert polling_handshake(ui.port, own)[0] == 200
         assert polling_handshake(ui.port, {"Origin": ui.origin})[0] == 401
-        assert polling_handshake(ui.port, {"Origin": ui.origin, "Cookie": "screenact_token=" + "x" * 30})[0] == 401
+        assert polling_handshake(ui.port, {"Origin": ui.origin, "Cookie": f"screenact_token_{ui.port}=" + "x" * 30})[0] == 401
         assert polling_handshake(ui.port, {"Origin": FOREIGN, "Cookie": cookie})[0] == 403
         status, sock = websocket_handshake(ui.port, own)
         sock.close()

@@ -25,7 +25,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable
 
-COOKIE = "screenact_token"
+COOKIE = "screenact_token_{port}"  # per port: cookies ignore ports, and two UIs must not share one
 SOCKET_PATH = "/ws/socket.io"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 WILDCARD = ("0.0.0.0", "::", "")
@@ -64,6 +64,7 @@ class Gate:
     origins: frozenset[str]
     hosts: frozenset[str] | None
     token: str | None = None
+    cookie: str = COOKIE.format(port=0)
 
     @classmethod
     def for_bind(cls, host: str, port: int, extra_origins: Iterable[str] = (), token: str | None = None) -> "Gate":
@@ -78,7 +79,8 @@ class Gate:
             own = [f"http://{h}" for h in hosts]
         if hosts is not None:
             hosts += [urllib.parse.urlsplit(o).netloc for o in extra]
-        return cls(frozenset(own + extra), None if hosts is None else frozenset(hosts), token or None)
+        return cls(frozenset(own + extra), None if hosts is None else frozenset(hosts), token or None,
+                   COOKIE.format(port=port))
 
     def refusal(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str] | None:
         """(HTTP status, reason) when the request must not reach the app; None to let it in."""
@@ -109,7 +111,7 @@ class Gate:
         given = [query_token(scope) or ""]
         for part in headers.get("cookie", "").split(";"):
             name, _, value = part.strip().partition("=")
-            if name == COOKIE:
+            if name == self.cookie:
                 given.append(value)
         return any(hmac.compare_digest(g.encode(), self.token.encode()) for g in given if g)
 
@@ -137,7 +139,7 @@ class GateMiddleware:
             await _refuse(scope, send, *refused)
         elif (scope["type"] == "http" and scope.get("method") == "GET" and self.gate.token is not None
               and query_token(scope) is not None and not scope.get("path", "").startswith(SOCKET_PATH)):
-            await _set_cookie(scope, send, self.gate.token)
+            await _set_cookie(scope, send, self.gate)
         else:
             await self.app(scope, receive, send)
 
@@ -153,11 +155,11 @@ async def _refuse(scope: Scope, send: Send, status: int, reason: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _set_cookie(scope: Scope, send: Send, token: str) -> None:
+async def _set_cookie(scope: Scope, send: Send, gate: Gate) -> None:
     """Answer ``…?token=…`` with the cookie and a redirect to the same address without the token."""
     query = [(k, v) for k, v in urllib.parse.parse_qsl(scope.get("query_string", b"").decode()) if k != "token"]
     location = scope.get("root_path", "") + scope.get("path", "/") + (f"?{urllib.parse.urlencode(query)}" if query else "")
-    cookie = f"{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
+    cookie = f"{gate.cookie}={gate.token}; Path=/; HttpOnly; SameSite=Strict"
     await send({"type": "http.response.start", "status": 303,
                 "headers": [(b"location", location.encode()), (b"set-cookie", cookie.encode()),
                             (b"content-length", b"0")]})
