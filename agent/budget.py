@@ -235,58 +235,9 @@ class ContextBudget:
     ) -> Fitted:
         """The richest agent request for this step that fits the context (see the module docstring)."""
         desired = max_tokens if max_tokens is not None else self.profile.agent_sampling.max_tokens
-        floor = self.floor(desired)
+        search = _AgentSearch(self, instruction, list(history), image, screen_size, desired, self.floor(desired))
         keep = self.settings.keep_images if self.settings.keep_images is not None else self.profile.keep_images
-        steps = list(history)
-        most_images = len(split_history(steps, keep)[0])
-        last_prompt = 0
-
-        async def attempt(k: int, drop: int) -> Fitted | None:
-            nonlocal last_prompt
-            kept = steps[drop:]
-            msgs = build_agent_messages(self.profile, instruction, kept, image, screen_size,
-                                        keep_images=k, thought_chars=self.settings.thought_chars)
-            prompt, img_tokens, images, exact = await self.count(msgs, need=desired)
-            last_prompt = prompt
-            room = self.room(prompt)
-            if room < floor:
-                return None
-            shown = len(split_history(kept, k)[0])
-            return Fitted(msgs, min(desired, room), prompt, img_tokens, images, shown, len(kept) - shown,
-                          drop, exact, self.context_len)
-
-        async def smallest_drop(k: int, max_drop: int, guess: int | None, probe_smallest_first: bool) -> Fitted | None:
-            """The candidate of block k with the fewest dropped steps that fits, or None."""
-            if probe_smallest_first and max_drop > 0:
-                if await attempt(k, max_drop) is None:
-                    return None
-            first = 0 if guess is None else min(max(guess, 0), max_drop)
-            best = await attempt(k, first)
-            if best is not None:
-                if first == 0:
-                    return best
-                lo, hi = 0, first
-                neighbour = await attempt(k, first - 1)  # usually the answer is the last step's plan
-                if neighbour is None:
-                    return best
-                best, hi = neighbour, first - 1
-            else:
-                lo = first + 1
-                if lo > max_drop:
-                    return None
-                best = await attempt(k, max_drop)
-                if best is None:
-                    return None
-                hi = max_drop
-            while lo < hi:  # the smallest drop that fits lies in [lo, hi]; hi fits
-                mid = (lo + hi) // 2
-                fitted = await attempt(k, mid)
-                if fitted is not None:
-                    best, hi = fitted, mid
-                else:
-                    lo = mid + 1
-            return best
-
+        most_images = len(split_history(search.steps, keep)[0])
         # Blocks of candidates, richest first: k screenshots kept (k = most_images … 0); within a block
         # the oldest text steps are dropped one by one, keeping at least min_text_steps of them while a
         # screenshot step could still be turned into text instead. Sizes fall monotonically inside a
@@ -294,16 +245,78 @@ class ContextBudget:
         # since consecutive steps mostly fit the same way (two /tokenize calls in the steady state).
         last_k, last_text = self._last_plan if self._last_plan is not None else (None, None)
         for k in range(most_images, -1, -1):
-            text_steps = len(steps) - k
+            text_steps = len(search.steps) - k
             keep_text = min(text_steps, self.settings.min_text_steps) if k > 0 else 0
             guess = text_steps - last_text if k == last_k and last_text is not None else None
-            fitted = await smallest_drop(k, text_steps - keep_text, guess,
-                                         probe_smallest_first=last_k is not None and k > last_k)
+            fitted = await search.smallest_drop(k, text_steps - keep_text, guess,
+                                                probe_smallest_first=last_k is not None and k > last_k)
             if fitted is not None:
                 self._last_plan = (k, fitted.text_steps)
                 return fitted
         raise BudgetError(
-            f"even without any history the request needs {last_prompt} prompt tokens (the screenshot costs "
-            f"{image.image_tokens + self.profile.image_overhead_tokens}) plus at least {floor} for the answer, "
-            f"but the context length is {self.context_len}. Serve the model with a larger "
+            f"even without any history the request needs {search.last_prompt} prompt tokens (the screenshot costs "
+            f"{image.image_tokens + self.profile.image_overhead_tokens}) plus at least {search.floor} for the "
+            f"answer, but the context length is {self.context_len}. Serve the model with a larger "
             "--max-model-len, or lower the answer floor.")
+
+
+@dataclass
+class _AgentSearch:
+    """One step's search for the agent request that fits: ``attempt`` builds and counts one candidate."""
+
+    budget: ContextBudget
+    instruction: str
+    steps: list[HistoryStep]
+    image: "ModelImage"
+    screen_size: tuple[int, int]
+    desired: int
+    floor: int
+    last_prompt: int = 0
+
+    async def attempt(self, k: int, drop: int) -> Fitted | None:
+        """The request with ``k`` screenshots and the ``drop`` oldest steps left out, or None if it does not fit."""
+        b = self.budget
+        kept = self.steps[drop:]
+        msgs = build_agent_messages(b.profile, self.instruction, kept, self.image, self.screen_size,
+                                    keep_images=k, thought_chars=b.settings.thought_chars)
+        prompt, img_tokens, images, exact = await b.count(msgs, need=self.desired)
+        self.last_prompt = prompt
+        room = b.room(prompt)
+        if room < self.floor:
+            return None
+        shown = len(split_history(kept, k)[0])
+        return Fitted(msgs, min(self.desired, room), prompt, img_tokens, images, shown, len(kept) - shown,
+                      drop, exact, b.context_len)
+
+    async def smallest_drop(self, k: int, max_drop: int, guess: int | None, probe_smallest_first: bool) -> Fitted | None:
+        """The candidate of block k with the fewest dropped steps that fits, or None."""
+        attempt = self.attempt
+        if probe_smallest_first and max_drop > 0:
+            if await attempt(k, max_drop) is None:
+                return None
+        first = 0 if guess is None else min(max(guess, 0), max_drop)
+        best = await attempt(k, first)
+        if best is not None:
+            if first == 0:
+                return best
+            lo, hi = 0, first
+            neighbour = await attempt(k, first - 1)  # usually the answer is the last step's plan
+            if neighbour is None:
+                return best
+            best, hi = neighbour, first - 1
+        else:
+            lo = first + 1
+            if lo > max_drop:
+                return None
+            best = await attempt(k, max_drop)
+            if best is None:
+                return None
+            hi = max_drop
+        while lo < hi:  # the smallest drop that fits lies in [lo, hi]; hi fits
+            mid = (lo + hi) // 2
+            fitted = await attempt(k, mid)
+            if fitted is not None:
+                best, hi = fitted, mid
+            else:
+                lo = mid + 1
+        return best
