@@ -495,7 +495,7 @@ def _describe(exc: BaseException) -> str:
 
 def _resumed_rows(out: Path, header: dict[str, Any], samples: Sequence[Sample]) -> dict[str, dict[str, Any]]:
     """The rows an earlier run finished without error, for the samples asked now; ResumeMismatch when the
-    earlier run used another grounder, language or dataset format."""
+    earlier run used another grounder, language, dataset format or grounding prompt."""
     saved_header, saved = load_saved(out)
     if saved_header is not None:
         for k in ("grounder", "lang"):
@@ -506,6 +506,10 @@ def _resumed_rows(out: Path, header: dict[str, Any], samples: Sequence[Sample]) 
         new_fmt = header["dataset"].get("format")
         if old_fmt and new_fmt and old_fmt != new_fmt:
             raise ResumeMismatch(f"{out} was made for a {old_fmt} dataset, this one is {new_fmt}")
+        old_prompt, new_prompt = saved_header.get("prompt") or {}, header.get("prompt") or {}
+        if old_prompt.get("sha256") and new_prompt.get("sha256") and old_prompt["sha256"] != new_prompt["sha256"]:
+            raise ResumeMismatch(f"{out} was made with another grounding prompt ({old_prompt.get('source')}) than "
+                                 f"this run's ({new_prompt.get('source')}); use another --out, or --overwrite")
     wanted = {s.key for s in samples}
     return {k: r for k, r in saved.items() if k in wanted and not r.get("error")}
 
@@ -612,17 +616,21 @@ async def run_grounding(
     progress: Progress | bool = True,
     max_consecutive_errors: int = 10,
     cache_images: int = 4,
+    prompt: dict[str, str] | None = None,
 ) -> GroundRunResult:
     """Ground every sample (see the module docstring) and write ``out``; returns the outcome.
 
     ``dataset`` (e.g. ``{"root", "format"}``) is recorded in the run header and checked on resume,
-    together with the grounder's name and ``lang``; a mismatch raises :class:`ResumeMismatch`.
+    together with the grounder's name and ``lang``; so is ``prompt`` (``{"source", "sha256"}`` of the
+    grounding prompt: results of different prompts are not one run). A mismatch raises :class:`ResumeMismatch`.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     out = Path(out)
     header = {"version": RESULTS_VERSION, "grounder": getattr(grounder, "name", type(grounder).__name__),
               "lang": lang, "dataset": dataset or {}}
+    if prompt is not None:
+        header["prompt"] = dict(prompt)
     finished = _resumed_rows(out, header, samples) if resume else {}
     todo = [s for s in samples if s.key not in finished]
     bar = _progress_bar(progress, len(samples), finished)

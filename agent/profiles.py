@@ -19,11 +19,14 @@ Sampling choices worth knowing:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from agent.images import Encoding, ImageRule, ModelImage, MoonViTRule, SmartResizeRule, prepare_image
 from tools.parse import DEFAULT_LIMITS, Limits, Parsed, ParseError, ThinkingMarkers, parse, split_thinking
 from tools.parse._text import KIMI_THINKING
+
+if TYPE_CHECKING:
+    from agent.prompt_file import PromptTemplate
 
 Mode = Literal["agent", "grounding"]
 
@@ -71,6 +74,8 @@ class Profile:
     family: str = ""
     vllm_args: tuple[str, ...] = ()
     description: str = ""
+    grounding_template: "PromptTemplate | None" = None
+    agent_template: "PromptTemplate | None" = None
 
     @property
     def images_per_prompt(self) -> int:

@@ -167,7 +167,8 @@ class SectionsAgentPrompt:
 
     def build(self, profile: "Profile", instruction: str, history: Sequence[HistoryStep], image: "ModelImage",
               screen_size: tuple[int, int], *, keep_images: int = 3, thought_chars: int | None = None) -> list[dict]:
-        messages: list[dict] = [{"role": "system", "content": self.system(profile, screen_size, image)}]
+        system = templated(profile, "system", instruction, screen_size) or self.system(profile, screen_size, image)
+        messages: list[dict] = [{"role": "system", "content": system}]
         recent, older = split_history(history, keep_images)
         if older:
             lines = "\n".join(self.summary(profile, s) for s in older)
@@ -180,8 +181,21 @@ class SectionsAgentPrompt:
             messages.append({"role": "user", "content": parts})
             messages.append({"role": "assistant", "content": self.replay(profile, step, thought_chars)})
             pending = step.feedback
-        messages.append({"role": "user", "content": _image_parts(image) + [_text(self.instruction(instruction, pending))]})
+        task = templated(profile, "user", instruction, screen_size)
+        text = self.instruction(instruction, pending) if task is None else _with_feedback(task, pending)
+        messages.append({"role": "user", "content": _image_parts(image) + [_text(text)]})
         return messages
+
+
+def templated(profile: "Profile", which: str, instruction: str, screen_size: tuple[int, int]) -> str | None:
+    """The profile's agent template's ``system`` or ``user`` text, filled in (None: no template says it)."""
+    template = profile.agent_template
+    text = getattr(template, which) if template is not None else None
+    return None if text is None else template.fill(text, instruction.strip(), *screen_size)
+
+
+def _with_feedback(text: str, feedback: str | None) -> str:
+    return f"Feedback on your previous step: {feedback.strip()}\n\n{text}" if feedback else text
 
 
 def split_history(history: Sequence[HistoryStep], keep_images: int) -> tuple[list[HistoryStep], list[HistoryStep]]:
@@ -333,10 +347,9 @@ class UITarsAgentPrompt:
 
     def build(self, profile: "Profile", instruction: str, history: Sequence[HistoryStep], image: "ModelImage",
               screen_size: tuple[int, int], *, keep_images: int = 5, thought_chars: int | None = None) -> list[dict]:
-        messages: list[dict] = [
-            {"role": "system", "content": "You are a helpful assistant."},
-            {"role": "user", "content": [_text(self.first_turn(instruction))]},
-        ]
+        system = templated(profile, "system", instruction, screen_size) or "You are a helpful assistant."
+        first = templated(profile, "user", instruction, screen_size) or self.first_turn(instruction)
+        messages: list[dict] = [{"role": "system", "content": system}, {"role": "user", "content": [_text(first)]}]
         recent, older = split_history(history, keep_images)
         for step in older:
             messages.append({"role": "assistant", "content": self.summary(profile, step)})
@@ -484,5 +497,8 @@ def build_agent_messages(
 
 
 def build_grounding_messages(profile: "Profile", image: "ModelImage", instruction: str) -> list[dict]:
-    """The chat messages asking the model for the point an instruction refers to."""
+    """The chat messages asking the model for the point an instruction refers to (the profile's
+    ``grounding_template`` when it has one: a published prompt, word for word)."""
+    if profile.grounding_template is not None:
+        return profile.grounding_template.build(image, instruction)
     return GROUNDING_PROMPTS[profile.grounding_prompt].build(profile, image, instruction)

@@ -31,6 +31,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="vlm: a model behind an OpenAI-compatible server, through --profile (default); "
                    "ocr: the embedded CPU grounder, no server")
     add_model_flags(p)
+    p.add_argument("--prompt-file", type=Path, metavar="PATH",
+                   help="the grounding prompt from a template file, to reproduce a published protocol word for word: "
+                   ".txt is the user text (the screenshot before it); .json/.yaml gives system, user and image "
+                   "(before|after); {instruction}, {width}, {height} are filled in. results.json records its path "
+                   "and SHA-256 (the built-in prompt's too)")
     p.add_argument("--estimate-tokens", action="store_true",
                    help="budget the prompt's text by the conservative estimate instead of the server's /tokenize "
                    "(one request fewer per sample; max_tokens may come out a little lower)")
@@ -47,7 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _grounder(args: argparse.Namespace, model, context_len: int | None):
+def _grounder(args: argparse.Namespace, model, profile, context_len: int | None):
     """The grounder the flags name (``model`` is None for the ocr grounder)."""
     if model is None:
         try:
@@ -60,17 +65,24 @@ def _grounder(args: argparse.Namespace, model, context_len: int | None):
     from agent.grounders import VLMGrounder
 
     budget = BudgetSettings(context_len=context_len, use_server_count=not args.estimate_tokens)
-    return VLMGrounder(model, DatasetProfile.of(check_model_flags(args)), budget=budget)
+    return VLMGrounder(model, DatasetProfile.of(profile), budget=budget)
 
 
-def _model(args: argparse.Namespace):
-    """The model client for ``--grounder vlm`` (its flags checked), else None."""
+def _profile(args: argparse.Namespace):
+    """The profile for ``--grounder vlm`` (flags checked, ``--prompt-file`` read into it), else None."""
     if args.grounder != "vlm":
+        if args.prompt_file is not None:
+            raise UsageError("--prompt-file is a model's prompt; the ocr grounder has none")
         return None
-    from agent.models import OpenAIModel
+    from agent.prompt_file import PromptFileError, load_prompt_file
 
-    check_model_flags(args)
-    return OpenAIModel(model=args.model, base_url=args.base_url)
+    profile = check_model_flags(args)
+    if args.prompt_file is not None:
+        try:
+            profile = profile.with_(grounding_template=load_prompt_file(args.prompt_file))
+        except PromptFileError as exc:
+            raise UsageError(str(exc)) from None
+    return profile
 
 
 def _load_samples(args: argparse.Namespace):
@@ -98,16 +110,20 @@ def run(args: argparse.Namespace) -> int:
     from agent.ground_run import ResumeMismatch, WontFit, check_fits, run_grounding
     from agent.models.base import ModelError, UnknownModel
 
+    from agent.models import OpenAIModel
+    from agent.prompt_file import grounding_prompt_identity
+
     dataset, samples = _load_samples(args)
     out: Path = args.out
-    model = _model(args)
+    profile = _profile(args)
+    model = OpenAIModel(model=args.model, base_url=args.base_url) if profile is not None else None
 
     async def main():
         try:
             # the server is asked once before any sample: an unreachable server, an unknown model name or a
             # --context-len the server contradicts fails here, before a results file exists
             context_len = await check_server(model, args.context_len) if model is not None else None
-            grounder = _grounder(args, model, context_len)
+            grounder = _grounder(args, model, profile, context_len)
             if context_len is not None:
                 try:
                     check_fits(grounder.profile, samples, context_len)
@@ -119,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
             return grounder, await run_grounding(
                 samples, grounder, out=out, concurrency=args.concurrency, resume=args.resume, lang=args.lang,
                 dataset={"root": str(dataset.root), "format": dataset.format, "samples": len(dataset)},
-                progress=not args.no_progress)
+                progress=not args.no_progress,
+                prompt=grounding_prompt_identity(profile) if profile is not None else None)
         finally:
             if model is not None:
                 await model.aclose()
