@@ -93,75 +93,103 @@ def _view(img: Any, box: tuple[int, int, int, int], bbox: Sequence[float], pred:
             f'{_overlay((x1, y1, x2 - x1, y2 - y1), bbox, pred, img.size)}</div>')
 
 
+class _Images:
+    """Each screenshot decoded once, and embedded once as a CSS class that its full views share."""
+
+    def __init__(self, max_side: int, jpeg_quality: int) -> None:
+        self.max_side, self.jpeg_quality = max_side, jpeg_quality
+        self.loaded: dict[str, Any] = {}
+        self.classes: dict[str, str] = {}
+        self.styles: list[str] = []
+
+    def get(self, img_path: str) -> Any:
+        """The image as RGB, or None when it cannot be read."""
+        from PIL import Image
+
+        if img_path not in self.loaded:
+            try:
+                with Image.open(img_path) as im:
+                    self.loaded[img_path] = im.convert("RGB")
+            except (OSError, ValueError):
+                self.loaded[img_path] = None
+        return self.loaded[img_path]
+
+    def css_class(self, img_path: str, img: Any) -> str:
+        """The class whose background is the image (at most ``max_side`` px), made on first use."""
+        from PIL import Image
+
+        if img_path not in self.classes:
+            cls = f"i{len(self.classes)}"
+            self.classes[img_path] = cls
+            small = img
+            if max(img.size) > self.max_side:
+                f = self.max_side / max(img.size)
+                small = img.resize((round(img.width * f), round(img.height * f)), Image.Resampling.LANCZOS)
+            self.styles.append(f".{cls}{{background-image:url({_data_url(small, 'JPEG', self.jpeg_quality)})}}")
+        return self.classes[img_path]
+
+
+def _views(img: Any, cls: str, bbox: list[float], pred: list[float] | None, crop_side: int) -> list[str]:
+    """The whole screenshot, a crop around the true box, and one around the point when it is elsewhere."""
+    w, h = img.size
+    views = [f'<div class="shot full {cls}" style="aspect-ratio:{w} / {h}">'
+             f'{_overlay((0, 0, w, h), bbox, pred, img.size)}</div>']
+    margin = max(24.0, 0.6 * max(bbox[2] - bbox[0], bbox[3] - bbox[1]))
+    box_crop = _crop_box(*bbox, img.size, margin)
+    crops = [_view(img, box_crop, bbox, pred, "crop", crop_side)]
+    if pred is not None:
+        px, py = pred
+        inside = box_crop[0] <= px <= box_crop[2] and box_crop[1] <= py <= box_crop[3]
+        on_image = 0 <= px <= w and 0 <= py <= h
+        if not inside and on_image:
+            crops.append(_view(img, _crop_box(px, py, px, py, img.size, 60), bbox, pred, "crop", crop_side))
+    views.append('<div>' + "".join(f'<div style="margin-bottom:.6em">{c}</div>' for c in crops) + "</div>")
+    return views
+
+
+def _card(n: int, d: Mapping[str, Any], views: list[str], bbox: list[float], pred: list[float] | None,
+          img_path: str) -> str:
+    """One failure: the instruction, its verdict, what was predicted against the true box, the views."""
+    kind = "error" if d.get("error") else str(d.get("correctness"))
+    reason = (d.get("grounding") or {}).get("reason") if isinstance(d.get("grounding"), dict) else None
+    meta = " · ".join(html.escape(str(x)) for x in (
+        d.get("key"), d.get("ui_type"), d.get("application"), d.get("platform"), d.get("group")) if x)
+    pred_text = "no point" if pred is None else f"({pred[0]:g}, {pred[1]:g})"
+    notes = "".join(f"<div><b>{label}:</b> {html.escape(str(v))}</div>" for label, v in (
+        ("error", d.get("error")), ("reason", reason)) if v)
+    reply = d.get("raw_response")
+    return (
+        f'<div class="card"><h2>{n}. {html.escape(str(d.get("prompt_to_evaluate", "")))} '
+        f'<span class="tag {kind}">{html.escape(kind)}</span></h2>'
+        f'<div class="meta">{meta} — predicted {pred_text}, true box '
+        f'({bbox[0]:g}, {bbox[1]:g}, {bbox[2]:g}, {bbox[3]:g}) in {html.escape(Path(img_path).name)}</div>'
+        f'{notes}<div class="views">{"".join(views)}</div>'
+        + (f"<details><summary>raw reply</summary><pre>{html.escape(str(reply))}</pre></details>" if reply else "")
+        + "</div>")
+
+
 def write_failures_html(details: Sequence[Mapping[str, Any]], path: str | Path, *, title: str = "Grounding failures",
                         max_side: int = 1600, crop_side: int = 320, jpeg_quality: int = 78) -> int:
     """Write the failures page for a run's details; returns how many failures it shows."""
-    from PIL import Image
-
     path = Path(path)
     failures = [d for d in details if d.get("correctness") != "correct"]
-    classes: dict[str, str] = {}
-    styles: list[str] = []
+    images = _Images(max_side, jpeg_quality)
     cards: list[str] = []
-    images: dict[str, Any] = {}
     for n, d in enumerate(failures, 1):
         img_path = str(d.get("img_path") or "")
         bbox = [float(v) for v in d["bbox"]]
         pred = d.get("pred")
         pred = [float(pred[0]), float(pred[1])] if pred else None
-        views: list[str] = []
-        if img_path not in images:
-            try:
-                with Image.open(img_path) as im:
-                    images[img_path] = im.convert("RGB")
-            except (OSError, ValueError):
-                images[img_path] = None
-        img = images[img_path]
+        img = images.get(img_path)
         if img is not None:
-            if img_path not in classes:
-                cls = f"i{len(classes)}"
-                classes[img_path] = cls
-                small = img
-                if max(img.size) > max_side:
-                    f = max_side / max(img.size)
-                    small = img.resize((round(img.width * f), round(img.height * f)), Image.Resampling.LANCZOS)
-                styles.append(f".{cls}{{background-image:url({_data_url(small, 'JPEG', jpeg_quality)})}}")
-            w, h = img.size
-            views.append(f'<div class="shot full {classes[img_path]}" style="aspect-ratio:{w} / {h}">'
-                         f'{_overlay((0, 0, w, h), bbox, pred, img.size)}</div>')
-            margin = max(24.0, 0.6 * max(bbox[2] - bbox[0], bbox[3] - bbox[1]))
-            box_crop = _crop_box(*bbox, img.size, margin)
-            crops = [_view(img, box_crop, bbox, pred, "crop", crop_side)]
-            if pred is not None:
-                px, py = pred
-                inside = box_crop[0] <= px <= box_crop[2] and box_crop[1] <= py <= box_crop[3]
-                on_image = 0 <= px <= w and 0 <= py <= h
-                if not inside and on_image:
-                    crops.append(_view(img, _crop_box(px, py, px, py, img.size, 60), bbox, pred, "crop", crop_side))
-            views.append('<div>' + "".join(f'<div style="margin-bottom:.6em">{c}</div>' for c in crops) + "</div>")
+            views = _views(img, images.css_class(img_path, img), bbox, pred, crop_side)
         else:
-            views.append(f"<p><em>image not readable: {html.escape(img_path)}</em></p>")
-        kind = "error" if d.get("error") else str(d.get("correctness"))
-        reason = (d.get("grounding") or {}).get("reason") if isinstance(d.get("grounding"), dict) else None
-        meta = " · ".join(html.escape(str(x)) for x in (
-            d.get("key"), d.get("ui_type"), d.get("application"), d.get("platform"), d.get("group")) if x)
-        pred_text = "no point" if pred is None else f"({pred[0]:g}, {pred[1]:g})"
-        notes = "".join(f"<div><b>{label}:</b> {html.escape(str(v))}</div>" for label, v in (
-            ("error", d.get("error")), ("reason", reason)) if v)
-        reply = d.get("raw_response")
-        cards.append(
-            f'<div class="card"><h2>{n}. {html.escape(str(d.get("prompt_to_evaluate", "")))} '
-            f'<span class="tag {kind}">{html.escape(kind)}</span></h2>'
-            f'<div class="meta">{meta} — predicted {pred_text}, true box '
-            f'({bbox[0]:g}, {bbox[1]:g}, {bbox[2]:g}, {bbox[3]:g}) in {html.escape(Path(img_path).name)}</div>'
-            f'{notes}<div class="views">{"".join(views)}</div>'
-            + (f"<details><summary>raw reply</summary><pre>{html.escape(str(reply))}</pre></details>" if reply else "")
-            + "</div>")
-    total = len(details)
-    summary = (f"{len(failures)} of {total} samples failed "
+            views = [f"<p><em>image not readable: {html.escape(img_path)}</em></p>"]
+        cards.append(_card(n, d, views, bbox, pred, img_path))
+    summary = (f"{len(failures)} of {len(details)} samples failed "
                f"({sum(d.get('correctness') == 'wrong_format' for d in failures)} without a point).")
     page = (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{_CSS}{''.join(styles)}</style></head><body><h1>{html.escape(title)}</h1><p>{summary}</p>"
+            f"<style>{_CSS}{''.join(images.styles)}</style></head><body><h1>{html.escape(title)}</h1><p>{summary}</p>"
             '<p class="legend"><span style="color:#2e7d32">■ true box</span>'
             '<span style="color:#d50000">✚ predicted point</span></p>'
             + "".join(cards) + "</body></html>")

@@ -533,6 +533,44 @@ def _capture(opened: OpenScene, attempts: int = 4) -> tuple[Any, list[dict[str, 
     raise RuntimeError(f"scene {opened.scene.index}: the windows kept changing while being captured")
 
 
+def _shoot_scene(seed: int, index: int, n_wanted: int, *, screens: Sequence[tuple[int, int]], apps: Sequence[str],
+                 per_scene: int, isolate: bool) -> tuple["Scene", Any, list[dict[str, Any]], list[str], list[tuple]]:
+    """Scene ``index``: drawn in a fresh sandbox, captured, and up to ``n_wanted`` samples picked from the
+    elements inside the screen. (scene, frame, the windows' published states, titles, the picked samples)."""
+    from sandbox import Sandbox
+
+    scene = plan_scene(seed, index, screens=screens, apps=apps)
+    rng = random.Random(f"{seed}/{index}/pick")
+    with Sandbox(scene.width, scene.height, isolate=isolate, allow_unisolated=not isolate) as sb:
+        opened = open_scene(sb, scene, tag=f"{sb.id}-{index}")
+        frame, states = _capture(opened)
+        elements = opened.elements(states)
+    titles = [window_title(w) for w in scene.windows]
+    candidates = [c for c in instructions(elements, titles, rng)
+                  if 0 <= c[0].bbox[0] < c[0].bbox[2] <= scene.width and 0 <= c[0].bbox[1] < c[0].bbox[3] <= scene.height]
+    return scene, frame, states, titles, weighted_pick(candidates, min(per_scene, n_wanted), rng)
+
+
+def _record(sample: tuple, img_name: str, scene: Scene, index: int, number: int) -> dict[str, Any]:
+    """One ScreenSpot-Pro annotation record (plus the generator's own fields) for a picked sample."""
+    e, kind, en, cn, typ = sample
+    return {
+        "img_filename": img_name, "bbox": list(e.bbox), "instruction": en, "instruction_cn": cn,
+        "id": f"{e.app}_{PLATFORM}_{number}", "application": e.app, "platform": PLATFORM,
+        "img_size": [scene.width, scene.height], "ui_type": typ, "group": GROUPS[e.app],
+        "scene": index, "window": e.window, "widget_id": e.widget_id, "role": e.role, "kind": kind,
+        "label": e.label, "lang": e.lang,
+    }
+
+
+def _scene_doc(scene: Scene, img_name: str, titles: list[str], states: list[dict[str, Any]]) -> dict[str, Any]:
+    """What ``scenes.json`` says about one scene: its plan, image, titles and what each window published."""
+    return {**scene.to_json(), "image": img_name, "titles": titles,
+            "published": [{"app": s.app, "widgets": d.get("widgets"), "chars": d.get("chars"),
+                           "text_px": d.get("text_px"), "tokens": d.get("tokens")}
+                          for s, d in zip(scene.windows, states)]}
+
+
 def generate_set(out: str | Path, n: int = 100, seed: int = 0, *, screens: Sequence[tuple[int, int]] = SCREENS,
                  apps: Sequence[str] = APPS, per_scene: int = PER_SCENE, isolate: bool = True,
                  log: Callable[[str], None] | None = None) -> GenerationReport:
@@ -541,8 +579,6 @@ def generate_set(out: str | Path, n: int = 100, seed: int = 0, *, screens: Seque
     ``out`` must be empty or not exist. Each scene runs in a fresh sandbox; the same ``seed`` (and
     ``screens``/``apps``/``per_scene``) gives the same records.
     """
-    from sandbox import Sandbox
-
     if n < 1:
         raise ValueError("n must be at least 1")
     unknown = [a for a in apps if a not in APPS]
@@ -557,21 +593,11 @@ def generate_set(out: str | Path, n: int = 100, seed: int = 0, *, screens: Seque
     records: dict[str, list[dict[str, Any]]] = {}
     scenes_doc: list[dict[str, Any]] = []
     counts: Counter[str] = Counter()
-    total = 0
-    index = 0
-    empty_in_a_row = 0
+    total = index = empty_in_a_row = 0
     while total < n:
         index += 1
-        scene = plan_scene(seed, index, screens=screens, apps=apps)
-        rng = random.Random(f"{seed}/{index}/pick")
-        with Sandbox(scene.width, scene.height, isolate=isolate, allow_unisolated=not isolate) as sb:
-            opened = open_scene(sb, scene, tag=f"{sb.id}-{index}")
-            frame, states = _capture(opened)
-            elements = opened.elements(states)
-        titles = [window_title(w) for w in scene.windows]
-        candidates = [c for c in instructions(elements, titles, rng)
-                      if 0 <= c[0].bbox[0] < c[0].bbox[2] <= scene.width and 0 <= c[0].bbox[1] < c[0].bbox[3] <= scene.height]
-        chosen = weighted_pick(candidates, min(per_scene, n - total), rng)
+        scene, frame, states, titles, chosen = _shoot_scene(seed, index, n - total, screens=screens, apps=apps,
+                                                             per_scene=per_scene, isolate=isolate)
         if not chosen:
             empty_in_a_row += 1
             if empty_in_a_row > 20:
@@ -580,37 +606,30 @@ def generate_set(out: str | Path, n: int = 100, seed: int = 0, *, screens: Seque
         empty_in_a_row = 0
         img_name = f"scenes/scene_{index:04d}.png"
         frame.save(out / "images" / img_name, compress_level=6)
-        for e, kind, en, cn, typ in chosen:
-            app_records = records.setdefault(e.app, [])
-            app_records.append({
-                "img_filename": img_name, "bbox": list(e.bbox), "instruction": en, "instruction_cn": cn,
-                "id": f"{e.app}_{PLATFORM}_{len(app_records)}", "application": e.app, "platform": PLATFORM,
-                "img_size": [scene.width, scene.height], "ui_type": typ, "group": GROUPS[e.app],
-                "scene": index, "window": e.window, "widget_id": e.widget_id, "role": e.role, "kind": kind,
-                "label": e.label, "lang": e.lang,
-            })
-            counts[f"app:{e.app}"] += 1
-            counts[f"type:{typ}"] += 1
-            counts[f"screen:{scene.width}x{scene.height}"] += 1
+        for sample in chosen:
+            app_records = records.setdefault(sample[0].app, [])
+            app_records.append(_record(sample, img_name, scene, index, len(app_records)))
+            counts.update([f"app:{sample[0].app}", f"type:{sample[4]}", f"screen:{scene.width}x{scene.height}"])
         total += len(chosen)
-        scenes_doc.append({**scene.to_json(), "image": img_name, "titles": titles,
-                           "published": [{"app": s.app, "widgets": d.get("widgets"), "chars": d.get("chars"),
-                                          "text_px": d.get("text_px"), "tokens": d.get("tokens")}
-                                         for s, d in zip(scene.windows, states)]})
+        scenes_doc.append(_scene_doc(scene, img_name, titles, states))
         if log:
             log(f"scene {index}: {scene.width}x{scene.height}, {', '.join(w.app for w in scene.windows)} — "
                 f"{len(chosen)} samples ({total}/{n})")
+    _write_set(out, records, {"seed": seed, "n": n, "screens": [list(s) for s in screens], "apps": list(apps),
+                              "per_scene": per_scene, "scenes": scenes_doc})
+    pick = lambda p: {k.split(":", 1)[1]: v for k, v in sorted(counts.items()) if k.startswith(p)}  # noqa: E731
+    return GenerationReport(out, total, len(scenes_doc), pick("app:"), pick("type:"), pick("screen:"),
+                            time.monotonic() - started)
+
+
+def _write_set(out: Path, records: dict[str, list[dict[str, Any]]], plan: dict[str, Any]) -> None:
+    """The annotation file of each app and ``scenes.json`` (the generator, its code digest and the plan)."""
     for app, recs in sorted(records.items()):
         (out / "annotations" / f"{app}_{PLATFORM}.json").write_text(
             json.dumps(recs, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     (out / "scenes.json").write_text(json.dumps(
-        {"generator": "screenact make-grounding-set", "version": GENERATOR_VERSION, "code": code_digest(),
-         "seed": seed, "n": n,
-         "screens": [list(s) for s in screens], "apps": list(apps), "per_scene": per_scene, "scenes": scenes_doc},
+        {"generator": "screenact make-grounding-set", "version": GENERATOR_VERSION, "code": code_digest(), **plan},
         ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    pick = lambda p: {k.split(":", 1)[1]: v for k, v in sorted(counts.items()) if k.startswith(p)}  # noqa: E731
-    return GenerationReport(out, total, len(scenes_doc), pick("app:"), pick("type:"), pick("screen:"),
-                            time.monotonic() - started)
 
 
 def code_digest() -> str:
