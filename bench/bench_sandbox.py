@@ -3,7 +3,7 @@
 Every row is measured in this one run on this machine. "Other harnesses" are measured inside the
 same sandbox: scrot + reading its PNG (what pyautogui.screenshot() does) for capture, one xdotool process per action.
 "Before and after" runs the same measurements on a checkout of the sandbox as it was before the
-hardening of issue 11 (a temporary git worktree) and on this one, one after the other.
+hardening of issue 11 (a temporary git worktree) and on this one, in turns.
 Run: python bench/bench_sandbox.py [--rounds N] [--baseline REV | --no-baseline]
 """
 
@@ -99,7 +99,7 @@ def _measure(tree: Path, rounds: int) -> dict[str, list[float]]:
 
 def before_and_after(rev: str, rounds: int) -> None:
     """The same measurements on the sandbox at ``rev`` (a temporary git worktree) and on this checkout."""
-    print(f"\n## before ({rev}, before issue 11) and after (this checkout), measured one after the other")
+    print(f"\n## before ({rev}, before issue 11) and after (this checkout), measured in turns")
     with tempfile.TemporaryDirectory(prefix="screenact-bench-") as tmp:
         tree = Path(tmp) / "before"
         add = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), rev],
@@ -107,8 +107,13 @@ def before_and_after(rev: str, rounds: int) -> None:
         if add.returncode != 0:
             print(f"(skipped: cannot check out {rev}: {add.stderr.strip()})")
             return
+        before: dict[str, list[float]] = {}
+        after: dict[str, list[float]] = {}
         try:
-            before, after = _measure(tree, rounds), _measure(ROOT, rounds)
+            for _ in range(2):  # interleaved, so that a busy machine weighs on both columns alike
+                for into, checkout in ((before, tree), (after, ROOT)):
+                    for key, samples in _measure(checkout, rounds).items():
+                        into.setdefault(key, []).extend(samples)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
     rows = [("cold start to first frame, 1920x1080", "start", "<= 1000 ms"),
