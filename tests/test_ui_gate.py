@@ -142,18 +142,39 @@ def test_with_a_token_on_all_interfaces_and_sigkill_leaves_nothing_serving(stub,
         ui.stop()
 
 
-def test_sigterm_stops_the_ui_with_a_browser_connected(stub, tmp_path):
-    ui = UIServer(stub.base_url, tmp_path)
-    try:
-        ui.wait_ready()
-        status, sock = websocket_handshake(ui.port, {"Origin": ui.origin})  # a connected page
-        assert status == 101
-        ui.proc.send_signal(signal.SIGTERM)
-        wait_until(lambda: ui.proc.poll() is not None, 30, "screenact ui exiting after SIGTERM")
-        assert not serves(ui.port)
-        sock.close()
-    finally:
-        ui.stop()
+def test_sigterm_ends_the_running_episode_as_cancelled_then_the_ui(tmp_path):
+    """A supervisor's stop with a browser connected and an agent run waiting for the model: the run is
+    cancelled and waited for (its desktop closed, its episode ended as cancelled), then the server exits."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.processes import alive
+    from tests.ui_harness import descendants, launch_browser, new_context, open_chat, pick_mode, send
+
+    release = threading.Event()
+
+    def hang(body: dict) -> str:
+        release.wait(60)
+        return "◁think▷Late.◁/think▷## Action:\nGive up.\n## Code:\n```\nFAIL\n```"
+
+    with StubOpenAI(responder=hang) as model, sync_playwright() as pw:
+        ui = UIServer(model.base_url, tmp_path)
+        browser = launch_browser(pw)
+        try:
+            ui.wait_ready()
+            page = open_chat(new_context(browser), ui.url)
+            pick_mode(page, "Agent")
+            send(page, "xterm-echo-file")
+            wait_until(lambda: model.chat_requests, 90, "the agent's first request (its desktop is up)")
+            started = descendants(ui.proc.pid)
+            ui.proc.send_signal(signal.SIGTERM)
+            wait_until(lambda: ui.proc.poll() is not None, 60, "screenact ui exiting after SIGTERM")
+            assert not serves(ui.port) and not any(alive(pid) for pid in started)
+            [folder] = ui.episodes.glob("*-xterm-echo-file")
+            assert json.loads((folder / "result.json").read_text())["status"] == "cancelled"
+        finally:
+            release.set()
+            browser.close()
+            ui.stop()
 
 
 def test_a_browser_gets_in_with_the_token_and_the_desktop_dies_with_a_sigkilled_ui(tmp_path):

@@ -1,7 +1,8 @@
 """The browser front end (``screenact ui``).
 
 On Chainlit (these need the ``ui`` extra): ``app`` holds only the Chainlit handlers; ``run_app.py``
-is the file Chainlit loads (it imports ``app`` and puts the ``gate`` in front of the server);
+is the file Chainlit loads (it imports ``app``, puts the ``gate`` in front of the server and has
+``shutdown`` stop the agent runs before the server stops);
 ``settings`` (the ⚙ panel's values, the model client they describe), ``streaming`` (a reply shown
 while it streams, thinking apart), ``attachments`` (a message's images) and ``modes/`` with one
 module per mode: ``chat``, ``grounding``, ``agent``.

@@ -18,6 +18,7 @@ from agent.ui.settings import CONFIG, make_model, profile_named, sampling_profil
 from agent.ui.streaming import ReplyView
 
 log = logging.getLogger("screenact.ui")
+RUNNING: set[asyncio.Task] = set()  # every session's agent runs, for a server shutdown to stop
 
 
 class AgentListener:
@@ -130,13 +131,16 @@ async def run_and_report(spec: RunSpec) -> None:
     st = settings()
     listener = AgentListener(spec)
     await listener.open()
-    cl.user_session.set("agent_task", asyncio.current_task())
+    task = asyncio.current_task()
+    cl.user_session.set("agent_task", task)
+    RUNNING.add(task)
     model = make_model(st)
     try:
         result = await run_agent(spec, model, sampling_profile(st), CONFIG.episodes, listener,
                                  model_name=st.model or None, isolate=CONFIG.isolate,
                                  max_sandboxes=CONFIG.max_sandboxes)
     finally:
+        RUNNING.discard(task)
         cl.user_session.set("agent_task", None)
         await model.aclose()
         await listener.close()
@@ -231,3 +235,14 @@ def stop_run() -> None:
     task = cl.user_session.get("agent_task")
     if task is not None and not task.done():
         task.cancel()
+
+
+async def stop_all_runs(timeout: float = 30.0) -> None:
+    """Cancel every session's agent run and wait (up to ``timeout`` seconds) until each has closed its
+    desktop and written its episode's result as cancelled: what a server shutdown does first."""
+    tasks = [t for t in RUNNING if not t.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        log.info("stopping %d agent run(s) before shutting down", len(tasks))
+        await asyncio.wait(tasks, timeout=timeout)
