@@ -12,4 +12,6 @@ thinking/answer split while streaming, a conversation kept within the context bu
 escaping), ``agent_view`` (running the agent in a fresh sandbox and reporting each step as it is
 recorded), ``grounding_view`` (a screenshot + a description → the predicted point drawn on it),
 ``drawing`` (markers on screenshots) and ``ui_config`` (settings handed from ``screenact ui`` to the app).
+
+The rooms, the gate and the shutdown, with the reasons: ``docs/front-end.md``.
 """
