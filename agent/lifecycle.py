@@ -37,8 +37,9 @@ def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None]:
 @contextlib.contextmanager
 def forwarding(proc_holder: Callable[[], subprocess.Popen | None]) -> Iterator[list[int]]:
     """Within the block, SIGTERM and SIGINT to this process go to the process group of the child that
-    ``proc_holder`` returns (started with ``start_new_session=True``) instead of ending this process.
-    Yields the list of signals received, so the caller can stop waiting for health and wait for the exit."""
+    ``proc_holder`` returns (started with ``start_new_session=True``) instead of ending this process; a
+    second stop signal (an impatient Ctrl-C) sends SIGKILL. Yields the list of signals received, so the
+    caller can stop waiting for health and wait for the exit."""
     received: list[int] = []
 
     def forward(signum: int, _frame: Any) -> None:
@@ -46,7 +47,7 @@ def forwarding(proc_holder: Callable[[], subprocess.Popen | None]) -> Iterator[l
         proc = proc_holder()
         if proc is not None and proc.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGTERM if signum == signal.SIGTERM else signal.SIGINT)
+                os.killpg(proc.pid, signal.SIGKILL if len(received) > 1 else signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in STOP_SIGNALS}
     try:

@@ -336,6 +336,9 @@ FAKE_VLLM = """#!{python}
 # A stand-in for vLLM: answers /health on --port, records its argv and key, ignores nothing.
 import http.server, json, os, sys
 port = int(sys.argv[sys.argv.index("--port") + 1])
+if os.environ.get("FAKE_VLLM_STUBBORN"):  # a server that does not stop on SIGTERM
+    import signal
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 with open(os.environ["FAKE_VLLM_RECORD"], "w") as f:
     json.dump({{"argv": sys.argv, "key": os.environ.get("VLLM_API_KEY"), "pid": os.getpid()}}, f)
 
@@ -364,13 +367,15 @@ def fake_vllm_cli(tmp_path):
     record = tmp_path / "fake-vllm.json"
     root = __import__("pathlib").Path(__file__).resolve().parents[1]
 
-    def start(*extra: str, key: str | None = None):
+    def start(*extra: str, key: str | None = None, stubborn: bool = False):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_VLLM_RECORD": str(record),
                "PYTHONPATH": f"{tmp_path / 'meta'}:{root}"}
         env.pop("VLLM_API_KEY", None)
+        if stubborn:
+            env["FAKE_VLLM_STUBBORN"] = "1"
         if key:
             env["VLLM_API_KEY"] = key
         proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "serve", "--port", str(port), *extra],
@@ -398,3 +403,14 @@ def test_vllm_does_not_outlive_a_sigkilled_serve(fake_vllm_cli):
     proc.wait(timeout=10)
     wait_until(lambda: not alive(seen["pid"]), 30, "fake vLLM ending after its parent was killed")
     assert not serves(port)
+
+
+def test_a_second_stop_signal_kills_a_vllm_that_does_not_stop(fake_vllm_cli):
+    proc, port, seen = fake_vllm_cli(stubborn=True)
+    proc.send_signal(signal.SIGTERM)
+    with pytest.raises(subprocess.TimeoutExpired):  # passed on, and waited for: serve is still there
+        proc.wait(timeout=1)
+    assert alive(seen["pid"])
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM and not alive(seen["pid"]) and not serves(port)
