@@ -25,7 +25,9 @@ from agent.episode import RESULT_FILE
 from agent.step import StepRecord
 from tools.actions import describe
 
-Status = Literal["passed", "failed", "error", "cancelled", "skipped"]
+Status = Literal["passed", "failed", "error", "cancelled", "not_started", "skipped"]
+UNFINISHED = ("cancelled", "not_started", "skipped")
+"""Statuses of tasks that did not run to an end: counted apart, never as failed."""
 
 
 @dataclass
@@ -43,6 +45,14 @@ class RunSettings:
     isolate: bool = True
     max_steps: int | None = None
     context_len: int = 8192
+    request_timeout: float = 300.0
+    estimate_tokens: bool = False
+
+    def budget(self) -> Any:
+        """The context budget every model request is fitted to."""
+        from agent.budget import BudgetSettings
+
+        return BudgetSettings(context_len=self.context_len, use_server_count=not self.estimate_tokens)
 
 
 @dataclass
@@ -51,7 +61,8 @@ class TaskResult:
 
     id: str
     status: Status
-    steps: int = 0
+    steps: int = 0  # actions taken: steps with an executed action
+    unusable: int = 0  # steps whose reply or actions could not be used (told to the model, not counted above)
     time_s: float = 0.0
     reason: str | None = None
     episode: str | None = None
@@ -69,11 +80,17 @@ class RunSummary:
     def passed(self) -> int:
         return sum(t.status == "passed" for t in self.tasks)
 
+    def counts(self) -> dict[str, Any]:
+        """passed, failed (a failed verdict or an error; ``errors`` says how many were errors), cancelled,
+        not_started, total, and pass_rate over the tasks that ran to an end."""
+        count = {s: sum(t.status == s for t in self.tasks) for s in ("error", *UNFINISHED)}
+        ended = len(self.tasks) - sum(count[s] for s in UNFINISHED)
+        return {"passed": self.passed, "failed": ended - self.passed, "errors": count["error"],
+                "cancelled": count["cancelled"], "not_started": count["not_started"], "total": len(self.tasks),
+                "pass_rate": round(self.passed / ended, 4) if ended else 0.0}
+
     def to_json(self) -> dict[str, Any]:
-        total = len(self.tasks)
-        return {"run": self.run, "tasks": [asdict(t) for t in self.tasks],
-                "summary": {"passed": self.passed, "failed": total - self.passed, "total": total,
-                            "pass_rate": round(self.passed / total, 4) if total else 0.0}}
+        return {"run": self.run, "tasks": [asdict(t) for t in self.tasks], "summary": self.counts()}
 
 
 class _Shared:
@@ -95,12 +112,13 @@ class _Shared:
         from agent.grounders import VLMGrounder
         from agent.profiles import get_profile
 
-        return VLMGrounder(model, get_profile(self.settings.profile), context_len=self.settings.context_len)
+        return VLMGrounder(model, get_profile(self.settings.profile), budget=self.settings.budget())
 
     def model(self) -> Any:
         from agent.models import OpenAIModel
 
-        return OpenAIModel(model=self.settings.model, base_url=self.settings.base_url)
+        return OpenAIModel(model=self.settings.model, base_url=self.settings.base_url,
+                           read_timeout=self.settings.request_timeout)
 
 
 def _previous(folder: Path) -> TaskResult | None:
@@ -112,10 +130,46 @@ def _previous(folder: Path) -> TaskResult | None:
     verdict = data.get("verdict")
     if not isinstance(verdict, dict) or data.get("status") == "cancelled":
         return None
-    return TaskResult(folder.name, "passed" if verdict.get("passed") else "failed", data.get("steps", 0),
+    steps, unusable = step_counts(folder)
+    return TaskResult(folder.name, "passed" if verdict.get("passed") else "failed", steps, unusable,
                       data.get("duration_s", 0.0), verdict.get("reason"), folder.name,
                       {"prompt": data.get("usage", {}).get("prompt_tokens", 0),
                        "completion": data.get("usage", {}).get("completion_tokens", 0)})
+
+
+def step_counts(folder: Path) -> tuple[int, int]:
+    """(actions taken, unusable steps) of an episode: a step counts when one of its actions was executed; a reply
+    that could not be parsed or whose every action was rejected is unusable."""
+    from agent.episode import load_episode
+
+    try:
+        steps = load_episode(folder).steps
+    except (OSError, ValueError):
+        return 0, 0
+    taken = sum(any(e.ok for e in step.executed) for step in steps)
+    return taken, len(steps) - taken
+
+
+def read_results(out: Path) -> dict[str, Any]:
+    """The ``results.json`` of the run in ``out`` ({} when there is none or it cannot be read)."""
+    try:
+        data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _earlier(out: Path, ids: set[str]) -> list[TaskResult]:
+    """Results of an earlier run in ``out`` for tasks this run does not touch, kept as they were."""
+    kept = []
+    for item in read_results(out).get("tasks", []):
+        try:
+            result = TaskResult(**item)
+        except TypeError:
+            continue
+        if result.id not in ids:
+            kept.append(result)
+    return kept
 
 
 def run_one(task: Any, settings: RunSettings, shared: _Shared, cancel: threading.Event,
@@ -132,8 +186,9 @@ def run_one(task: Any, settings: RunSettings, shared: _Shared, cancel: threading
 
         model = shared.model() if settings.mode == "auto" or settings.grounder == "vlm" else None
         try:
+            meta = {"task": task.model_dump(mode="json"), **_served(settings)}
             return await run_episode(task, _driver(settings, shared, model, cancel), folder, observers=observers,
-                                     isolate=settings.isolate, meta={"task": task.model_dump(mode="json")})
+                                     isolate=settings.isolate, meta=meta)
         finally:
             if model is not None and hasattr(model, "aclose"):
                 await model.aclose()
@@ -148,17 +203,23 @@ def run_one(task: Any, settings: RunSettings, shared: _Shared, cancel: threading
     return result
 
 
+def _served(settings: RunSettings) -> dict[str, Any]:
+    """The model and server a run used (the name as the server answered it), for task.json and results.json."""
+    if settings.mode == "scripted" and settings.grounder == "ocr":
+        return {}
+    return {"model": settings.model, "base_url": settings.base_url}
+
+
 def _driver(settings: RunSettings, shared: _Shared, model: Any, cancel: threading.Event) -> Any:
     """The driver of the run's mode: the scripted runner with its grounder, or the autonomous agent."""
     if settings.mode == "scripted":
         from agent.scripted import ScriptedRunner
 
         return ScriptedRunner(shared.grounder(model), cancel=cancel)
-    from agent.budget import BudgetSettings
     from agent.loop import Agent, AgentConfig
     from agent.profiles import get_profile
 
-    config = AgentConfig(max_steps=settings.max_steps, budget=BudgetSettings(context_len=settings.context_len))
+    config = AgentConfig(max_steps=settings.max_steps, budget=settings.budget())
     return Agent(model, get_profile(settings.profile), config=config, model_name=settings.model, cancel=cancel)
 
 
@@ -167,7 +228,7 @@ def _task_result(task_id: str, episode: Any) -> TaskResult:
     result = TaskResult(task_id, "error", episode=task_id, reason=episode.error)
     outcome = episode.outcome
     if outcome is not None:
-        result.steps = outcome.steps
+        result.steps, result.unusable = step_counts(episode.folder)
         result.tokens = {"prompt": outcome.usage.get("prompt_tokens", 0),
                          "completion": outcome.usage.get("completion_tokens", 0)}
         if outcome.status in ("cancelled", "error"):
@@ -225,9 +286,11 @@ def run_tasks(tasks: list[Any], settings: RunSettings, *, progress: Callable[[st
     """Run ``tasks`` (``settings.parallel`` at once) into ``settings.out``; returns the summary."""
     say = progress or _say
     settings.out.mkdir(parents=True, exist_ok=True)
-    run_info = {"started_at": time.time(), "finished_at": None, "model": settings.model, "profile": settings.profile,
-                "mode": settings.mode, "grounder": settings.grounder if settings.mode == "scripted" else None,
+    run_info = {"started_at": time.time(), "finished_at": None, "model": None, "base_url": None,
+                **_served(settings), "profile": settings.profile, "mode": settings.mode,
+                "grounder": settings.grounder if settings.mode == "scripted" else None,
                 "suite": suite, "parallel": settings.parallel, "machine": f"{os.cpu_count()} cores"}
+    earlier = _earlier(settings.out, {t.id for t in tasks}) if settings.resume else []
     results, todo = _resumed(tasks, settings)
     if settings.resume and results:
         say(f"resuming: {len(results)} task(s) already finished, {len(todo)} to run")
@@ -235,7 +298,7 @@ def run_tasks(tasks: list[Any], settings: RunSettings, *, progress: Callable[[st
     shared, cancel = _Shared(settings), threading.Event()
 
     def write() -> None:
-        summary.tasks = [results[t.id] for t in tasks if t.id in results]
+        summary.tasks = earlier + [results[t.id] for t in tasks if t.id in results]
         path = settings.out / "results.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(summary.to_json(), indent=2, ensure_ascii=False))
@@ -251,15 +314,15 @@ def run_tasks(tasks: list[Any], settings: RunSettings, *, progress: Callable[[st
             for fut in finished:
                 res = results[futures[fut].id] = fut.result()
                 why = f" — {res.reason}" if res.reason and res.status != "passed" else ""
-                say(f"[{len(results)}/{len(tasks)}] {res.status:9} {res.id} ({res.steps} steps, {res.time_s:.1f} s){why}")
+                say(f"[{len(results)}/{len(tasks)}] {res.status:9} {res.id} ({steps_text(res)} steps, "
+                    f"{res.time_s:.1f} s){why}")
                 write()
     except KeyboardInterrupt:
         cancel.set()
         say("interrupted: stopping the running tasks (they end as cancelled)…")
         not_started = {fut for fut in futures if fut.cancel()}  # first stop the queue, then wait for the rest
         for fut, task in futures.items():
-            results[task.id] = TaskResult(task.id, "cancelled", reason="not started") if fut in not_started \
-                else fut.result()
+            results[task.id] = TaskResult(task.id, "not_started") if fut in not_started else fut.result()
         run_info["interrupted"] = True
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -268,15 +331,29 @@ def run_tasks(tasks: list[Any], settings: RunSettings, *, progress: Callable[[st
     return summary
 
 
+def steps_text(result: TaskResult) -> str:
+    """The steps column: actions taken, and unusable replies apart (``4 +2 unusable``)."""
+    return f"{result.steps}" + (f" +{result.unusable} unusable" if result.unusable else "")
+
+
 def results_table(summary: RunSummary) -> str:
     """The results as a plain-text table."""
     rows = [("task", "status", "steps", "time", "reason")]
     for t in summary.tasks:
         reason = (t.reason or "").replace("\n", " ")
-        rows.append((t.id, t.status, str(t.steps), f"{t.time_s:.1f}s", reason[:70] + ("…" if len(reason) > 70 else "")))
+        rows.append((t.id, t.status, steps_text(t), f"{t.time_s:.1f}s", reason[:70] + ("…" if len(reason) > 70 else "")))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows]
     lines.insert(1, "-" * min(120, sum(widths) + 8 + 20))
-    total = len(summary.tasks)
-    lines.append(f"\n{summary.passed}/{total} passed" + (f" ({100 * summary.passed / total:.0f}%)" if total else ""))
+    lines.append("\n" + summary_line(summary.counts()))
     return "\n".join(lines)
+
+
+def summary_line(c: dict[str, Any]) -> str:
+    """``3/4 passed (75%); 1 failed (1 error); 2 cancelled; 5 not started`` from ``RunSummary.counts()``."""
+    ended = c["passed"] + c["failed"]
+    parts = [f"{c['passed']}/{ended} passed" + (f" ({100 * c['pass_rate']:.0f}%)" if ended else "")]
+    if c["failed"]:
+        parts.append(f"{c['failed']} failed" + (f" ({c['errors']} error{'s' * (c['errors'] > 1)})" if c["errors"] else ""))
+    parts += [f"{c[k]} {k.replace('_', ' ')}" for k in ("cancelled", "not_started") if c[k]]
+    return "; ".join(parts)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import shlex
+import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.budget import MIN_CONTEXT_LEN
@@ -40,6 +44,21 @@ def positive_int(text: str) -> int:
     return value
 
 
+DEFAULT_REQUEST_TIMEOUT = 300.0
+"""Seconds to wait for an answer: a long thinking reply fits, a server that never answers is named in minutes."""
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number above 0, with an error naming the value otherwise."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
 def add_model_flags(p: argparse.ArgumentParser) -> None:
     """``--base-url``, ``--model``, ``--profile``, ``--context-len``: where the model is and how to talk to it.
 
@@ -52,14 +71,38 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="the server's --max-model-len, for a server that does not publish it; by default every "
                    "request is fitted to the max_model_len the server lists in /v1/models (vLLM does), and a "
                    f"different value here is refused (at least {MIN_CONTEXT_LEN})")
+    p.add_argument("--request-timeout", type=positive_float, default=DEFAULT_REQUEST_TIMEOUT, metavar="SECONDS",
+                   help="give up on a request the server accepted but has not answered after this long "
+                   f"(default {DEFAULT_REQUEST_TIMEOUT:g})")
+
+
+def add_estimate_tokens_flag(p: argparse.ArgumentParser) -> None:
+    """``--estimate-tokens``: budget text by the estimate, for a server without a usable /tokenize."""
+    p.add_argument("--estimate-tokens", action="store_true",
+                   help="budget the prompt's text by the conservative estimate instead of the server's /tokenize "
+                   "(one request fewer per model call; max_tokens may come out a little lower)")
+
+
+def endpoint(args: argparse.Namespace) -> str:
+    """The model server's base URL: ``--base-url``, else ``$OPENAI_BASE_URL`` / ``$OPENAI_API_BASE``, else the
+    default; a UsageError naming where it came from and the fix when it has no http:// or https://."""
+    from agent.models.openai_backend import DEFAULT_BASE_URL
+
+    for source, value in (("--base-url", args.base_url), ("OPENAI_BASE_URL", os.environ.get("OPENAI_BASE_URL")),
+                          ("OPENAI_API_BASE", os.environ.get("OPENAI_API_BASE"))):
+        if value:
+            if not value.startswith(("http://", "https://")):
+                raise UsageError(f"{source} must start with http:// or https://, got {value!r}; "
+                                 f"for example http://{value.split('://')[-1]}")
+            return value.rstrip("/")
+    return DEFAULT_BASE_URL
 
 
 def check_model_flags(args: argparse.Namespace) -> "Profile":
     """The profile ``--profile`` names; a UsageError naming the flag and value when a model flag is bad."""
     from agent.profiles import get_profile
 
-    if args.base_url and not args.base_url.startswith(("http://", "https://")):
-        raise UsageError(f"--base-url must start with http:// or https://, got {args.base_url!r}")
+    endpoint(args)
     if args.context_len is not None and args.context_len < MIN_CONTEXT_LEN:
         raise UsageError(f"--context-len must be at least {MIN_CONTEXT_LEN}, got {args.context_len}")
     try:
@@ -87,3 +130,52 @@ async def check_server(model: "OpenAIModel", override: int | None) -> int:
         return context_len_from(served.max_model_len, override, f"the server at {model.base_url} ({served.name})")
     except ContextMismatch as exc:
         raise UsageError(str(exc)) from None
+
+
+def out_folder(path: Path, flag: str = "--out") -> Path:
+    """``path`` as a folder to write into, created now; a UsageError naming the flag when it cannot be."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"{flag} {path}: exists and is not a folder") from None
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot create the folder ({exc.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: the folder is not writable")
+    return path
+
+
+def out_file(path: Path, flag: str = "--out") -> Path:
+    """``path`` as a file to write, its folder created now; a UsageError naming the flag when it cannot be."""
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: is a folder; name a file, e.g. {path / 'results.json'}")
+    out_folder(path.parent if str(path.parent) else Path("."), flag)
+    return path
+
+
+def command_argv(text: str, flag: str = "--launch") -> list[str]:
+    """A command line split like a shell would (never run by one); a UsageError naming the flag when it does not
+    split, is empty, or names a program that is not installed."""
+    try:
+        argv = shlex.split(text)
+    except ValueError as exc:
+        raise UsageError(f"{flag} {text!r}: {str(exc).lower()}; quote it as in a shell") from None
+    if not argv:
+        raise UsageError(f"{flag} needs a command")
+    if shutil.which(argv[0]) is None:
+        raise UsageError(f"{flag} {text!r}: no program {argv[0]!r} is installed (not found on PATH)")
+    return argv
+
+
+def shell_command(*argv: object) -> str:
+    """A command for the user to copy, quoted for a shell."""
+    return shlex.join(str(a) for a in argv)
+
+
+def warn_unisolated(no_isolate: bool) -> None:
+    """The loud warning ``--no-isolate`` owes the user, on stderr before any desktop starts."""
+    if no_isolate:
+        import sys
+
+        print("WARNING: --no-isolate: the desktops run WITHOUT bubblewrap. Apps and actions inside them can read "
+              "and change your files and reach the network as you.", file=sys.stderr)

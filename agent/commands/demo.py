@@ -20,15 +20,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--parallel", type=int, default=2, metavar="N", help="tasks at once (default 2)")
     p.add_argument("--out", type=Path, help="run folder (default runs/demo-<date-time>)")
     p.add_argument("--filter", metavar="TEXT", help="only tasks whose id contains TEXT")
+    p.add_argument("--overwrite", action="store_true", help="start again in an --out that holds an earlier run")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from agent.commands.run import finish, load_inputs
+    from agent.commands._common import out_folder
+    from agent.commands.run import check_run_folder, finish, load_inputs
+    from agent.errors import UsageError
     from agent.runner import RunSettings, run_tasks
 
+    if args.parallel < 1:
+        raise UsageError(f"--parallel must be at least 1, got {args.parallel}")
     tasks = [t for t in load_inputs(["suite"], args.filter) if t.steps]
     out = args.out or Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S")
+    check_run_folder(out, False, args.overwrite, "scripted", "ocr")
+    out_folder(out)
     print(f"running {len(tasks)} bundled tasks, scripted, with the OCR grounder, {args.parallel} at once → {out}",
           flush=True)
     settings = RunSettings(mode="scripted", out=out, parallel=args.parallel, grounder="ocr")

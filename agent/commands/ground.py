@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from pathlib import Path
 
-from agent.commands._common import add_model_flags, check_model_flags, check_server, positive_int
+from agent.commands._common import (add_estimate_tokens_flag, add_model_flags, check_model_flags, check_server,
+                                    endpoint, out_file, positive_int, shell_command)
 from agent.errors import UsageError
 
 
@@ -36,14 +38,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    ".txt is the user text (the screenshot before it); .json/.yaml gives system, user and image "
                    "(before|after); {instruction}, {width}, {height} are filled in. results.json records its path "
                    "and SHA-256 (the built-in prompt's too)")
-    p.add_argument("--estimate-tokens", action="store_true",
-                   help="budget the prompt's text by the conservative estimate instead of the server's /tokenize "
-                   "(one request fewer per sample; max_tokens may come out a little lower)")
+    add_estimate_tokens_flag(p)
     p.add_argument("--concurrency", type=positive_int, default=8, help="requests in flight (default 8)")
     p.add_argument("--limit", type=positive_int, help="only the first N samples")
     p.add_argument("--lang", choices=["en", "cn"], default="en",
                    help="instruction language: cn uses ScreenSpot-Pro's instruction_cn (default en)")
-    p.add_argument("--out", type=Path, default=Path("results.json"), help="results file (default ./results.json)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="results file (default runs/ground-<date-time>/results.json)")
     p.add_argument("--resume", action="store_true", help="continue OUT: ask only for samples not finished yet")
     p.add_argument("--overwrite", action="store_true", help="start again even though OUT exists")
     p.add_argument("--failures-html", type=Path, metavar="PATH",
@@ -92,14 +93,17 @@ def _load_samples(args: argparse.Namespace):
 
     if args.resume and args.overwrite:
         raise UsageError("--resume and --overwrite contradict each other")
-    out: Path = args.out
-    if not args.resume and not args.overwrite and (out.exists() or details_log_path(out).exists()):
-        raise UsageError(f"{out} already exists: pass --resume to continue it, --overwrite to start again, "
-                         "or another --out")
-    try:
+    try:  # the dataset first: a wrong path is the first thing to tell
         dataset = load_dataset(args.dataset, args.format)
     except DatasetError as exc:
         raise UsageError(str(exc)) from exc
+    out: Path = args.out or Path("runs") / time.strftime("ground-%Y%m%d-%H%M%S") / "results.json"
+    if args.resume and args.out is None:
+        raise UsageError("--resume continues the results file --out names; give it")
+    args.out = out_file(out)
+    if not args.resume and not args.overwrite and (out.exists() or details_log_path(out).exists()):
+        raise UsageError(f"{out} already exists: pass --resume to continue it, --overwrite to start again, "
+                         "or another --out")
     samples = dataset.samples[: args.limit] if args.limit else dataset.samples
     if not samples:
         raise UsageError(f"{args.dataset}: the dataset has no samples")
@@ -116,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
     dataset, samples = _load_samples(args)
     out: Path = args.out
     profile = _profile(args)
-    model = OpenAIModel(model=args.model, base_url=args.base_url) if profile is not None else None
+    model = None if profile is None else \
+        OpenAIModel(model=args.model, base_url=endpoint(args), read_timeout=args.request_timeout)
 
     async def main():
         try:
@@ -129,9 +134,10 @@ def run(args: argparse.Namespace) -> int:
                     check_fits(grounder.profile, samples, context_len)
                 except WontFit as exc:
                     raise UsageError(str(exc)) from None
+            server = f" at {model.base_url} (model {model.model}, context length {context_len}, requests time out " \
+                f"after {args.request_timeout:g} s)" if model is not None else ""
             print(f"grounding {len(samples)} of {len(dataset)} samples ({dataset.format}, {dataset.root}) with "
-                  f"{grounder.name}{f' (context length {context_len})' if context_len else ''}, "
-                  f"{args.concurrency} at once → {out}", file=sys.stderr)
+                  f"{grounder.name}{server}, {args.concurrency} at once → {out}", file=sys.stderr)
             return grounder, await run_grounding(
                 samples, grounder, out=out, concurrency=args.concurrency, resume=args.resume, lang=args.lang,
                 dataset={"root": str(dataset.root), "format": dataset.format, "samples": len(dataset)},
@@ -149,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"screenact ground: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"interrupted: finished samples are saved in {out}; continue with --resume", file=sys.stderr)
+        print(f"interrupted: finished samples are saved in {out}; continue: "
+              f"{_again(args)}", file=sys.stderr)
         return 130
     if isinstance(result.fatal, UnknownModel):
         raise UsageError(str(result.fatal))
@@ -169,10 +176,26 @@ def _report(args: argparse.Namespace, result, dataset, asked_for: int, grounder_
         print(f"failures: {args.failures_html} ({n} shown)")
     if result.aborted:
         print(f"stopped early: {result.aborted}\n{len(result.details)} of {asked_for} samples are saved; "
-              "continue with --resume", file=sys.stderr)
+              f"continue: {_again(args)}",
+              file=sys.stderr)
         return 1
     if result.errors:
-        print(f"{result.errors} request(s) failed (counted as wrong_format); ask them again with --resume",
+        print(f"{result.errors} request(s) failed (counted as wrong_format): {failure_reasons(result.details)}; "
+              f"ask them again: {_again(args)}",
               file=sys.stderr)
         return 1
     return 0
+
+
+def _again(args: argparse.Namespace) -> str:
+    """The command that continues this run, quoted for a shell."""
+    return shell_command("screenact", "ground", args.dataset, "--out", args.out, "--resume")
+
+
+def failure_reasons(details: list[dict], shown: int = 3) -> str:
+    """Why requests failed, most frequent first: ``7× the model server … did not answer within 300 s; 1× …``."""
+    from collections import Counter
+
+    reasons = Counter(" ".join(str(d["error"]).split())[:160] for d in details if d.get("error"))
+    text = "; ".join(f"{n}× {reason}" for reason, n in reasons.most_common(shown))
+    return text + (f"; and {len(reasons) - shown} other reason(s)" if len(reasons) > shown else "")

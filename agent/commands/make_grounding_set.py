@@ -6,8 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from agent.commands._common import parse_screen
-from agent.commands._common import positive_int
+from agent.commands._common import out_folder, parse_screen, positive_int, shell_command, warn_unisolated
 from agent.errors import UsageError
 
 
@@ -58,11 +57,13 @@ def run(args: argparse.Namespace) -> int:
         remove_generated(out)
         if any(out.iterdir()):
             raise UsageError(f"{out} holds other files besides the generated set; not touching them")
+    out_folder(out, "OUT")
+    warn_unisolated(args.no_isolate)
     report = generate_set(out, args.n, args.seed, screens=args.screens, apps=apps, per_scene=args.per_scene,
                           isolate=not args.no_isolate, log=lambda line: print(line, file=sys.stderr))
     print(f"{report.records} samples from {report.scenes} screenshots in {out} ({report.seconds:.1f} s)")
     print("per app:    " + ", ".join(f"{k} {v}" for k, v in report.per_app.items()))
     print("per type:   " + ", ".join(f"{k} {v}" for k, v in report.per_type.items()))
     print("per screen: " + ", ".join(f"{k} {v}" for k, v in report.per_screen.items()))
-    print(f"run it: screenact ground {out} --grounder ocr")
+    print(f"run it: {shell_command('screenact', 'ground', out, '--grounder', 'ocr')}")
     return 0

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 from pathlib import Path
 
+from agent.commands._common import command_argv, out_folder
 from agent.errors import UsageError
 
 
@@ -36,14 +36,16 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from exc
     if ep.task is None or not ep.steps:
         raise UsageError(f"{args.episode}: nothing to replay ({'; '.join(ep.problems)})")
+    launches = [command_argv(cmd) for cmd in args.launch]
+    if not args.offline:
+        args.out = out_folder(args.out or args.episode.with_name(args.episode.name + "-replay"))
     try:
         if args.offline:
             report = replay_offline(args.episode, args.profile)
         elif not args.launch and not args.wait_window and (ep.task or {}).get("task"):
             from agent.replay import replay_task_episode
 
-            out = args.out or args.episode.with_name(args.episode.name + "-replay")
-            report = replay_task_episode(args.episode, out)
+            report = replay_task_episode(args.episode, args.out)
         else:
             from sandbox import Sandbox
 
@@ -55,12 +57,11 @@ def run(args: argparse.Namespace) -> int:
             with Image.open(frame) as img:
                 width, height = img.size
             with Sandbox(width, height) as sb:
-                for cmd in args.launch:
-                    sb.launch(shlex.split(cmd))
+                for argv in launches:
+                    sb.launch(argv)
                 if args.wait_window:
                     sb.wait_window(args.wait_window)
-                out = args.out or args.episode.with_name(args.episode.name + "-replay")
-                report = replay_live(args.episode, sb, out, profile=args.profile)
+                report = replay_live(args.episode, sb, args.out, profile=args.profile)
     except (KeyError, ValueError) as exc:
         raise UsageError(f"{args.episode}: {exc}") from exc
     print(report.summary())

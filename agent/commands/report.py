@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+from agent.commands._common import out_file, out_folder
 from agent.errors import UsageError
 
 
@@ -19,8 +21,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "results table with totals, and every episode's page is written into its own folder. Partial and "
         "damaged folders render too, saying what is missing.")
     p.add_argument("dir", type=Path, metavar="DIR", help="an episode folder or a run folder")
-    p.add_argument("--out", type=Path, metavar="FILE",
-                   help="where the page goes (default DIR/report.html; a folder means FOLDER/report.html)")
+    p.add_argument("--out", metavar="FILE",
+                   help="where the page goes (default DIR/report.html; an existing folder, or a path ending in /, "
+                   "means FOLDER/report.html)")
     p.add_argument("--open", action="store_true", help="open the page in a web browser afterwards")
     p.set_defaults(func=run)
 
@@ -28,7 +31,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from agent.report import REPORT_NAME, NotAReportFolder, render_report
 
-    out = args.out / REPORT_NAME if args.out is not None and args.out.is_dir() else args.out
+    out = None
+    if args.out is not None:
+        folder = args.out.endswith(("/", os.sep)) or Path(args.out).is_dir()
+        out = out_folder(Path(args.out)) / REPORT_NAME if folder else out_file(Path(args.out))
     try:
         page = render_report(args.dir, out)
     except (FileNotFoundError, NotAReportFolder) as exc:

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from agent.budget import DEFAULT_CONTEXT_LEN
-from agent.commands._common import add_model_flags, check_model_flags, check_server
+from agent.commands._common import (add_estimate_tokens_flag, add_model_flags, check_model_flags, check_server,
+                                    endpoint, out_folder, positive_int)
 from agent.errors import UsageError
 from agent.models.base import ModelError
 
@@ -22,14 +23,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "folder per task, results.json and report.html under --out. Exit 0 all passed, 1 some failed, 2 bad input.")
     p.add_argument("tasks", nargs="+", metavar="TASK_OR_SUITE",
                    help="a task file (JSON/YAML), a folder of them, or 'suite' for the bundled suite")
-    p.add_argument("--mode", choices=["auto", "scripted"], default="auto")
+    p.add_argument("--mode", choices=["auto", "scripted"], default=None,
+                   help="auto: the model plans every step from the instruction; scripted: each task's steps in "
+                   "words, grounded on the screen one by one (default auto, or scripted when --grounder is given)")
     p.add_argument("--grounder", choices=["ocr", "vlm"], default=None,
-                   help="scripted mode's grounder (default: vlm when --base-url/$OPENAI_BASE_URL is set, else ocr)")
+                   help="scripted mode's grounder: ocr, the embedded CPU grounder (default), or vlm, the model at "
+                   "--base-url through its grounding prompt; implies --mode scripted")
     add_model_flags(p)
+    add_estimate_tokens_flag(p)
     p.add_argument("--parallel", type=int, default=1, metavar="N", help="tasks at once (default 1)")
     p.add_argument("--out", type=Path, help="run folder (default runs/<date-time>)")
-    p.add_argument("--resume", action="store_true", help="skip tasks already judged in --out")
-    p.add_argument("--max-steps", type=int, help="override each task's max_steps (auto mode)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out: skip tasks already judged, keep every earlier result")
+    p.add_argument("--overwrite", action="store_true", help="start again in an --out that holds an earlier run")
+    p.add_argument("--max-steps", type=positive_int, help="override each task's max_steps (--mode auto only)")
     p.add_argument("--filter", metavar="TEXT", help="only tasks whose id contains TEXT")
     p.add_argument("--no-isolate", action="store_true", help="run sandboxes without bubblewrap (not isolated)")
     p.set_defaults(func=run)
@@ -59,36 +66,80 @@ def load_inputs(names: list[str], id_filter: str | None = None) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
     from agent.runner import RunSettings, run_tasks
 
     if args.parallel < 1:
         raise UsageError(f"--parallel must be at least 1, got {args.parallel}")
+    mode, grounder = mode_and_grounder(args)
     profile = check_model_flags(args)
-    if args.mode == "auto" and profile.grounding_only:
+    if mode == "auto" and profile.grounding_only:
         raise UsageError(f"profile {profile.name} is grounding-only ({profile.hf_model} points at elements but does "
                          "not plan steps): use --mode scripted --grounder vlm with it, or another profile")
+    out = args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    check_run_folder(out, args.resume, args.overwrite, mode, grounder)
     tasks = load_inputs(args.tasks, args.filter)
-    if args.mode == "scripted":
+    if mode == "scripted":
         missing = [t.id for t in tasks if not t.steps]
         if missing:
             print(f"note: {len(missing)} task(s) have no scripted steps and will end as errors: "
                   f"{', '.join(missing[:5])}{'…' if len(missing) > 5 else ''}", file=sys.stderr)
-    endpoint = args.base_url or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_BASE")
-    grounder = args.grounder or ("vlm" if endpoint else "ocr")
-    model, context_len = args.model, args.context_len or DEFAULT_CONTEXT_LEN
-    if args.mode == "auto" or grounder == "vlm":
+    base_url, model, context_len = endpoint(args), args.model, args.context_len or DEFAULT_CONTEXT_LEN
+    if mode == "auto" or grounder == "vlm":
         try:
             model, context_len = server_model(args)
         except ModelError as exc:  # nothing runs against a server that is not there
             print(f"screenact run: {exc}", file=sys.stderr)
             return 1
-    out = args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    settings = RunSettings(mode=args.mode, out=out, parallel=args.parallel, resume=args.resume,
-                           profile=args.profile, model=model, base_url=args.base_url, grounder=grounder,
-                           isolate=not args.no_isolate, max_steps=args.max_steps, context_len=context_len)
+        print(f"{'model' if mode == 'auto' else 'grounder: vlm, model'} {model} at {base_url} (profile "
+              f"{args.profile}, context length {context_len}, requests time out after {args.request_timeout:g} s)",
+              file=sys.stderr)
+    else:
+        print("grounder: ocr (the embedded CPU grounder, no model)", file=sys.stderr)
+    out_folder(out)
+    settings = RunSettings(mode=mode, out=out, parallel=args.parallel, resume=args.resume,
+                           profile=args.profile, model=model, base_url=base_url if model else None,
+                           grounder=grounder, isolate=not args.no_isolate, max_steps=args.max_steps,
+                           context_len=context_len, request_timeout=args.request_timeout,
+                           estimate_tokens=args.estimate_tokens)
     return finish(run_tasks(tasks, settings, suite=" ".join(args.tasks)), out)
+
+
+def mode_and_grounder(args: argparse.Namespace) -> tuple[str, str]:
+    """The mode and grounder the flags ask for: --grounder implies scripted mode, the grounder is ocr unless
+    --grounder vlm says otherwise (an exported OPENAI_BASE_URL never switches it)."""
+    mode = args.mode or ("scripted" if args.grounder else "auto")
+    if mode == "auto" and args.grounder:
+        raise UsageError(f"--grounder {args.grounder} grounds the steps of --mode scripted; in --mode auto the "
+                         "model plans every step (drop --grounder, or use --mode scripted)")
+    if mode == "scripted" and args.max_steps is not None:
+        raise UsageError("--max-steps limits the model's steps in --mode auto; --mode scripted runs each "
+                         "task's own steps")
+    return mode, (args.grounder or "ocr") if mode == "scripted" else "ocr"
+
+
+def check_run_folder(out: Path, resume: bool, overwrite: bool, mode: str, grounder: str) -> None:
+    """Refuse to mix runs: an earlier run in ``out`` is kept unless --overwrite, and --resume continues only a
+    run of the same mode and grounder."""
+    from agent.runner import read_results
+
+    if resume and overwrite:
+        raise UsageError("--resume and --overwrite contradict each other")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a folder")
+    earlier = out.is_dir() and any(out.iterdir())
+    if earlier and not resume and not overwrite:
+        raise UsageError(f"--out {out} already holds a run: pass --resume to continue it, --overwrite to start "
+                         "again, or another --out")
+    previous = read_results(out).get("run", {}) if resume else {}
+    was = (previous.get("mode"), previous.get("grounder") if previous.get("mode") == "scripted" else None)
+    now = (mode, grounder if mode == "scripted" else None)
+    if previous and was != now:
+        raise UsageError(f"--resume: {out} holds a run in {_label(*was)}; this one would be {_label(*now)} "
+                         "(use the same flags, or another --out)")
+
+
+def _label(mode: str | None, grounder: str | None) -> str:
+    return f"--mode {mode}" + (f" --grounder {grounder}" if grounder else "")
 
 
 def server_model(args: argparse.Namespace) -> tuple[str, int]:
@@ -98,7 +149,7 @@ def server_model(args: argparse.Namespace) -> tuple[str, int]:
     from agent.models import OpenAIModel
 
     async def ask() -> tuple[str, int]:
-        async with OpenAIModel(model=args.model, base_url=args.base_url) as model:
+        async with OpenAIModel(model=args.model, base_url=endpoint(args), read_timeout=args.request_timeout) as model:
             context_len = await check_server(model, args.context_len)
             return str(model.model), context_len
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from agent.errors import UsageError
-from agent.commands._common import add_screen_arg
+from agent.commands._common import add_screen_arg, command_argv, out_folder, warn_unisolated
 from tools.actions import ACTION_ADAPTER, describe
 
 
@@ -28,33 +27,42 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="start an app inside, e.g. --launch 'xterm -title demo' (split like a shell "
                    "would, but never run by one); repeatable")
     p.add_argument("--wait-window", metavar="TITLE", help="wait for a window whose title contains TITLE")
-    p.add_argument("--action", metavar="JSON", action="append", default=[], help="one action as JSON; repeatable")
-    p.add_argument("--actions", metavar="FILE", type=Path, help="a JSON list of actions, or one JSON action per line")
-    p.add_argument("--out", metavar="DIR", type=Path, default=Path("sandbox-shots"),
-                   help="where screenshots go (default: ./sandbox-shots)")
+    p.add_argument("--action", metavar="JSON", dest="inputs", action="append", type=lambda text: ("json", text),
+                   help="one action as JSON; repeatable; --action and --actions run in the order given")
+    p.add_argument("--actions", metavar="FILE", dest="inputs", action="append", type=lambda text: ("file", Path(text)),
+                   help="a JSON list of actions, or one JSON action per line; repeatable")
+    p.add_argument("--out", metavar="DIR", type=Path, default=Path("runs/sandbox-shots"),
+                   help="where screenshots go (default: runs/sandbox-shots)")
     p.add_argument("--interactive", action="store_true", help="read JSON actions from standard input")
     p.add_argument("--no-isolate", action="store_true", help="run without bubblewrap (not isolated)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, inputs=[])
 
 
 def _load_actions(args: argparse.Namespace) -> list:
+    """Every --action and --actions item, validated, in the order the flags were given."""
     items: list[tuple[str, object]] = []
-    for i, text in enumerate(args.action):
-        items.append((f"--action #{i + 1}", _json(text, f"--action #{i + 1}")))
-    if args.actions:
-        try:
-            text = args.actions.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot read --actions file {args.actions}: {exc.strerror}") from exc
-        stripped = text.strip()
-        if stripped.startswith("["):
-            for i, item in enumerate(_json(stripped, str(args.actions))):
-                items.append((f"{args.actions}[{i}]", item))
+    n = 0
+    for kind, value in args.inputs:
+        if kind == "json":
+            n += 1
+            items.append((f"--action #{n}", _json(value, f"--action #{n}")))
         else:
-            for n, line in enumerate(text.splitlines(), 1):
-                if line.strip():
-                    items.append((f"{args.actions}:{n}", _json(line, f"{args.actions}:{n}")))
+            items += _file_actions(value)
     return [_validate(where, item) for where, item in items]
+
+
+def _file_actions(path: Path) -> list[tuple[str, object]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read --actions file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise UsageError(f"--actions file {path}: not UTF-8 text") from None
+    stripped = text.strip()
+    if stripped.startswith("["):
+        listed = _json(stripped, str(path))
+        return [(f"{path}[{i}]", item) for i, item in enumerate(listed if isinstance(listed, list) else [listed])]
+    return [(f"{path}:{n}", _json(line, f"{path}:{n}")) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
 def _json(text: str, where: str) -> object:
@@ -74,49 +82,51 @@ def _validate(where: str, item: object):
 
 
 def run(args: argparse.Namespace) -> int:
-    from sandbox import Sandbox, SandboxError
+    from sandbox import Sandbox
 
     actions = _load_actions(args)
-    launches = [shlex.split(cmd) for cmd in args.launch]
-    if any(not argv for argv in launches):
-        raise UsageError("--launch needs a command")
-    args.out.mkdir(parents=True, exist_ok=True)
+    launches = [command_argv(cmd) for cmd in args.launch]
+    out_folder(args.out)
+    warn_unisolated(args.no_isolate)
     width, height = args.screen
-    try:
-        with Sandbox(width, height, isolate=not args.no_isolate, allow_unisolated=args.no_isolate) as sb:
-            print(f"desktop {width}x{height} ready in {sb.start_seconds:.2f} s "
-                  f"({'isolated' if sb.isolated else 'NOT isolated'})", file=sys.stderr)
-            for argv in launches:
-                app = sb.launch(argv)
-                print(f"launched {app.name} (pid {app.pid})", file=sys.stderr)
-            if args.wait_window:
-                win = sb.wait_window(args.wait_window)
-                print(f"window {win.title!r} at {win.x},{win.y} {win.width}x{win.height}", file=sys.stderr)
-            shot = sb.screenshot().save(args.out / "step-0000.png")
-            print(f"saved {shot}")
-            step = 0
-            for step, action in enumerate(actions, 1):
-                _apply(sb, action, step, args.out)
-            if args.interactive:
-                print('enter one JSON action per line ("screenshot" saves one; end with Ctrl-D)', file=sys.stderr)
-                for line in sys.stdin:
-                    line = line.strip()
-                    if not line:
-                        continue
-                    if line == "screenshot":
-                        print(f"saved {sb.screenshot().save(args.out / f'step-{step:04d}.png')}")
-                        continue
-                    try:
-                        action = _validate("input", _json(line, "input"))
-                    except UsageError as exc:
-                        print(f"error: {exc}", file=sys.stderr)
-                        continue
-                    step += 1
-                    _apply(sb, action, step, args.out)
-    except SandboxError as exc:
-        print(f"screenact sandbox: {exc}", file=sys.stderr)
-        return 1
+    # a desktop that cannot start, a missing app or a --wait-window that never appears: one line, exit 2 (cli)
+    with Sandbox(width, height, isolate=not args.no_isolate, allow_unisolated=args.no_isolate) as sb:
+        print(f"desktop {width}x{height} ready in {sb.start_seconds:.2f} s "
+              f"({'isolated' if sb.isolated else 'NOT isolated'})", file=sys.stderr)
+        for argv in launches:
+            app = sb.launch(argv)
+            print(f"launched {app.name} (pid {app.pid})", file=sys.stderr)
+        if args.wait_window:
+            win = sb.wait_window(args.wait_window)
+            print(f"window {win.title!r} at {win.x},{win.y} {win.width}x{win.height}", file=sys.stderr)
+        print(f"saved {sb.screenshot().save(args.out / 'step-0000.png')}")
+        step = 0
+        for step, action in enumerate(actions, 1):
+            _apply(sb, action, step, args.out)
+        if args.interactive:
+            _interactive(sb, step, args.out)
     return 0
+
+
+def _interactive(sb, step: int, out: Path) -> None:
+    """One JSON action per line from stdin; ``screenshot`` saves a new file, never over a step's."""
+    print('enter one JSON action per line ("screenshot" saves one; end with Ctrl-D)', file=sys.stderr)
+    shots = 0
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        if line == "screenshot":
+            shots += 1
+            print(f"saved {sb.screenshot().save(out / f'screenshot-{shots:04d}.png')}")
+            continue
+        try:
+            action = _validate("input", _json(line, "input"))
+        except UsageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        step += 1
+        _apply(sb, action, step, out)
 
 
 def _apply(sb, action, step: int, out: Path) -> None:

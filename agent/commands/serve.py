@@ -15,6 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from agent.commands._common import positive_float, positive_int
 from agent.errors import UsageError
 
 KEY_ENV = "VLLM_API_KEY"  # vLLM's own name for it
@@ -30,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "and SIGINT are passed on to vLLM. Arguments after -- go to vLLM unchanged.")
     p.add_argument("--profile", default="kimi-vl-thinking", help="model profile (default kimi-vl-thinking)")
     p.add_argument("--model", help="local path or Hugging Face id of the weights (default: the profile's)")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=port_number, default=8000, help="port vLLM listens on (default 8000)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address vLLM listens on (default 127.0.0.1: this machine only). Any other address "
                         "exposes the model; give it an API key then")
@@ -38,18 +39,63 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"the key clients must send (Authorization: Bearer …); default: the {KEY_ENV} environment "
                         "variable, which is better than this flag because other local users can read command "
                         "lines. It reaches vLLM through its environment; clients set OPENAI_API_KEY to it")
-    p.add_argument("--max-model-len", type=int, default=None,
+    p.add_argument("--max-model-len", type=positive_int, default=None,
                    help="context length (default: the profile's, e.g. 32768; clients read it from /v1/models)")
-    p.add_argument("--max-num-seqs", type=int, default=16)
-    p.add_argument("--gpu-memory-utilization", type=float, default=0.95)
+    p.add_argument("--max-num-seqs", type=positive_int, default=16, help="requests batched at once (default 16)")
+    p.add_argument("--gpu-memory-utilization", type=fraction, default=0.95,
+                   help="share of GPU memory vLLM may take, above 0 up to 1 (default 0.95)")
     p.add_argument("--allowed-local-media-path", type=Path,
                    help="let the server read file:// images under this folder (for --image-transport file)")
-    p.add_argument("--limit-images", type=int,
+    p.add_argument("--limit-images", type=positive_int,
                    help="images per prompt, vLLM's --limit-mm-per-prompt (default: the profile's, its history + 1)")
     p.add_argument("--dry-run", action="store_true", help="print the command and exit")
-    p.add_argument("--timeout", type=float, default=1800, help="seconds to wait for /health (default 1800)")
-    p.add_argument("extra", nargs=argparse.REMAINDER, help="-- then extra vLLM arguments")
+    p.add_argument("--timeout", type=positive_float, default=1800, help="seconds to wait for /health (default 1800)")
+    p.add_argument("extra", nargs=argparse.REMAINDER,
+                   help="-- then extra vLLM arguments; a flag given there replaces screenact's own")
     p.set_defaults(func=run)
+
+
+def port_number(text: str) -> int:
+    """argparse type: a TCP port, 1–65535."""
+    port = positive_int(text)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1–65535, got {port}")
+    return port
+
+
+def fraction(text: str) -> float:
+    """argparse type: a share above 0 up to 1."""
+    value = positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, got {text}")
+    return value
+
+
+def with_extra(argv: list[str], extra: list[str]) -> list[str]:
+    """``argv`` with ``extra`` appended; a flag ``extra`` sets is dropped from ``argv`` (with its value), so vLLM
+    sees each flag once and the user's wins."""
+    given = {a.split("=", 1)[0] for a in extra if a.startswith("--")}
+    kept, i = [], 0
+    while i < len(argv):
+        flag = argv[i].split("=", 1)[0]
+        takes_value = "=" not in argv[i] and i + 1 < len(argv) and not argv[i + 1].startswith("-")
+        if flag.startswith("--") and flag in given:
+            i += 2 if takes_value else 1
+            continue
+        kept.append(argv[i])
+        i += 1
+    return kept + extra
+
+
+def _extra_value(extra: list[str], flag: str) -> str | None:
+    """The last value ``extra`` gives ``flag`` (``--flag V`` or ``--flag=V``)."""
+    value = None
+    for i, arg in enumerate(extra):
+        if arg == flag and i + 1 < len(extra):
+            value = extra[i + 1]
+        elif arg.startswith(flag + "="):
+            value = arg.split("=", 1)[1]
+    return value
 
 
 def api_key(args: argparse.Namespace) -> str | None:
@@ -69,15 +115,12 @@ def run(args: argparse.Namespace) -> int:
     extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
     if any(a == "--api-key" or a.startswith("--api-key=") for a in extra):
         raise UsageError(f"pass the key with --api-key before -- or in {KEY_ENV}, not to vLLM's command line")
-    for flag, value in (("--max-model-len", args.max_model_len), ("--limit-images", args.limit_images)):
-        if value is not None and value < 1:
-            raise UsageError(f"{flag} must be at least 1, got {value}")
     try:
         version = None if args.dry_run else check_vllm(profile=args.profile)
         version = version or installed_vllm_version()
-        argv = serve_command(args.profile, args.model, args.port, args.host, args.max_model_len, args.max_num_seqs,
-                             args.gpu_memory_utilization, args.allowed_local_media_path, args.limit_images, extra,
-                             vllm_version=version)
+        argv = with_extra(serve_command(args.profile, args.model, args.port, args.host, args.max_model_len,
+                                        args.max_num_seqs, args.gpu_memory_utilization, args.allowed_local_media_path,
+                                        args.limit_images, (), vllm_version=version), extra)
         warnings = serve_warnings(args.profile, version, extra)
     except (ValueError, KeyError) as exc:
         raise UsageError(str(exc).strip("'\"")) from exc
@@ -86,6 +129,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
     for line in warnings:
         print(f"screenact serve: WARNING: {line}", file=sys.stderr)
+    args.host = _extra_value(extra, "--host") or args.host  # where to wait for /health
+    port = _extra_value(extra, "--port")
+    args.port = port_number(port) if port is not None and port.isdigit() else args.port
     key = api_key(args)
     print(shlex.join(argv))
     if key is not None:

@@ -20,9 +20,11 @@ from agent.report.render import (badge, document, esc, fmt_int, fmt_s, fmt_when,
                                  rel_href, write_page)
 
 RESULTS_FILE = "results.json"
-STATUSES = ["passed", "failed", "error", "cancelled", "skipped", "unfinished", "unchecked"]
+STATUSES = ["passed", "failed", "error", "cancelled", "not_started", "skipped", "unfinished", "unchecked"]
 STATUS_COLORS = {"passed": "#1f8a4c", "failed": "#c8372d", "error": "#e08a2f", "cancelled": "#9aa3ad",
-                 "skipped": "#c8ccd2", "unfinished": "#b39ddb", "unchecked": "#7fa7d9"}
+                 "not_started": "#dde1e6", "skipped": "#c8ccd2", "unfinished": "#b39ddb", "unchecked": "#7fa7d9"}
+NOT_RUN = ("cancelled", "not_started", "skipped")
+"""Statuses of tasks that did not run to an end: never counted as failed."""
 
 
 @dataclass
@@ -32,12 +34,13 @@ class TaskRow:
     order: int
     id: str
     status: str
-    steps: float | None = None
+    steps: float | None = None  # actions taken
     time_s: float | None = None
     reason: str | None = None
     episode: Path | None = None  # the episode folder, when it is on disk
     prompt_tokens: float | None = None
     completion_tokens: float | None = None
+    unusable: float | None = None  # steps whose reply could not be used, apart from ``steps``
     page: Path | None = None  # the rendered episode page
 
 
@@ -98,7 +101,8 @@ def _row_from_result(n: int, task: dict[str, Any], folder: Path, problems: list[
     tokens = as_dict(task.get("tokens"))
     row = TaskRow(n, as_text(task.get("id")) or f"(task {n})", as_text(task.get("status")) or "unknown",
                   as_number(task.get("steps")), as_number(task.get("time_s")), as_text(task.get("reason")),
-                  None, as_number(tokens.get("prompt")), as_number(tokens.get("completion")))
+                  None, as_number(tokens.get("prompt")), as_number(tokens.get("completion")),
+                  as_number(task.get("unusable")))
     name = as_text(task.get("episode"))
     if name:
         path = (folder / name).resolve()
@@ -116,6 +120,8 @@ def _row_from_result(n: int, task: dict[str, Any], folder: Path, problems: list[
 def _row_from_episode(n: int, sub: Path) -> TaskRow:
     from agent.episode import load_episode
 
+    from agent.runner import step_counts
+
     ep = load_episode(sub)
     result = ep.result
     verdict = as_dict(as_dict(result).get("verdict"))
@@ -127,17 +133,19 @@ def _row_from_episode(n: int, sub: Path) -> TaskRow:
         status = {"error": "error", "cancelled": "cancelled"}.get(as_text(result.get("status")) or "", "unchecked")
     usage = as_dict(as_dict(result).get("usage"))
     reason = as_text(verdict.get("reason")) or as_text(as_dict(result).get("reason"))
-    return TaskRow(n, as_text(as_dict(ep.task).get("id")) or sub.name, status, float(len(ep.steps)),
+    taken, unusable = step_counts(sub)
+    return TaskRow(n, as_text(as_dict(ep.task).get("id")) or sub.name, status, float(taken),
                    as_number(as_dict(result).get("duration_s")), reason, sub,
-                   as_number(usage.get("prompt_tokens")), as_number(usage.get("completion_tokens")))
+                   as_number(usage.get("prompt_tokens")), as_number(usage.get("completion_tokens")), float(unusable))
 
 
 def _check_summary(run: Run) -> None:
     """Compute the summary from the rows; note where a recorded summary disagrees."""
     counts = run.counts
     passed, total = counts.get("passed", 0), len(run.rows)
-    computed = {"passed": passed, "failed": total - passed - counts.get("skipped", 0), "total": total,
-                "pass_rate": passed / total if total else 0.0}
+    ended = total - sum(counts.get(s, 0) for s in NOT_RUN)
+    computed = {"passed": passed, "failed": ended - passed, "total": total,
+                "pass_rate": passed / ended if ended else 0.0}
     recorded = run.summary
     for key in ("passed", "total"):
         if key in recorded and as_number(recorded.get(key)) != computed[key]:
@@ -195,7 +203,8 @@ def _header(run: Run, title: str) -> str:
     prompt = sum(r.prompt_tokens or 0 for r in run.rows)
     completion = sum(r.completion_tokens or 0 for r in run.rows)
     task_time = sum(r.time_s or 0 for r in run.rows)
-    meta = [(k, esc(info.get(k))) for k in ("model", "profile", "mode", "suite") if info.get(k) is not None]
+    meta = [(k, esc(info.get(k))) for k in ("model", "base_url", "profile", "mode", "grounder", "suite")
+            if info.get(k) is not None]
     for k in ("started_at", "finished_at"):
         if info.get(k) is not None:
             meta.append((k.replace("_at", ""), esc(fmt_when(info.get(k)))))
@@ -203,7 +212,7 @@ def _header(run: Run, title: str) -> str:
         meta.append(("interrupted", badge("interrupted", "warn")))
     meta.append(("folder", f"<code>{esc(run.folder.name)}</code>"))
     stats = [(f"{rate * 100:.0f}%", "pass rate", "pass-rate"),
-             (f"{counts.get('passed', 0)} / {total}", "passed", "passed"),
+             (f"{counts.get('passed', 0)} / {total - sum(counts.get(s, 0) for s in NOT_RUN)}", "passed", "passed"),
              (fmt_s(task_time), "time in tasks", "task-time"),
              (fmt_s(_wall_time(info)), "wall time", "wall-time"),
              (fmt_int(prompt), "prompt tokens", "prompt-tokens"),
@@ -237,7 +246,7 @@ def _table(run: Run, page: Path) -> str:
             f'<td class="n" data-sort="{r.order}">{r.order}</td>',
             f'<td data-sort="{esc(r.id.lower())}">{task}</td>',
             f'<td data-sort="{rank.get(r.status, len(rank))}">{badge(r.status)}</td>',
-            _num_cell(r.steps, fmt_int(r.steps)),
+            _num_cell(r.steps, fmt_int(r.steps) + (f" +{fmt_int(r.unusable)} unusable" if r.unusable else "")),
             _num_cell(r.time_s, fmt_s(r.time_s)),
             _num_cell(r.prompt_tokens, fmt_int(r.prompt_tokens)),
             _num_cell(r.completion_tokens, fmt_int(r.completion_tokens)),

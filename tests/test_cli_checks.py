@@ -1,0 +1,215 @@
+"""A wrong set-up is refused before any work starts: one line naming the flag and value, exit 2, no traceback.
+Every case goes through the real ``screenact`` command in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.stub_openai import StubOpenAI
+
+ROOT = Path(__file__).resolve().parent.parent
+PRO = ROOT / "tests" / "corpus" / "grounding" / "screenspot_pro"
+FORM = str(ROOT / "tasks" / "suite" / "form-country-canada.yaml")
+
+
+def screenact(*argv: object, cwd: Path = ROOT, env: dict[str, str] | None = None, stdin: str | None = None,
+              timeout: float = 300) -> subprocess.CompletedProcess:
+    """The real command line, as a user runs it (no OPENAI_* from the test's environment unless given)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    return subprocess.run([sys.executable, "-m", "agent.cli", *map(str, argv)], cwd=cwd, env={**base, **(env or {})},
+                          input=stdin, capture_output=True, text=True, timeout=timeout)
+
+
+def refused(proc: subprocess.CompletedProcess, *words: str) -> str:
+    """Assert exit 2, no traceback, and a last line on stderr that is the error naming ``words``; returns it.
+    (Progress lines may come before it; argparse prints the usage before its own.)"""
+    err = proc.stderr.strip()
+    assert proc.returncode == 2, (proc.returncode, proc.stdout[-2000:], err[-2000:])
+    assert "Traceback" not in err, err
+    line = err.splitlines()[-1]
+    assert line.startswith("screenact ") and ": error: " in line, err
+    for word in words:
+        assert word in line, (word, line)
+    return line
+
+
+def test_grounder_in_auto_mode_is_refused():
+    refused(screenact("run", "suite", "--mode", "auto", "--grounder", "ocr"), "--grounder ocr", "--mode scripted")
+
+
+def test_max_steps_in_scripted_mode_is_refused():
+    refused(screenact("run", "suite", "--mode", "scripted", "--max-steps", "3"), "--max-steps", "scripted")
+
+
+def test_grounder_implies_scripted_mode_and_an_exported_server_does_not_switch_it(tmp_path):
+    """--grounder alone means scripted mode; OPENAI_BASE_URL exported (as the README suggests) leaves the grounder
+    ocr, and the choice is printed."""
+    out = tmp_path / "run"
+    proc = screenact("run", FORM, "--grounder", "ocr", "--out", out, env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+    assert proc.returncode == 0, proc.stderr
+    assert "grounder: ocr" in proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["run"]["mode"] == "scripted" and results["run"]["grounder"] == "ocr"
+    proc = screenact("run", FORM, "--mode", "scripted", "--out", tmp_path / "again", "--filter", "nothing-matches",
+                     env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+    refused(proc, "--filter")  # the exported URL was not even asked: no server check for the ocr grounder
+
+
+@pytest.mark.parametrize("where", ["flag", "env"])
+def test_a_base_url_without_scheme_is_refused_with_the_fix(where, tmp_path):
+    url = "gpu-box:8000/v1"
+    argv = ["run", "suite", "--out", tmp_path / "run"] + (["--base-url", url] if where == "flag" else [])
+    proc = screenact(*argv, env={"OPENAI_BASE_URL": url} if where == "env" else None)
+    refused(proc, "--base-url" if where == "flag" else "OPENAI_BASE_URL", "http://gpu-box:8000/v1")
+    assert not (tmp_path / "run").exists()
+
+
+def test_run_names_the_models_a_server_offers_for_a_wrong_model_before_any_task(tmp_path):
+    with StubOpenAI(models=["Kimi-VL-A3B-Thinking", "other"]) as stub:
+        proc = screenact("run", "suite", "--base-url", stub.base_url, "--model", "kimi", "--out", tmp_path / "run")
+        assert stub.chat_requests == []
+    refused(proc, "kimi", "Kimi-VL-A3B-Thinking", "other")
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_out_paths_are_one_line_everywhere(tmp_path):
+    afile = tmp_path / "a-file"
+    afile.write_text("x")
+    refused(screenact("run", FORM, "--grounder", "ocr", "--out", afile), "--out", str(afile))
+    refused(screenact("sandbox", "--out", afile / "shots"), "--out", "Not a directory")
+    refused(screenact("ground", PRO, "--grounder", "ocr", "--out", tmp_path), "--out", "is a folder")
+    refused(screenact("make-grounding-set", afile / "set"), str(afile))
+    refused(screenact("report", ROOT / "tests" / "corpus", "--out", afile / "x/"), "--out")
+    refused(screenact("demo", "--out", afile), "--out", str(afile))
+
+
+def test_bad_launch_commands_are_one_line(tmp_path):
+    refused(screenact("sandbox", "--launch", "xterm -title 'demo"), "--launch", "no closing quotation")
+    refused(screenact("sandbox", "--launch", "no-such-program --x"), "no-such-program", "not found")
+    episode = _recorded_episode(tmp_path)
+    refused(screenact("replay", episode, "--launch", "xterm -title 'x"), "--launch", "no closing quotation")
+    refused(screenact("replay", episode, "--launch", "no-such-program"), "no-such-program")
+
+
+def _recorded_episode(tmp_path: Path) -> Path:
+    """A small episode folder recorded by the real episode writer (one step, no frame needed for the refusals)."""
+    from agent.episode import EpisodeWriter
+    from agent.step import StepRecord
+
+    folder = tmp_path / "ep"
+    writer = EpisodeWriter(folder, {"id": "t", "instruction": "x", "mode": "auto", "profile": "kimi-vl-thinking"})
+    writer.record(StepRecord(index=1, reply="## Action:\nx\n\n## Code:\n```python\nDONE\n```"))
+    writer.finish({"status": "done"})
+    writer.close()
+    return folder
+
+
+def test_a_window_that_never_appears_and_a_missing_program_inside_are_one_line(tmp_path):
+    refused(screenact("sandbox", "--screen", "320x240", "--wait-window", "no-such-window", "--out", tmp_path),
+            "no-such-window")
+
+
+def test_a_missing_desktop_program_is_one_line(tmp_path):
+    """No Xvfb/openbox/bwrap on PATH: the desktop cannot start, said in one line."""
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    proc = screenact("sandbox", "--out", tmp_path / "shots", env={"PATH": str(bare)})
+    refused(proc)
+
+
+def test_an_existing_run_folder_is_kept_unless_resume_or_overwrite(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "results.json").write_text(json.dumps({"run": {"mode": "scripted", "grounder": "ocr"}, "tasks": []}))
+    refused(screenact("run", FORM, "--grounder", "ocr", "--out", out), "--resume", "--overwrite")
+    refused(screenact("run", FORM, "--grounder", "ocr", "--out", out, "--resume", "--overwrite"), "contradict")
+    with StubOpenAI() as stub:  # a resume in another mode would mislabel the earlier results
+        proc = screenact("run", FORM, "--base-url", stub.base_url, "--out", out, "--resume")
+    refused(proc, "--mode scripted --grounder ocr", "--mode auto")
+    refused(screenact("run", FORM, "--grounder", "vlm", "--out", out, "--resume"), "--grounder vlm")
+
+
+def test_demo_parallel_0_is_refused():
+    refused(screenact("demo", "--parallel", "0"), "--parallel")
+
+
+def test_ground_names_a_missing_dataset_before_an_existing_results_file(tmp_path):
+    (tmp_path / "results.json").write_text("{}")
+    refused(screenact("ground", "/nope", "--out", tmp_path / "results.json"), "/nope")
+
+
+def test_ground_writes_under_runs_by_default_and_quotes_the_command_it_suggests(tmp_path):
+    gen = tmp_path / "my set"
+    proc = screenact("ground", PRO, "--grounder", "ocr", "--limit", "1", "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert list(tmp_path.glob("runs/ground-*/results.json")) and not (tmp_path / "results.json").exists()
+    from agent.commands._common import shell_command
+
+    assert shell_command("screenact", "ground", gen, "--grounder", "ocr") == \
+        f"screenact ground '{gen}' --grounder ocr"
+
+
+def test_ground_says_why_requests_failed(tmp_path):
+    with StubOpenAI(responder=lambda body: "x") as stub:
+        for _ in range(3):
+            stub.fail_next("invalid_json")
+        proc = screenact("ground", PRO, "--base-url", stub.base_url, "--out", tmp_path / "r.json", "--concurrency", "1",
+                         "--no-progress")
+    assert proc.returncode == 1
+    line = next(line for line in proc.stderr.splitlines() if "request(s) failed" in line)
+    assert "3× " in line and "invalid response" in line and f"--out {tmp_path / 'r.json'} --resume" in line
+
+
+def test_global_flags_version_and_verbose_after_the_subcommand_and_usage_of_the_subcommand():
+    proc = screenact("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("screenact ")
+    refused(screenact("report", "-v", "/nope"), "/nope")
+    proc = screenact("run", "suite", "--no-such-flag")
+    assert proc.returncode == 2 and proc.stderr.startswith("usage: screenact run ")
+    assert "unrecognized arguments: --no-such-flag" in proc.stderr
+    proc = screenact("run", "--help")
+    assert "--mode {auto,scripted}" in proc.stdout and "default auto" in proc.stdout
+
+
+def test_report_out_as_a_folder_writes_report_html_inside(tmp_path):
+    episode = _recorded_episode(tmp_path)
+    for out in (tmp_path / "new" , tmp_path / "existing"):
+        if out.name == "existing":
+            out.mkdir()
+        proc = screenact("report", episode, "--out", f"{out}/")
+        assert proc.returncode == 0, proc.stderr
+        assert (out / "report.html").is_file()
+
+
+def test_serve_validates_port_and_seqs_and_a_flag_after_dashdash_replaces_its_own():
+    refused(screenact("serve", "--dry-run", "--port", "70000"), "--port", "70000")
+    refused(screenact("serve", "--dry-run", "--port", "0"), "--port")
+    refused(screenact("serve", "--dry-run", "--max-num-seqs", "0"), "--max-num-seqs")
+    proc = screenact("serve", "--dry-run", "--", "--max-num-seqs", "4", "--max-model-len=32768")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("--max-num-seqs") == 1 and "--max-num-seqs 4" in proc.stdout
+    assert proc.stdout.count("--max-model-len") == 1 and "--max-model-len=32768" in proc.stdout
+    assert "(default 8000)" in screenact("serve", "--help").stdout
+
+
+def test_sandbox_runs_actions_in_the_order_given_names_interactive_shots_anew_and_warns_without_isolation(tmp_path):
+    actions = tmp_path / "actions.jsonl"
+    actions.write_text('{"type": "move", "x": 20, "y": 20}\n')
+    proc = screenact("sandbox", "--screen", "320x240", "--out", tmp_path / "shots",
+                     "--action", '{"type": "move", "x": 10, "y": 10}', "--actions", actions,
+                     "--action", '{"type": "move", "x": 30, "y": 30}', "--interactive", "--no-isolate",
+                     stdin="screenshot\nscreenshot\n")
+    assert proc.returncode == 0, proc.stderr
+    steps = [line for line in proc.stdout.splitlines() if line.startswith("step ")]
+    assert [s.split(" ok ")[0] for s in steps] == ["step 1: move(10, 10)", "step 2: move(20, 20)",
+                                                   "step 3: move(30, 30)"], steps
+    shots = sorted(p.name for p in (tmp_path / "shots").iterdir())
+    assert shots == ["screenshot-0001.png", "screenshot-0002.png", "step-0000.png", "step-0001.png",
+                     "step-0002.png", "step-0003.png"]
+    assert "WARNING: --no-isolate" in proc.stderr
