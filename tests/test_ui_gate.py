@@ -125,6 +125,8 @@ def test_with_a_token_on_all_interfaces_and_sigkill_leaves_nothing_serving(stub,
         assert TOKEN in ui.log()  # the address to open is printed with its token, like Jupyter's
         status, headers = _get(ui.url + "/?token=" + TOKEN)
         assert status == 303 and headers["location"] == "/"
+        assert _get(ui.url + "//evil.example/%0d%0aX:%20y?token=" + TOKEN)[1]["location"] == "/evil.example/%0D%0AX%3A%20y"
+        assert _get(ui.url + "/?token=%ff%fe")[0] == 401  # not a crash on bytes that are not UTF-8
         cookie = headers["set-cookie"].split(";")[0]
         assert "HttpOnly" in headers["set-cookie"] and "SameSite=Strict" in headers["set-cookie"]
         assert _get(ui.url + "/", {"Cookie": cookie})[0] == 200

@@ -95,7 +95,7 @@ class Gate:
         if site in ("cross-site", "same-site") and not (mode == "navigate" and scope.get("method") in ("GET", "HEAD")):
             return 403, "requests from other sites are not allowed (only following a link to the UI is)"
         path = scope.get("path", "")
-        if path.startswith(SOCKET_PATH) and "j" in urllib.parse.parse_qs(scope.get("query_string", b"").decode()):
+        if path.startswith(SOCKET_PATH) and "j" in urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1")):
             return 403, "JSONP polling is not allowed"
         if self.token is not None and not self._has_token(scope, headers):
             return 401, "this server needs its token: open the address screenact ui printed (…/?token=…)"
@@ -118,7 +118,7 @@ class Gate:
 
 def query_token(scope: Scope) -> str | None:
     """The ``token`` query parameter of a request, if any."""
-    values = urllib.parse.parse_qs(scope.get("query_string", b"").decode()).get("token")
+    values = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
     return values[0] if values else None
 
 
@@ -157,8 +157,10 @@ async def _refuse(scope: Scope, send: Send, status: int, reason: str) -> None:
 
 async def _set_cookie(scope: Scope, send: Send, gate: Gate) -> None:
     """Answer ``…?token=…`` with the cookie and a redirect to the same address without the token."""
-    query = [(k, v) for k, v in urllib.parse.parse_qsl(scope.get("query_string", b"").decode()) if k != "token"]
-    location = scope.get("root_path", "") + scope.get("path", "/") + (f"?{urllib.parse.urlencode(query)}" if query else "")
+    query = [(k, v) for k, v in urllib.parse.parse_qsl(scope.get("query_string", b"").decode("latin-1")) if k != "token"]
+    # one leading slash and quoted: "//host" must not become a redirect to another site, CR/LF no header
+    path = urllib.parse.quote("/" + scope.get("path", "/").lstrip("/"))
+    location = path + (f"?{urllib.parse.urlencode(query)}" if query else "")
     cookie = f"{gate.cookie}={gate.token}; Path=/; HttpOnly; SameSite=Strict"
     await send({"type": "http.response.start", "status": 303,
                 "headers": [(b"location", location.encode()), (b"set-cookie", cookie.encode()),
