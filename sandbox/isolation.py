@@ -15,6 +15,7 @@ import shutil
 import stat
 import subprocess
 
+from sandbox.seccomp import keyring_filter
 from sandbox.view import SANDBOX_GID, SANDBOX_UID, View, build_view
 
 PRIVILEGES = ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID), "--disable-userns",
@@ -64,5 +65,7 @@ def bwrap_problem() -> str | None:
 def bwrap_argv(tmpfs_bytes: int, shares: tuple[str, ...] = ()) -> tuple[list[str], View]:
     """The bwrap prefix of the worker's command line, and the view whose descriptors bwrap must inherit."""
     view = build_view(tmpfs_bytes, shares)
-    argv = ["bwrap", *_chosen[0], *NAMESPACES, *view.argv, "--die-with-parent", "--new-session", "--"]
+    seccomp = view.memfd(keyring_filter())
+    argv = ["bwrap", *_chosen[0], *NAMESPACES, *view.argv, "--seccomp", str(seccomp),
+            "--die-with-parent", "--new-session", "--"]
     return argv, view

@@ -48,13 +48,17 @@ class View:
     argv: list[str] = field(default_factory=list)
     fds: list[int] = field(default_factory=list)
 
-    def data(self, dest: str, content: bytes, perms: int) -> None:
-        """A read-only file at ``dest`` with ``content``, copied in by bwrap from a memfd."""
+    def memfd(self, content: bytes) -> int:
+        """A descriptor bwrap will read ``content`` from (kept until close())."""
         fd = os.memfd_create("screenact-view")
         os.write(fd, content)
         os.lseek(fd, 0, os.SEEK_SET)
         self.fds.append(fd)
-        self.argv += ["--perms", f"{perms:04o}", "--ro-bind-data", str(fd), dest]
+        return fd
+
+    def data(self, dest: str, content: bytes, perms: int) -> None:
+        """A read-only file at ``dest`` with ``content``, copied in by bwrap from a memfd."""
+        self.argv += ["--perms", f"{perms:04o}", "--ro-bind-data", str(self.memfd(content)), dest]
 
     def close(self) -> None:
         for fd in self.fds:
@@ -126,6 +130,8 @@ def build_view(tmpfs_bytes: int, shares: tuple[str, ...] = ()) -> View:
         view.argv += ["--size", str(tmpfs_bytes), "--tmpfs", path]
     view.argv += ["--dev", "/dev", "--size", str(tmpfs_bytes), "--tmpfs", "/dev/shm", "--proc", "/proc",
                   "--symlink", "../run", "/var/run"]
+    for path in ("/proc/keys", "/proc/key-users"):  # the host's key names and counts (keyrings: sandbox/seccomp.py)
+        view.argv += ["--ro-bind", "/dev/null", path]
     for path in SYSTEM_DIRS:
         if os.path.lexists(path):
             view.argv += _bind_or_link(path)

@@ -93,6 +93,21 @@ def test_remount_escape_and_device_creation_fail(host_secret):
         usr_victim.unlink(missing_ok=True)  # should an escape ever succeed again
 
 
+def test_the_host_keyrings_are_out_of_reach(sb):
+    # As host root the sandbox user is uid 0 outside, and keyrings are not namespaced: the calls are refused.
+    add_key, keyctl = {"x86_64": (248, 250), "aarch64": (217, 219)}[os.uname().machine]
+    probe = textwrap.dedent(f"""
+        import ctypes, os
+        libc = ctypes.CDLL(None, use_errno=True)
+        session = ctypes.c_long(-3)  # KEY_SPEC_SESSION_KEYRING
+        print(libc.syscall({keyctl}, 0, session, 0), os.strerror(ctypes.get_errno()))  # KEYCTL_GET_KEYRING_ID
+        print(libc.syscall({add_key}, b"user", b"screenact-planted", b"x", 1, session), os.strerror(ctypes.get_errno()))
+    """)
+    code, out, err = sb.run([sys.executable, "-c", probe])
+    assert out.splitlines() == ["-1 Operation not permitted"] * 2, (out, err)
+    assert sb.run(["cat", "/proc/keys"]).stdout == ""
+
+
 def test_sudo_runs_as_the_sandbox_user_and_grants_nothing(sb):
     code, out, err = sb.run(["sh", "-c", "echo password | sudo -S true && echo OK"])
     assert (code, out) == (0, "OK\n"), err
