@@ -157,7 +157,7 @@ class StubOpenAI:
         image_tokens: Callable[[int, int], int] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
-        tokenize: bool = True,
+        tokenize: bool | str = True,
         enforce_context: bool = True,
         allowed_local_media_path: str | Path | None = None,
         chunk_chars: int = 12,
@@ -392,6 +392,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self._abort()
                 return True
             return False
+        if fault.kind == "web_page":  # a web server or proxy in front: 200 with an HTML page
+            page = b"<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+            return True
         if fault.kind in ("truncate", "invalid_json", "end_early"):
             return False
         raise ValueError(f"unknown fault kind {fault.kind!r}")
@@ -457,7 +465,11 @@ class _Handler(BaseHTTPRequestHandler):
             count = text_tokens(body["prompt"])
         else:
             raise _BadRequest("tokenize needs 'messages' or 'prompt'", status=422, err_type="UnprocessableEntityError")
-        self._send(200, {"count": count, "max_model_len": stub.max_model_len, "tokens": list(range(1000, 1000 + count))})
+        tokens = list(range(1000, 1000 + count))
+        if stub.tokenize_enabled == "llamacpp":  # llama.cpp's server: the tokens only, no count
+            self._send(200, {"tokens": tokens})
+            return
+        self._send(200, {"count": count, "max_model_len": stub.max_model_len, "tokens": tokens})
 
     def _chat(self, body: dict, record: RecordedRequest) -> None:
         stub = self.stub

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import os
 import random
 import re
@@ -37,6 +38,8 @@ from agent.models.base import (
     UnknownModel,
     Usage,
 )
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "http://localhost:8000/v1"
 DEFAULT_API_KEY = "EMPTY"
@@ -89,6 +92,19 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 def _names(exc: BaseException) -> set[str]:
     return {type(e).__name__ for e in _chain(exc)}
+
+
+class NotAnAPI(Exception):
+    """A successful answer that is a web page, not the API's JSON: the base URL points at something else."""
+
+
+async def _refuse_web_pages(response: httpx.Response) -> None:
+    """httpx response hook: a 2xx text/html answer (a proxy's or web server's page) stops the request here,
+    before the SDK tries to read it as JSON."""
+    kind = response.headers.get("content-type", "")
+    if response.is_success and kind.startswith("text/html"):
+        raise NotAnAPI(f"{response.request.url} answered with a web page ({kind.split(';')[0]}), not the API's JSON: "
+                       "is the base URL the OpenAI-compatible API's address (for vLLM http://HOST:PORT/v1)?")
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -224,11 +240,12 @@ class OpenAIModel:
                 api_key=self.api_key,
                 max_retries=0,
                 timeout=openai.Timeout(self.read_timeout, connect=self.connect_timeout),
-                http_client=openai.DefaultAsyncHttpxClient(verify=tls),
+                http_client=openai.DefaultAsyncHttpxClient(verify=tls, event_hooks={"response": [_refuse_web_pages]}),
             )
             # /health and /tokenize live at the server root, outside the OpenAI API
             self._http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=self.connect_timeout), verify=tls,
-                                           headers={"Authorization": f"Bearer {self.api_key}"})
+                                           headers={"Authorization": f"Bearer {self.api_key}"},
+                                           event_hooks={"response": [_refuse_web_pages]})
         return self._api, self._http
 
     @property
@@ -256,6 +273,9 @@ class OpenAIModel:
         """Turn any exception from a request into our error type (wrapped when worth retrying)."""
         if isinstance(exc, ModelError):
             return exc
+        page = next((e for e in _chain(exc) if isinstance(e, NotAnAPI)), None)
+        if page is not None:
+            return BadResponse(str(page))
         names = _names(exc)
         if isinstance(exc, _HTTPStatus):
             r = exc.response
@@ -376,9 +396,13 @@ class OpenAIModel:
                 raise RequestRejected(f"/tokenize rejected the request ({r.status_code}): {r.text[:300]}", r.status_code)
             try:
                 answer = r.json()
-                count = int(answer["count"])
-            except (ValueError, KeyError, TypeError) as e:
-                raise BadResponse(f"/tokenize at {self.root_url} answered without a count: {r.text[:200]}") from e
+            except ValueError as e:
+                raise BadResponse(f"/tokenize at {self.root_url} answered something other than JSON: {r.text[:200]}") from e
+            count = _positive_int(answer.get("count")) if isinstance(answer, dict) else None
+            if count is None:  # not vLLM's answer (llama.cpp gives only its "tokens"): the budget estimates
+                log.warning("/tokenize at %s answers without a count; prompt text is budgeted by the estimate",
+                            self.root_url)
+                return None
             published = _positive_int(answer.get("max_model_len"))  # vLLM's answer carries the context length
             if published is not None:
                 self.max_model_len = published
