@@ -116,10 +116,7 @@ class Agent:
             self.record(step, read, image, acted, state, recorder)
             last_problem = step.feedback
             if acted is not None and acted.terminal is not None:
-                outcome.final_action = acted.terminal.model_dump(mode="json")
-                outcome.status = acted.terminal.type
-                outcome.reason = getattr(acted.terminal, "reason", None) or getattr(acted.terminal, "answer", None)
-                return outcome
+                return outcome.end_with(acted.terminal)
         outcome.status, outcome.reason = stop
         return outcome
 

@@ -58,6 +58,13 @@ class RunOutcome:
     folder: Path | None = None
     usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0})
 
+    def end_with(self, action: Any) -> "RunOutcome":
+        """This outcome ended by the driver's DONE or FAIL ``action`` (its answer or reason as the reason)."""
+        self.final_action = action.model_dump(mode="json")
+        self.status = action.type
+        self.reason = getattr(action, "reason", None) or getattr(action, "answer", None)
+        return self
+
 
 class Recorder:
     """The episode writer plus the observers: what a driver reports to."""

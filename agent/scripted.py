@@ -84,9 +84,7 @@ class ScriptedRunner:
             if ended is not None:
                 return ended
             capture_s = 0.0
-        outcome.status, outcome.reason = "done", None
-        outcome.final_action = Done().model_dump(mode="json")
-        return outcome
+        return outcome.end_with(Done())
 
     async def _step(self, step: StepRecord, text: str, frame: Any, desktop: Desktop, limits: RunLimits,
                     outcome: RunOutcome) -> tuple[RunOutcome | None, Any]:
@@ -108,9 +106,7 @@ class ScriptedRunner:
             return _stop(step, outcome, "error", f"{where}: {describe(r.action) if r.action else 'an action'} "
                                                  f"{'failed' if failed else 'rejected'}: {r.message}"), frame
         if acted.terminal is not None:
-            outcome.final_action = acted.terminal.model_dump(mode="json")
-            outcome.status, outcome.reason = acted.terminal.type, getattr(acted.terminal, "reason", None)
-            return outcome, frame
+            return outcome.end_with(acted.terminal), frame
         return None, acted.frame
 
     async def _actions(self, step: StepRecord, text: str, frame: Any) -> list[Action]:
