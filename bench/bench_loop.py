@@ -69,6 +69,8 @@ def main() -> None:
     print(f"steps: {len(steps) - 1} actions + DONE in {wall:.2f} s wall")
     print(f"framework overhead per step (capture+encode+parse+act, 1920x1080): median {med(overhead):.1f} ms "
           f"(max {max(overhead):.1f})   target <= 20 ms")
+    print("  by phase (median ms): " + ", ".join(
+        f"{k} {med([s['timings'].get(k, 0.0) for s in steps[:-1]]):.2f}" for k in ("capture", "encode", "parse", "act")))
     print(f"model round trip to the instant stub (HTTP, JSON, budget): median {med(model_ms):.1f} ms")
     print(f"settle dead time: median {med(settle):.0f} ms (max {max(settle):.0f}) vs a fixed 2000 ms sleep: "
           f"{2000 / med(settle):.1f}x less waiting")
