@@ -69,10 +69,10 @@ class ScriptedRunner:
             outcome.status, outcome.reason = "error", "the task has no scripted steps"
             return outcome
         self.policy.reset()
-        limits = RunLimits(len(task.steps) + 1, self.config.time_limit_s, 1, self.cancel)
+        limits = RunLimits(len(task.steps), self.config.time_limit_s, cancel=self.cancel)
         frame, capture_s = await capture(desktop)
         for index, text in enumerate(task.steps, 1):
-            if (stop := limits.check(0)) is not None:
+            if (stop := limits.check(taken=index - 1)) is not None:
                 outcome.status, outcome.reason = stop
                 return outcome
             step = StepRecord.start(index, "scripted", instruction=text, timings={"capture": ms(capture_s)})

@@ -3,8 +3,11 @@
 Each step block shows the frame the model saw with the executed actions drawn on it (screen pixels),
 the thought (collapsible), model-space and screen-space actions side by side with their outcome,
 rejections and parse errors, the step's timings and tokens, the raw reply and the request as sent.
-A partial or damaged episode renders too: what ``load_episode`` found missing is listed at the top,
-frames without a step line are shown as unrecorded steps, and every field is read defensively.
+A scripted step shows its instruction and grounding: what the grounder looked for and matched, the
+matched box and the point on the frame, and the closest candidates when it found nothing. A partial or
+damaged episode renders too: steps arrive as ``agent.step.StepRecord`` (``load_episode`` names every
+damaged field, listed at the top and on its step), frames without a step line are shown as unrecorded
+steps, and the untyped files (task.json, result.json, request messages) are read defensively.
 """
 
 from __future__ import annotations
