@@ -170,8 +170,7 @@ class Agent:
         acted = await execute(desktop, parsed.actions, step, policy=self.policy, deadline=limits.deadline,
                               to_screen=image.transform.action_to_screen,
                               settling=SettleSettings(self.config.settle_quiet_s, self.config.settle_timeout_s))
-        step.feedback = "; ".join(f"{describe(r.action) if r.action else 'an action'} was not executed: {r.message}"
-                                  for r in step.rejections) or None
+        step.feedback = "; ".join(map(str, step.rejections)) or None
         return acted
 
     def record(self, step: StepRecord, read: Parsed, image: ModelImage, acted: Acted | None,

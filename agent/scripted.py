@@ -21,7 +21,7 @@ from agent.grounders import Grounder, Grounding
 from agent.recorder import Recorder, RunOutcome, recorded
 from agent.step import GroundingRecord, StepRecord
 from tasks.steps import Step, StepParseError, parse_step
-from tools.actions import Action, Click, Done, Drag, Fail, Key, Scroll, TypeText, Wait, describe
+from tools.actions import Action, Click, Done, Drag, Fail, Key, Scroll, TypeText, Wait
 from tools.policy import Policy
 
 _TERMINAL = re.compile(r"^\s*(?:(done|finish(?:ed)?|完成)|(?:fail|give up|无法完成|放弃))\s*[:：]?\s*(.*)$", re.I)
@@ -103,7 +103,7 @@ class ScriptedRunner:
         if step.rejections:
             r = step.rejections[0]
             failed = any(not e.ok for e in step.executed)
-            return _stop(step, outcome, "error", f"{where}: {describe(r.action) if r.action else 'an action'} "
+            return _stop(step, outcome, "error", f"{where}: {r.what} "
                                                  f"{'failed' if failed else 'rejected'}: {r.message}"), frame
         if acted.terminal is not None:
             return outcome.end_with(acted.terminal), frame

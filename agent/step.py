@@ -65,6 +65,14 @@ class Rejected(_Record):
     message: str = ""
     screen_action: dict[str, Any] | None = None
 
+    @property
+    def what(self) -> str:
+        """The rejected action in words (``click(0.5, 0.2)``)."""
+        return describe(self.action) if self.action else "an action"
+
+    def __str__(self) -> str:
+        return f"{self.what} was not executed: {self.message}"
+
 
 class Settle(_Record):
     """How the screen behaved after acting: frames compared until quiet."""
@@ -190,8 +198,7 @@ class StepRecord(_Record):
     def problems(self) -> list[str]:
         """What went wrong in this step, in words: parse errors, rejections, failed actions."""
         out = list(self.errors)
-        out += [f"{describe(r.action) if r.action else 'an action'} was not executed: {r.message}"
-                for r in self.rejections]
+        out += [str(r) for r in self.rejections]
         told = {r.message for r in self.rejections}
         out += [f"{describe(e.action)} failed: {e.error}" for e in self.executed if not e.ok and e.error not in told]
         return out

@@ -287,8 +287,7 @@ def _alerts(step: StepRecord) -> str:
             out.append(f'<div class="alert rejection"><b>Failed</b> <code>{esc(describe(e.action))}'
                        f'</code>: {esc(e.error or "no message")}</div>')
     for r in step.rejections:
-        what = describe(r.action) if r.action else "an action"
-        out.append(f'<div class="alert rejection"><b>Rejected</b> <code>{esc(what)}</code>: {esc(r.message)}</div>')
+        out.append(f'<div class="alert rejection"><b>Rejected</b> <code>{esc(r.what)}</code>: {esc(r.message)}</div>')
     for err in step.errors:
         out.append(f'<div class="alert warn parse-error"><b>Parse problem:</b> {esc(err)}</div>')
     if step.feedback:
