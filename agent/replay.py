@@ -4,6 +4,11 @@ Offline replay is a parser regression test: each recorded reply is parsed again 
 profile and the actions must equal the recorded ones. Live replay feeds the recorded replies to the
 loop through the ``replay`` backend in a fresh sandbox and compares the executed actions step by step;
 the first diverging step is reported with both sides.
+
+A scripted episode (steps in words, grounded on the screen) has no replies to parse: offline, each
+recorded action is checked to validate on the recorded screen and to sit at its recorded grounding;
+live, the scripted driver runs the same steps again with a :class:`RecordedGrounder` that answers
+every grounding with the recorded point, so the clicks land where they landed.
 """
 
 from __future__ import annotations
@@ -15,10 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from agent.episode import Episode, load_episode
+from agent.grounders import Grounding
+from agent.grounders.base import Point
 from agent.loop import Agent, AgentConfig
 from agent.models.replay_backend import ReplayModel
 from agent.profiles import get_profile
+from agent.step import StepRecord
 from tools.parse import ParseError, parse
+from tools.policy import Policy, Rejection
 
 
 @dataclass
@@ -46,6 +55,7 @@ class ReplayReport:
     replay_folder: Path | None = None
     verdict: bool | None = None  # the checker's verdict after a task replay
     verdict_reason: str | None = None
+    done: str = "replayed"  # "checked" for an offline look at a scripted episode's recorded actions
 
     @property
     def ok(self) -> bool:
@@ -53,7 +63,7 @@ class ReplayReport:
 
     def summary(self) -> str:
         """A few lines for people."""
-        head = f"{self.episode}: {self.steps} steps replayed, " + (
+        head = f"{self.episode}: {self.steps} steps {self.done}, " + (
             "identical" if self.ok else f"{len(self.divergences)} diverging")
         lines = [head] + [str(d) for d in self.divergences[:5]] + [f"note: {p}" for p in self.problems]
         if self.verdict is not None:
@@ -69,9 +79,17 @@ def _profile_name(ep: Episode, override: str | None) -> str:
     return name
 
 
+def is_scripted(ep: Episode) -> bool:
+    """Whether the episode was recorded by the scripted driver (steps in words, grounded)."""
+    return (ep.task or {}).get("mode") == "scripted" or any(s.kind == "scripted" for s in ep.steps)
+
+
 def replay_offline(folder: str | Path, profile: str | None = None) -> ReplayReport:
-    """Parse every recorded reply again and compare with the recorded actions; needs no sandbox."""
+    """Parse every recorded reply again and compare with the recorded actions; needs no sandbox. A scripted
+    episode is checked instead (see :func:`check_scripted`)."""
     ep = load_episode(folder)
+    if is_scripted(ep):
+        return check_scripted(ep)
     fmt = get_profile(_profile_name(ep, profile)).fmt
     report = ReplayReport(ep.folder, 0, problems=list(ep.problems))
     for step in ep.steps:
@@ -88,8 +106,86 @@ def replay_offline(folder: str | Path, profile: str | None = None) -> ReplayRepo
     return report
 
 
+def check_scripted(ep: Episode) -> ReplayReport:
+    """Offline check of a scripted episode: every recorded action validates on the recorded screen (the policy's
+    bounds and limits), and every pointer action sits at the point its grounding recorded."""
+    report = ReplayReport(ep.folder, 0, problems=list(ep.problems), done="checked")
+    width, height = _screen_size(ep)
+    policy = Policy()
+    for step in (s for s in ep.steps if s.kind == "scripted"):
+        report.steps += 1
+        for e in step.executed:
+            verdict = policy.check(e.action, width, height)
+            if isinstance(verdict, Rejection):
+                report.divergences.append(Divergence(step.index, e.action.model_dump(mode="json"), verdict.message,
+                                                     "a recorded action does not validate"))
+        pointed = [p for e in step.executed for p in _points(e.action.model_dump(mode="json"))]
+        grounded = [tuple(g.point) for g in step.grounding if g.point is not None]
+        if any(p not in grounded for p in pointed):
+            report.divergences.append(Divergence(step.index, f"grounded at {grounded}", f"acted at {pointed}",
+                                                 "an action is not at its recorded grounding"))
+    return report
+
+
+def _points(action: dict) -> list[tuple[float, float]]:
+    """The screen points a recorded action acts at."""
+    pairs = [("x", "y"), ("x1", "y1"), ("x2", "y2")]
+    return [(float(action[a]), float(action[b])) for a, b in pairs if action.get(a) is not None and action.get(b) is not None]
+
+
+def _screen_size(ep: Episode) -> tuple[int, int]:
+    """The recorded screen's size: the task's ``screen``, else the first frame's size."""
+    screen = ((ep.task or {}).get("task") or {}).get("screen") or {}
+    if screen.get("width") and screen.get("height"):
+        return int(screen["width"]), int(screen["height"])
+    frame = next((ep.frame_path(s) for s in ep.steps if ep.frame_path(s)), None)
+    if frame is None:
+        raise ValueError(f"{ep.folder}: no task screen size and no frame on disk to take it from")
+    from PIL import Image
+
+    with Image.open(frame) as img:
+        return img.size
+
+
+class RecordedGrounder:
+    """A grounder that answers with the points a scripted episode recorded, in order: replayed clicks land where
+    the recorded ones did. A description other than the recorded one finds nothing, which the replay reports."""
+
+    def __init__(self, ep: Episode) -> None:
+        self._recorded = [g for s in ep.steps if s.kind == "scripted" for g in s.grounding]
+        self._next = 0
+        used = {g.grounder for g in self._recorded if g.grounder}
+        self.name = "recorded" + (f":{','.join(sorted(used))}" if used else "")
+
+    async def locate(self, frame: Any, description: str) -> Grounding:
+        """The next recorded grounding, if it was for ``description``."""
+        rec = self._recorded[self._next] if self._next < len(self._recorded) else None
+        self._next += 1
+        if rec is None or rec.description != description or rec.point is None:
+            why = "not recorded" if rec is None else f"recorded {rec.description!r}, point {rec.point}"
+            return Grounding(None, description, self.name, details={"reason": why})
+        return Grounding(Point(round(rec.point[0]), round(rec.point[1])), description, self.name)
+
+    async def ground(self, frame: Any, description: str) -> Point | None:
+        """The next recorded point, if it was for ``description``."""
+        return (await self.locate(frame, description)).point
+
+
+def _replayed_steps(step: StepRecord) -> bool:
+    return step.reply is not None or step.kind == "scripted"
+
+
 def _executed(ep: Episode) -> list[tuple[int, list[dict]]]:
-    return [(s.index, [e.action.model_dump(mode="json") for e in s.executed]) for s in ep.steps if s.reply is not None]
+    return [(s.index, [e.action.model_dump(mode="json") for e in s.executed]) for s in ep.steps if _replayed_steps(s)]
+
+
+def _driver(ep: Episode, profile: str | None, config: AgentConfig | None) -> Any:
+    """What replays the episode: the scripted driver with the recorded groundings, or an agent with the replies."""
+    if is_scripted(ep):
+        from agent.scripted import ScriptedRunner
+
+        return ScriptedRunner(RecordedGrounder(ep))
+    return _replay_agent(ep, profile, config)
 
 
 def _replay_agent(ep: Episode, profile: str | None, config: AgentConfig | None) -> Agent:
@@ -122,8 +218,9 @@ def replay_live(folder: str | Path, sandbox: Any, out: str | Path, *, profile: s
     ep = load_episode(folder)
     if task is None:
         t = ep.task or {}
-        task = _TaskView(t.get("id", ep.folder.name), t.get("instruction", ""), max(1, len(ep.steps)))
-    outcome = asyncio.run(_replay_agent(ep, profile, config).run(task, sandbox, out))
+        steps = [s.instruction or "" for s in ep.steps if s.kind == "scripted"] or None
+        task = _TaskView(t.get("id", ep.folder.name), t.get("instruction", ""), max(1, len(ep.steps)), steps)
+    outcome = asyncio.run(_driver(ep, profile, config).run(task, sandbox, out))
     return _compare(ep, Path(out), outcome.status)
 
 
@@ -146,7 +243,7 @@ def replay_task_episode(folder: str | Path, out: str | Path, *, isolate: bool = 
     if task is None:
         raise ValueError("task.json holds no task to set up; replay it with --launch instead")
     ep = load_episode(folder)
-    episode = asyncio.run(run_episode(task, _replay_agent(ep, None, None), out, isolate=isolate,
+    episode = asyncio.run(run_episode(task, _driver(ep, None, None), out, isolate=isolate,
                                       meta={"task": task.model_dump(mode="json"), "replay_of": str(ep.folder)}))
     if episode.error:
         raise ValueError(f"the replay could not run: {episode.error}")
@@ -182,6 +279,7 @@ class _TaskView:
     id: str
     instruction: str
     max_steps: int
+    steps: list[str] | None = None
 
 
 def assert_replays(folder: str | Path, sandbox_factory: Callable[[], Any] | None = None,
