@@ -567,6 +567,8 @@ def test_a_scripted_page_shows_what_the_grounder_matched_and_where(tmp_path):
     assert (diamond.attrs["data-x"], diamond.attrs["data-y"]) == (click.attrs["data-x"], click.attrs["data-y"])
     rows = page.one("div", cls="grounding-box", step="step-2").text
     assert "matchedCanada" in rows and "point clicked(164, 366)" in rows and "score1.00" in rows
+    table = page.one("table", cls="acts-table", step="step-2").text
+    assert "model space" not in table and "click(164, 366)" in table  # words, not a model, planned it
 
 
 def test_a_scripted_step_that_found_nothing_lists_the_closest_candidates(tmp_path):

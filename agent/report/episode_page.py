@@ -272,11 +272,13 @@ def _actions_table(step: StepRecord) -> str:
         else:
             screen, number = "—", ""
             result = badge("rejected", "warn") if i == len(executed) and step.rejections else badge("not run", "muted")
-        rows.append(f"<tr><td>{number}</td><td>{model}</td><td>{screen}</td><td>{result}</td></tr>")
+        first = "" if step.kind == "scripted" else f"<td>{model}</td>"  # scripted steps have no model space
+        rows.append(f"<tr><td>{number}</td>{first}<td>{screen}</td><td>{result}</td></tr>")
     if not rows:
         return '<div class="section-label">Actions</div><div class="sub">none</div>'
-    return ('<div class="section-label">Actions</div><table class="acts-table"><tr><th></th><th>model space</th>'
-            f'<th>screen px</th><th></th></tr>{"".join(rows)}</table>')
+    head = "" if step.kind == "scripted" else "<th>model space</th>"
+    return ('<div class="section-label">Actions</div><table class="acts-table"><tr><th></th>'
+            f'{head}<th>screen px</th><th></th></tr>{"".join(rows)}</table>')
 
 
 def _alerts(step: StepRecord) -> str:
