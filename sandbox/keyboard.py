@@ -5,7 +5,7 @@ pyautogui drops every non-ASCII character on X11 and types ``>`` for ``<`` on ke
 character, which races with the application's keymap refresh. Here every keysym a chunk of
 text needs is bound to its own spare keycode in one batch before the chunk is typed, and a
 binding is only changed again after the application had time to read the keys that used it
-(docs/model-interface.md §7 describes the measurements behind this).
+(docs/model-interface.md, "Input on X11", describes the measurements behind this).
 """
 
 from __future__ import annotations
