@@ -98,11 +98,12 @@ def identity(action: Action) -> Action:
 
 async def execute(desktop: Desktop, actions: Sequence[Action], step: StepRecord, *, policy: Policy,
                   deadline: float, to_screen: Callable[[Action], Action | Rejection] = identity,
-                  settling: SettleSettings = SettleSettings()) -> Acted:
+                  settling: SettleSettings | None = SettleSettings()) -> Acted:
     """Run ``actions`` (``to_screen`` maps each to screen pixels) and record them in ``step``.
 
     Fills ``step.executed``, ``step.rejections``, ``step.settle`` and the ``act``/``settle`` timings.
     ``deadline`` (``time.monotonic()``) cuts a long wait short and stops before an action past it.
+    ``settling=None`` neither settles nor captures: ``Acted.frame`` is None (a caller that wants no screen).
     """
     terminal: Action | None = None
     act_s = 0.0
@@ -124,7 +125,7 @@ async def execute(desktop: Desktop, actions: Sequence[Action], step: StepRecord,
             break
     step.timings["act"] = ms(act_s)
     ran = bool(step.executed)
-    if terminal is not None:
+    if terminal is not None or settling is None:
         return Acted(None, 0.0, terminal, ran)
     if not ran:
         return Acted(*await capture(desktop), None, False)

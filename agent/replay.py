@@ -88,7 +88,7 @@ def replay_offline(folder: str | Path, profile: str | None = None) -> ReplayRepo
     """Parse every recorded reply again and compare with the recorded actions; needs no sandbox. A scripted
     episode is checked instead (see :func:`check_scripted`)."""
     ep = load_episode(folder)
-    if is_scripted(ep):
+    if is_scripted(ep) or acts_only(ep):
         return check_scripted(ep)
     fmt = get_profile(_profile_name(ep, profile)).fmt
     report = ReplayReport(ep.folder, 0, problems=list(ep.problems))
@@ -107,18 +107,22 @@ def replay_offline(folder: str | Path, profile: str | None = None) -> ReplayRepo
 
 
 def check_scripted(ep: Episode) -> ReplayReport:
-    """Offline check of a scripted episode: every recorded action validates on the recorded screen (the policy's
-    bounds and limits), and every pointer action sits at the point its grounding recorded."""
+    """Offline check of a scripted (or MCP) episode: every recorded action validates on the recorded screen (the
+    policy's bounds and limits), and every pointer action of a scripted step sits at the point its grounding
+    recorded."""
     report = ReplayReport(ep.folder, 0, problems=list(ep.problems), done="checked")
     width, height = _screen_size(ep)
-    policy = Policy()
-    for step in (s for s in ep.steps if s.kind == "scripted"):
+    policy = Policy(max_wait=600.0)
+    acted = acts_only(ep)
+    for step in (s for s in ep.steps if s.kind == "scripted" or (acted and s.executed)):
         report.steps += 1
         for e in step.executed:
             verdict = policy.check(e.action, width, height)
             if isinstance(verdict, Rejection):
                 report.divergences.append(Divergence(step.index, e.action.model_dump(mode="json"), verdict.message,
                                                      "a recorded action does not validate"))
+        if step.kind != "scripted":
+            continue
         pointed = [p for e in step.executed for p in _points(e.action.model_dump(mode="json"))]
         grounded = [tuple(g.point) for g in step.grounding if g.point is not None]
         if any(p not in grounded for p in pointed):
@@ -171,16 +175,27 @@ class RecordedGrounder:
         return (await self.locate(frame, description)).point
 
 
-def _replayed_steps(step: StepRecord) -> bool:
-    return step.reply is not None or step.kind == "scripted"
+def acts_only(ep: Episode) -> bool:
+    """Whether the episode's steps are an MCP client's actions (``agent.mcp``), without replies or groundings:
+    such an episode replays by running its executed actions again (:class:`ActionReplayer`)."""
+    return (ep.task or {}).get("mode") == "mcp"
+
+
+def _replayed_steps(step: StepRecord, acted: bool = False) -> bool:
+    return step.reply is not None or step.kind == "scripted" or (acted and bool(step.executed))
 
 
 def _executed(ep: Episode) -> list[tuple[int, list[dict]]]:
-    return [(s.index, [e.action.model_dump(mode="json") for e in s.executed]) for s in ep.steps if _replayed_steps(s)]
+    acted = acts_only(ep)
+    return [(s.index, [e.action.model_dump(mode="json") for e in s.executed]) for s in ep.steps
+            if _replayed_steps(s, acted)]
 
 
 def _driver(ep: Episode, profile: str | None, config: AgentConfig | None) -> Any:
-    """What replays the episode: the scripted driver with the recorded groundings, or an agent with the replies."""
+    """What replays the episode: the MCP client's actions again, the scripted driver with the recorded groundings,
+    or an agent with the replies."""
+    if acts_only(ep):
+        return ActionReplayer(ep)
     if is_scripted(ep):
         from agent.scripted import ScriptedRunner
 
@@ -205,7 +220,7 @@ def _compare(ep: Episode, out: Path, status: str | None) -> ReplayReport:
             report.divergences.append(Divergence(i, rec, rep, "executed actions differ"))
     if len(recorded) != len(replayed):
         report.divergences.append(Divergence(min(len(recorded), len(replayed)) + 1, f"{len(recorded)} steps",
-                                             f"{len(replayed)} steps", "the number of model steps differs"))
+                                             f"{len(replayed)} steps", "the number of steps differs"))
     recorded_status = (ep.result or {}).get("status")
     if recorded_status and recorded_status != status:
         report.divergences.append(Divergence(len(replayed), recorded_status, status, "final status differs"))
@@ -235,16 +250,21 @@ def recorded_task(folder: str | Path) -> Any:
 
 def replay_task_episode(folder: str | Path, out: str | Path, *, isolate: bool = True) -> ReplayReport:
     """Replay a ``screenact run`` episode end to end (``agent.pipeline.run_episode``): a fresh sandbox of the
-    task's size, the task's own setup, the recorded replies, then the task's checker, whose verdict is
-    printed and recorded in the replay's ``result.json``; a verdict unlike the recorded one diverges too."""
+    task's size, the task's own setup, the recorded replies (an MCP episode's actions), then the task's checker,
+    whose verdict is printed and recorded in the replay's ``result.json``; a verdict unlike the recorded one
+    diverges too."""
     from agent.pipeline import run_episode
 
     task = recorded_task(folder)
+    ep = load_episode(folder)
+    judge = task is not None
+    if task is None and acts_only(ep):  # an MCP session that started no task: its screen, no setup
+        task = _bare_task(ep)
     if task is None:
         raise ValueError("task.json holds no task to set up; replay it with --launch instead")
-    ep = load_episode(folder)
-    episode = asyncio.run(run_episode(task, _driver(ep, None, None), out, isolate=isolate,
-                                      meta={"task": task.model_dump(mode="json"), "replay_of": str(ep.folder)}))
+    meta = {"task": (ep.task or {}).get("task"), "replay_of": str(ep.folder), "screen": (ep.task or {}).get("screen")}
+    episode = asyncio.run(run_episode(task, _driver(ep, None, None), out, isolate=isolate, judge=judge,
+                                      meta={k: v for k, v in meta.items() if v is not None}))
     if episode.error:
         raise ValueError(f"the replay could not run: {episode.error}")
     report = _compare(ep, Path(out), episode.outcome.status if episode.outcome else None)
@@ -272,6 +292,69 @@ def _same_actions(a: list[dict], b: list[dict]) -> bool:
             elif x[k] != y[k]:
                 return False
     return True
+
+
+class ActionReplayer:
+    """A driver (``agent.pipeline.Driver``) that runs an episode's executed actions again, step by step,
+    each through the policy and followed by a settle, as the MCP server ran them; the recorded final
+    action (``check_task``'s done or fail) goes to the checker."""
+
+    mode = "replay"
+
+    def __init__(self, episode: Episode) -> None:
+        self.episode = episode
+
+    def describe(self) -> dict[str, Any]:
+        """An MCP episode again: its steps compare as the recording's do."""
+        return {"mode": "mcp", "driver": self.mode}
+
+    async def run(self, task: Any, sandbox: Any, folder: str | Path) -> Any:
+        """Drive a desktop prepared by the caller (``replay --launch``), into a new episode ``folder``."""
+        from agent.episode import EpisodeWriter
+        from agent.recorder import Recorder
+
+        writer = EpisodeWriter(folder, {"id": task.id, "instruction": task.instruction, **self.describe()})
+        return await self.drive(task, sandbox, Recorder(writer))
+
+    async def drive(self, task: Any, desktop: Any, recorder: Any) -> Any:
+        from agent.recorder import recorded
+
+        async def body(outcome: Any) -> Any:
+            await self._steps(desktop, recorder)
+            result = self.episode.result or {}
+            final = result.get("final_action")
+            outcome.status, outcome.reason = "done", "replayed"
+            outcome.final_action = final if isinstance(final, dict) else None
+            return outcome
+
+        return await recorded(recorder, body)
+
+    async def _steps(self, desktop: Any, recorder: Any) -> None:
+        from agent.execute import capture, execute
+        from agent.step import StepRecord
+        from tools.policy import Policy
+
+        policy = Policy(max_wait=600.0)
+        for recorded_step in self.episode.steps:
+            if not recorded_step.executed:
+                continue
+            step = StepRecord.start(recorder.count + 1, action_text=recorded_step.action_text,
+                                    parsed=recorded_step.parsed)
+            frame, _ = await capture(desktop)
+            step.frame = recorder.save_frame(step.index, frame)
+            await execute(desktop, recorded_step.executed_actions, step, policy=policy, deadline=float("inf"))
+            recorder.step(step)
+
+
+def _bare_task(ep: Episode) -> Any:
+    """What ``run_episode`` needs to replay an MCP session that started no task: its screen, no setup."""
+    from types import SimpleNamespace
+
+    t = ep.task or {}
+    screen = t.get("screen") if isinstance(t.get("screen"), dict) else {}
+    size = SimpleNamespace(width=int(screen.get("width", 1280)), height=int(screen.get("height", 800)))
+    return SimpleNamespace(id=str(t.get("id", ep.folder.name)), instruction=str(t.get("instruction", "")),
+                           screen=size, setup=[], max_steps=max(1, len(ep.steps)))
 
 
 @dataclass

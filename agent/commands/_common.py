@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import re
 import shlex
 import shutil
+import socket
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +20,10 @@ from agent.profiles import DEFAULT_PROFILE
 if TYPE_CHECKING:
     from agent.models.openai_backend import OpenAIModel
     from agent.profiles import Profile
+    from agent.ui.gate import Gate
+
+TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~-]{16,}")
+"""What a server token must look like: at least 16 URL-safe characters."""
 
 
 def parse_screen(text: str) -> tuple[int, int]:
@@ -179,3 +186,34 @@ def warn_unisolated(no_isolate: bool) -> None:
 
         print("WARNING: --no-isolate: the desktops run WITHOUT bubblewrap. Apps and actions inside them can read "
               "and change your files and reach the network as you.", file=sys.stderr)
+
+
+def check_door(host: str, port: int, token: str | None, origins: Iterable[str], token_env: str, what: str) -> "Gate":
+    """The gate of a server (``ui``, ``mcp --http``) listening on ``host:port``: a UsageError for a weak
+    token, for no token off loopback (``what`` is who others could then reach), or for a bad origin."""
+    from agent.ui.gate import Gate, is_loopback
+
+    if token is not None and not TOKEN_CHARS.fullmatch(token):
+        raise UsageError(f"the token (--token or {token_env}) must be at least 16 characters of letters, "
+                         "digits and - _ . ~")
+    if token is None and not is_loopback(host):
+        raise UsageError(f"--host {host} lets other machines reach {what}, which then needs a token: set "
+                         f"{token_env} (e.g. to the output of `python3 -c 'import secrets; "
+                         "print(secrets.token_urlsafe())'`) or pass --token")
+    try:
+        return Gate.for_bind(host, port, origins, token)
+    except ValueError as exc:
+        raise UsageError(f"--allow-origin: {exc}") from None
+
+
+def check_port(host: str, port: int, flag: str = "--port") -> None:
+    """UsageError when nothing can listen on ``host:port`` (in use, or not an address of this machine)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UsageError(f"port {port} on {host} is already in use; pick another with {flag}") from None
+            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

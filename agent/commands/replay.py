@@ -28,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from agent.episode import load_episode
-    from agent.replay import replay_live, replay_offline
+    from agent.replay import acts_only, replay_live, replay_offline
 
     try:
         ep = load_episode(args.episode)
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.offline:
             report = replay_offline(args.episode, args.profile)
-        elif not args.launch and not args.wait_window and (ep.task or {}).get("task"):
+        elif not args.launch and not args.wait_window and ((ep.task or {}).get("task") or acts_only(ep)):
             from agent.replay import replay_task_episode
 
             report = replay_task_episode(args.episode, args.out)

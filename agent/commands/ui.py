@@ -8,18 +8,15 @@ uploads live there, not in the current directory), then replaces itself with ``c
 from __future__ import annotations
 
 import argparse
-import errno
 import importlib.util
 import json
 import os
-import re
-import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.budget import DEFAULT_CONTEXT_LEN
-from agent.commands._common import add_model_flags, check_model_flags
+from agent.commands._common import add_model_flags, check_door, check_model_flags, check_port
 from agent.errors import UsageError
 
 if TYPE_CHECKING:
@@ -161,24 +158,8 @@ def prepare_state_dir(state: Path, origins: list[str]) -> None:
         (target / path.name).write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
-def check_port(host: str, port: int) -> None:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise UsageError(f"port {port} on {host} is already in use; pick another with --port") from None
-            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-
-
-TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~-]{16,}")
-
-
 def check_args(args: argparse.Namespace) -> "Gate":
     """UsageError for a bad argument; the gate the arguments describe otherwise."""
-    from agent.ui.gate import Gate, is_loopback
     from agent.ui.ui_config import TOKEN_ENV
 
     check_model_flags(args)
@@ -186,17 +167,7 @@ def check_args(args: argparse.Namespace) -> "Gate":
         raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
     if args.max_sandboxes < 1:
         raise UsageError(f"--max-sandboxes must be at least 1, got {args.max_sandboxes}")
-    if args.token is not None and not TOKEN_CHARS.fullmatch(args.token):
-        raise UsageError("the token (--token or " + TOKEN_ENV + ") must be at least 16 characters of letters, "
-                         "digits and - _ . ~")
-    if args.token is None and not is_loopback(args.host):
-        raise UsageError(f"--host {args.host} lets other machines reach the UI, which then needs a token: set "
-                         f"{TOKEN_ENV} (e.g. to the output of `python3 -c 'import secrets; "
-                         "print(secrets.token_urlsafe())'`) or pass --token")
-    try:
-        return Gate.for_bind(args.host, args.port, args.allow_origin, args.token)
-    except ValueError as exc:
-        raise UsageError(f"--allow-origin: {exc}") from None
+    return check_door(args.host, args.port, args.token, args.allow_origin, TOKEN_ENV, "the UI")
 
 
 def run(args: argparse.Namespace) -> int:

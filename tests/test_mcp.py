@@ -1,0 +1,144 @@
+"""``screenact mcp``: the official SDK's client drives real sandboxed desktops over stdio and HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from tests.mcp_client import (ROOT, SERVER, assert_no_processes_left, call, free_port, http_server, http_session, image_size,
+                        solve, stdio_session, text)
+from tasks import SUITE_DIR, load_task
+
+TOOLS = {"screenshot", "click", "move", "drag", "scroll", "type", "key", "wait", "windows", "launch", "list_tasks",
+         "start_task", "check_task"}
+TOKEN = "test-token-0123456789abcdef"
+
+
+def test_stdio_tools_screenshots_and_refusals(tmp_path):
+    log = tmp_path / "server.log"
+
+    async def session() -> None:
+        async with stdio_session(log) as s:
+            assert {t.name for t in (await s.list_tools()).tools} == TOOLS
+            full = await call(s, "screenshot")
+            assert image_size(full) == (1280, 800) and "screenshot 1280x800" in text(full)
+            small = await call(s, "screenshot", max_side=640)
+            assert image_size(small) == (640, 400) and "(screen 1280x800, scaled)" in text(small)
+            off = await s.call_tool("click", {"x": 700, "y": 10})  # pixels of the 640x400 image: off it
+            assert off.isError and "outside the screenshot" in text(off) and "640x400" in text(off)
+            banned = await s.call_tool("launch", {"argv": ["firefox"]})
+            assert banned.isError and "'firefox' is not an app this server may launch" in text(banned)
+            for bad in ({"x": 1, "y": 1, "clicks": 9}, {"x": "left", "y": 1}, {}):
+                assert (await s.call_tool("click", bad)).isError
+            assert (await s.call_tool("key", {"keys": ["ctrl", "alt", "delete"]})).isError
+            assert (await s.call_tool("check_task", {})).isError  # no task started
+            launched = await call(s, "launch", argv=["xterm", "-title", "mcp-term"])
+            assert "mcp-term" in text(launched) and image_size(launched) == (640, 400)
+            wins = json.loads(text(await call(s, "windows")))
+            (win,) = [w for w in wins if w["title"] == "mcp-term"]
+            assert 0 <= win["x"] < 640 and 0 < win["width"] <= 640  # boxes in the scaled image's pixels
+            moved = await call(s, "move", x=win["x"] + 5, y=win["y"] + 5, screenshot=False)
+            assert not [c for c in moved.content if c.type == "image"]
+            assert image_size(await call(s, "screenshot")) == (1280, 800)  # the server still answers; native again
+
+    asyncio.run(session())
+    assert_no_processes_left(log)
+
+
+def test_a_bundled_task_solved_through_the_tools_passes_and_doing_nothing_fails(tmp_path):
+    log = tmp_path / "server.log"
+    task = load_task(SUITE_DIR / "xterm-unicode.yaml")  # types "héllo wörld 你好" into xterm; read back by the checker
+
+    async def session() -> None:
+        async with stdio_session(log) as s:
+            listed = json.loads(text(await call(s, "list_tasks")))
+            assert task.id in {t["id"] for t in listed}
+            started = await call(s, "start_task", id=task.id)
+            assert task.instruction in text(started) and image_size(started) == (1280, 800)
+            await solve(s, task)
+            verdict = json.loads(text(await call(s, "check_task")))
+            assert verdict["passed"] is True, verdict
+            await call(s, "start_task", id=task.id)  # a fresh desktop: the file is gone
+            verdict = json.loads(text(await call(s, "check_task")))
+            assert verdict["passed"] is False and "unicode.txt" in verdict["reason"]
+            unknown = await s.call_tool("start_task", {"id": "no-such-task"})
+            assert unknown.isError and "no task 'no-such-task'" in text(unknown)
+
+    asyncio.run(session())
+    assert_no_processes_left(log)
+
+
+def test_a_recorded_session_reports_and_replays(tmp_path):
+    from agent.episode import load_episode
+    from agent.report import render_report
+
+    log, record = tmp_path / "server.log", tmp_path / "episodes"
+    task = load_task(SUITE_DIR / "xterm-echo-file.yaml")
+
+    async def session() -> None:
+        async with stdio_session(log, "--record", str(record)) as s:
+            await call(s, "start_task", id=task.id)
+            assert (await s.call_tool("click", {"x": -5, "y": 3})).isError  # refused: recorded, not executed
+            await solve(s, task)
+            assert json.loads(text(await call(s, "check_task")))["passed"] is True
+
+    asyncio.run(session())
+    (folder,) = [p for p in record.iterdir() if p.name.endswith(task.id)]
+    ep = load_episode(folder)
+    assert ep.complete, ep.problems
+    assert ep.result["verdict"]["passed"] is True and ep.task["mode"] == "mcp"
+    assert [s.action_text for s in ep.steps][0] == "click(-5, 3)" and ep.steps[0].rejections
+    assert [e.action.type for s in ep.steps for e in s.executed] == ["click", "type"]
+    page = render_report(folder).read_text()
+    assert task.id in page and "click(400, 250)" in page and "outside the screenshot" in page
+    replay = subprocess.run([*SERVER[:-2], "replay", str(folder), "--out", str(tmp_path / "again")], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "identical" in replay.stdout and "verdict: passed" in replay.stdout
+    assert load_episode(tmp_path / "again").result["verdict"]["passed"] is True
+
+
+def test_http_needs_the_token_refuses_foreign_origins_and_closes_each_session(tmp_path):
+    log, port = tmp_path / "server.log", free_port()
+    url = f"http://127.0.0.1:{port}/mcp"
+    hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+             "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}
+    accept = {"Accept": "application/json, text/event-stream"}
+    with http_server(log, port, env={"SCREENACT_MCP_TOKEN": TOKEN}):
+        assert httpx.post(url, json=hello, headers=accept).status_code == 401
+        wrong = httpx.post(url, json=hello, headers={**accept, "Authorization": "Bearer not-the-token-at-all"})
+        assert wrong.status_code == 401
+        foreign = httpx.post(url, json=hello, headers={**accept, "Authorization": f"Bearer {TOKEN}",
+                                                       "Origin": "http://evil.example"})
+        assert foreign.status_code == 403
+        rebound = httpx.post(url, json=hello, headers={**accept, "Authorization": f"Bearer {TOKEN}",
+                                                       "Host": f"evil.example:{port}"})
+        assert rebound.status_code == 403
+
+        async def session() -> None:
+            async with http_session(url, TOKEN) as s:
+                assert {t.name for t in (await s.list_tools()).tools} == TOOLS
+                assert image_size(await call(s, "screenshot", max_side=1000)) == (1000, 625)
+                off = await s.call_tool("click", {"x": 1001, "y": 1})
+                assert off.isError and "outside" in text(off)
+
+        asyncio.run(session())
+        assert_no_processes_left(log)  # the client's DELETE ended the session and its desktop
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--http", "8765", "--host", "0.0.0.0"], "needs a token"),
+    (["--http", "8765", "--token", "short"], "at least 16 characters"),
+    (["--tasks", "/nonexistent"], "--tasks"),
+    (["--allow-app", "/bin/sh"], "--allow-app"),
+    (["--max-wait", "0"], "--max-wait"),
+])
+def test_bad_flags_exit_2_naming_the_flag(flags, message):
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "mcp", *flags], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 2 and message in done.stderr, done.stderr
