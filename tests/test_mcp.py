@@ -137,6 +137,8 @@ def test_http_needs_the_token_refuses_foreign_origins_and_closes_each_session(tm
     (["--tasks", "/nonexistent"], "--tasks"),
     (["--allow-app", "/bin/sh"], "--allow-app"),
     (["--max-wait", "0"], "--max-wait"),
+    (["--http", "70000"], "--http"),
+    (["--record", "/proc/version"], "--record"),
 ])
 def test_bad_flags_exit_2_naming_the_flag(flags, message):
     done = subprocess.run([sys.executable, "-m", "agent.cli", "mcp", *flags], cwd=ROOT, capture_output=True,

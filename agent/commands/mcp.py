@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from agent.commands._common import add_screen_arg, check_door, check_port, positive_int
+from agent.commands._common import add_screen_arg, check_door, check_port, out_folder, positive_int, warn_unisolated
 from agent.errors import UsageError
 
 INSTALL_HINT = "screenact mcp needs the MCP SDK: pip install 'screenact[mcp]'"
@@ -63,10 +63,7 @@ def _config(args: argparse.Namespace):
     if not 0 < args.max_wait <= 600:
         raise UsageError(f"--max-wait must be between 0 and 600 seconds, got {args.max_wait:g}")
     if args.record is not None:
-        try:
-            args.record.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"--record {args.record}: {exc.strerror or exc}") from None
+        out_folder(args.record, "--record")
     width, height = args.screen
     return McpConfig(width, height, not args.no_isolate, apps, tasks, args.record, args.max_wait)
 
@@ -74,20 +71,20 @@ def _config(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     try:
         import mcp.server.fastmcp  # noqa: F401
-    except ImportError:
-        print(f"screenact mcp: {INSTALL_HINT}", file=sys.stderr)
+    except ImportError as exc:  # missing, or mcp 2.x (FastMCP was renamed there)
+        print(f"screenact mcp: {INSTALL_HINT} ({exc})", file=sys.stderr)
         return 2
     from agent.mcp.main import serve_http, serve_stdio
 
     config = _config(args)
-    if args.no_isolate:
-        print("screenact mcp: WARNING: --no-isolate: the desktops run WITHOUT bubblewrap isolation; "
-              "what a client starts in them runs as this user", file=sys.stderr)
+    warn_unisolated(args.no_isolate)
     if args.http is None:
         serve_stdio(config, shared=args.shared)
         return 0
     from agent.mcp.http import TOKEN_ENV
 
+    if args.http > 65535:
+        raise UsageError(f"--http must be a port between 1 and 65535, got {args.http}")
     gate = check_door(args.host, args.http, args.token, args.allow_origin, TOKEN_ENV, "the desktops")
     check_port(args.host, args.http, "--http")
     serve_http(config, gate, args.host, args.http, shared=args.shared)
