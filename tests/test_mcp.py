@@ -96,6 +96,9 @@ def test_a_recorded_session_reports_and_replays(tmp_path):
     assert [e.action.type for s in ep.steps for e in s.executed] == ["click", "type"]
     page = render_report(folder).read_text()
     assert task.id in page and "click(400, 250)" in page and "outside the screenshot" in page
+    offline = subprocess.run([*SERVER[:-2], "replay", str(folder), "--offline"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=60)
+    assert offline.returncode == 0 and "2 steps checked, identical" in offline.stdout, offline.stdout + offline.stderr
     replay = subprocess.run([*SERVER[:-2], "replay", str(folder), "--out", str(tmp_path / "again")], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert replay.returncode == 0, replay.stdout + replay.stderr
