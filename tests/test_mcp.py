@@ -10,8 +10,8 @@ import sys
 import httpx
 import pytest
 
-from tests.mcp_client import (ROOT, SERVER, assert_no_processes_left, call, free_port, http_server, http_session, image_size,
-                        solve, stdio_session, text)
+from tests.mcp_client import (ROOT, SERVER, assert_no_processes_left, call, desktops, free_port, http_server, http_session,
+                              image_size, solve, stdio_session, text)
 from tasks import SUITE_DIR, load_task
 
 TOOLS = {"screenshot", "click", "move", "drag", "scroll", "type", "key", "wait", "windows", "launch", "list_tasks",
@@ -132,6 +132,27 @@ def test_http_needs_the_token_refuses_foreign_origins_and_closes_each_session(tm
 
         asyncio.run(session())
         assert_no_processes_left(log)  # the client's DELETE ended the session and its desktop
+
+
+def test_a_shared_desktop_serves_every_session_and_dies_with_a_killed_server(tmp_path):
+    from sandbox import sandbox_processes
+
+    log, port = tmp_path / "server.log", free_port()
+    url = f"http://127.0.0.1:{port}/mcp"
+    with http_server(log, port, "--shared") as server:  # loopback: no token needed
+
+        async def two_sessions() -> None:
+            async with http_session(url, None) as first:
+                await call(first, "launch", argv=["xterm", "-title", "shared-term"])
+            async with http_session(url, None) as second:
+                assert "shared-term" in {w["title"] for w in json.loads(text(await call(second, "windows")))}
+
+        asyncio.run(two_sessions())
+        (desktop,) = desktops(log)  # one desktop for both sessions, still there after they ended
+        assert sandbox_processes(desktop)
+        server.kill()  # SIGKILL: nothing can clean up, and still nothing may survive
+        server.wait()
+        assert_no_processes_left(log)
 
 
 @pytest.mark.parametrize("flags, message", [

@@ -24,6 +24,7 @@ from pydantic import Field
 
 from agent.mcp.session import Desk, McpConfig, McpSession, Shot, ToolFailure
 from tools.actions import Click, Drag, Key, Move, Scroll, TypeText, Wait
+from tools.keys import key_hint
 
 log = logging.getLogger("screenact.mcp")
 
@@ -141,9 +142,8 @@ def _add_screen_tools(server: FastMCP, config: McpConfig) -> None:
     async def type_text(ctx: Context, text: str, screenshot: WithShot = True):
         return await _act(ctx, TypeText(text=text), screenshot)
 
-    @_tool(server, "key", 'Press a key or a combination together: ["enter"], ["ctrl", "s"] or "ctrl+shift+t". '
-           "Names: letters, digits, enter, tab, escape, backspace, delete, arrows (up, down, left, right), "
-           "home, end, pageup, pagedown, f1-f12, ctrl, alt, shift, win.")
+    @_tool(server, "key", 'Press a key or a combination together: ["enter"], ["ctrl", "s"] or "ctrl+shift+t"; '
+           f"{key_hint()}.")
     async def key(ctx: Context, keys: list[str] | str, screenshot: WithShot = True):
         return await _act(ctx, Key(keys=keys), screenshot)
 
