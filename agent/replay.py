@@ -335,7 +335,9 @@ class ActionReplayer:
         from tools.policy import Policy
 
         policy = Policy(max_wait=600.0)
-        for recorded_step in self.episode.steps:
+        launches = [x for x in (self.episode.task or {}).get("launches", []) if isinstance(x, dict)]
+        for n, recorded_step in enumerate(self.episode.steps):
+            await self._launch(desktop, [x for x in launches if x.get("after_step") == n])
             if not recorded_step.executed:
                 continue
             step = StepRecord.start(recorder.count + 1, action_text=recorded_step.action_text,
@@ -344,6 +346,18 @@ class ActionReplayer:
             step.frame = recorder.save_frame(step.index, frame)
             await execute(desktop, recorded_step.executed_actions, step, policy=policy, deadline=float("inf"))
             recorder.step(step)
+        await self._launch(desktop, [x for x in launches if x.get("after_step") == len(self.episode.steps)])
+
+    @staticmethod
+    async def _launch(desktop: Any, launches: list[dict[str, Any]]) -> None:
+        """Start the apps the client launched at this point (a program name or a bundled app, as the server allows)."""
+        from agent.mcp import apps
+
+        for item in launches:
+            argv = item.get("argv")
+            name = argv[0] if isinstance(argv, list) and argv and isinstance(argv[0], str) else ""
+            plan = apps.plan_launch(argv, (apps.check_app_name(name),))
+            await asyncio.to_thread(apps.start, desktop, plan)
 
 
 def _bare_task(ep: Episode) -> Any:

@@ -82,7 +82,9 @@ def test_a_recorded_session_reports_and_replays(tmp_path):
 
     async def session() -> None:
         async with stdio_session(log, "--record", str(record)) as s:
-            await call(s, "start_task", id=task.id)
+            await call(s, "launch", argv=["xterm", "-title", "before-the-task"])  # the session's own episode
+            await call(s, "type", text="echo héllo\n", screenshot=False)
+            await call(s, "start_task", id=task.id)  # a fresh desktop, a new episode
             assert (await s.call_tool("click", {"x": -5, "y": 3})).isError  # refused: recorded, not executed
             await solve(s, task)
             assert json.loads(text(await call(s, "check_task")))["passed"] is True
@@ -104,6 +106,13 @@ def test_a_recorded_session_reports_and_replays(tmp_path):
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert "identical" in replay.stdout and "verdict: passed" in replay.stdout
     assert load_episode(tmp_path / "again").result["verdict"]["passed"] is True
+    (session,) = [p for p in record.iterdir() if p != folder]
+    first = load_episode(session)
+    assert first.complete and first.task["launches"] == [{"after_step": 0, "argv": ["xterm", "-title", "before-the-task"]}]
+    assert [e.action.model_dump() for s in first.steps for e in s.executed] == [{"type": "type", "text": "echo héllo\n"}]
+    replay = subprocess.run([*SERVER[:-2], "replay", str(session), "--out", str(tmp_path / "again2")], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert replay.returncode == 0 and "1 steps replayed, identical" in replay.stdout, replay.stdout + replay.stderr
 
 
 def test_http_needs_the_token_refuses_foreign_origins_and_closes_each_session(tmp_path):

@@ -4,7 +4,8 @@ A session's first tool call opens ``DIR/<time>-<session>/``; each ``start_task``
 and opens ``DIR/<time>-<session>-<n>-<task id>/`` with the task in ``task.json`` (so a replay can run
 its setup and checker). Every pointer or key call is one step (``agent.step.StepRecord``): the frame
 the client last saw, its action in the client's pixels (``parsed``), what reached the desktop in
-screen pixels (``executed``), a refusal's message, and timings. ``check_task`` puts the verdict in
+screen pixels (``executed``), a refusal's message, and timings; ``launch`` calls go to ``task.json``'s
+``launches``. ``check_task`` puts the verdict in
 ``result.json`` at once; the session's end finishes the episode.
 """
 
@@ -61,6 +62,13 @@ class SessionRecorder:
         step.index = self.recorder.count + 1
         step.frame = self.recorder.save_frame(step.index, seen)
         self.recorder.step(step)
+
+    def launched(self, argv: list[str]) -> None:
+        """An app the client launched, in ``task.json``'s ``launches`` with the number of steps before it
+        (a replay starts it at the same point)."""
+        assert self.recorder is not None, "begin() first"
+        writer = self.recorder.writer
+        writer.update_task(launches=[*writer.task.get("launches", []), {"after_step": writer.count, "argv": argv}])
 
     def verdict(self, passed: bool, reason: str, final_action: dict[str, Any]) -> None:
         """The checker's verdict, in ``result.json`` now and when the episode finishes."""

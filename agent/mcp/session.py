@@ -165,12 +165,17 @@ class McpSession:
                                   settling=self.config.settle if screenshot else None)
             step.timings["call"] = round((time.perf_counter() - started) * 1000, 2)
             if self.recorder is not None:
-                if self.recorder.folder is None:
-                    self.recorder.begin((sb.width, sb.height))
-                self.recorder.step(seen, step)
+                self._episode(sb).step(seen, step)
             if step.rejections:
                 raise ToolFailure(step.rejections[0].message)
             return self._shot(sb, acted.frame) if screenshot else None
+
+    def _episode(self, sandbox: Any) -> SessionRecorder:
+        """The recorder, with an episode open (the session's first one starts at its first recorded call)."""
+        assert self.recorder is not None
+        if self.recorder.folder is None:
+            self.recorder.begin((sandbox.width, sandbox.height))
+        return self.recorder
 
     async def _seen_frame(self, sandbox: Any) -> Any:
         """The frame the client acts on, for the record (None when not recording)."""
@@ -199,6 +204,8 @@ class McpSession:
         except apps.LaunchRefused as exc:
             raise ToolFailure(str(exc)) from None
         async with self._using() as sb:
+            if self.recorder is not None:
+                self._episode(sb).launched(list(argv))
             try:
                 text = await asyncio.to_thread(apps.start, sb, plan)
             except TimeoutError as exc:
