@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator
 
 Format = Literal["screenspot", "screenspot-v2", "screenspot-pro"]
 FORMATS: tuple[str, ...] = get_args(Format)
@@ -57,43 +57,44 @@ class DatasetError(ValueError):
 Number = Annotated[float, Strict()]  # ints pass; strings and booleans do not
 
 
-class _ScreenSpotRecord(BaseModel):
-    """One record of ScreenSpot / ScreenSpot-v2 (SeeClick / OS-Atlas); unknown fields are kept aside."""
+def _ui_type(v: str) -> str:
+    low = v.strip().lower() if isinstance(v, str) else v
+    if low not in ("text", "icon"):
+        raise ValueError(f"must be 'text' or 'icon', got {v!r}")
+    return low
+
+
+UIType = Annotated[str, AfterValidator(_ui_type)]
+"""``text`` or ``icon`` (any case, surrounding blanks ignored)."""
+
+
+class _Record(BaseModel):
+    """What every ScreenSpot format's record holds; unknown fields are kept aside."""
 
     model_config = ConfigDict(extra="allow")
 
     img_filename: Annotated[str, Strict()] = Field(min_length=1)
     bbox: list[Number]
     instruction: Annotated[str, Strict()] = Field(min_length=1)
-    data_type: str
+
+
+class _ScreenSpotRecord(_Record):
+    """One record of ScreenSpot / ScreenSpot-v2 (SeeClick / OS-Atlas)."""
+
+    data_type: UIType
     data_source: str | None = None
 
-    @field_validator("data_type")
-    @classmethod
-    def _type(cls, v: str) -> str:
-        return _ui_type(v)
 
-
-class _ProRecord(BaseModel):
+class _ProRecord(_Record):
     """One record of ScreenSpot-Pro."""
 
-    model_config = ConfigDict(extra="allow")
-
-    img_filename: Annotated[str, Strict()] = Field(min_length=1)
-    bbox: list[Number]
-    instruction: Annotated[str, Strict()] = Field(min_length=1)
     instruction_cn: str | None = None
     id: str | int | None = None
     application: Annotated[str, Strict()] = Field(min_length=1)
     platform: Annotated[str, Strict()] = Field(min_length=1)
     img_size: list[Annotated[int, Strict()]] = Field(min_length=2, max_length=2)
-    ui_type: str
+    ui_type: UIType
     group: str | None = None
-
-    @field_validator("ui_type")
-    @classmethod
-    def _type(cls, v: str) -> str:
-        return _ui_type(v)
 
     @field_validator("img_size")
     @classmethod
@@ -101,13 +102,6 @@ class _ProRecord(BaseModel):
         if v[0] <= 0 or v[1] <= 0:
             raise ValueError(f"must be a positive [width, height], got {v}")
         return v
-
-
-def _ui_type(v: str) -> str:
-    low = v.strip().lower() if isinstance(v, str) else v
-    if low not in ("text", "icon"):
-        raise ValueError(f"must be 'text' or 'icon', got {v!r}")
-    return low
 
 
 class Sample(BaseModel):
