@@ -51,6 +51,8 @@ def test_stdio_tools_screenshots_and_refusals(tmp_path):
 
 
 def test_a_bundled_task_solved_through_the_tools_passes_and_doing_nothing_fails(tmp_path):
+    """Typing "héllo wörld 你好" into xterm through the tools is read back exactly (the checker reads the file
+    the shell wrote, inside the sandbox)."""
     log = tmp_path / "server.log"
     task = load_task(SUITE_DIR / "xterm-unicode.yaml")  # types "héllo wörld 你好" into xterm; read back by the checker
 
@@ -66,6 +68,9 @@ def test_a_bundled_task_solved_through_the_tools_passes_and_doing_nothing_fails(
             await call(s, "start_task", id=task.id)  # a fresh desktop: the file is gone
             verdict = json.loads(text(await call(s, "check_task")))
             assert verdict["passed"] is False and "unicode.txt" in verdict["reason"]
+            await call(s, "start_task", id="xterm-infeasible-gui")  # passes only by giving up
+            assert json.loads(text(await call(s, "check_task")))["passed"] is False
+            assert json.loads(text(await call(s, "check_task", gave_up=True, answer="xterm has no tabs")))["passed"]
             unknown = await s.call_tool("start_task", {"id": "no-such-task"})
             assert unknown.isError and "no task 'no-such-task'" in text(unknown)
 
@@ -121,7 +126,7 @@ def test_http_needs_the_token_refuses_foreign_origins_and_closes_each_session(tm
     hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
              "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}
     accept = {"Accept": "application/json, text/event-stream"}
-    with http_server(log, port, env={"SCREENACT_MCP_TOKEN": TOKEN}):
+    with http_server(log, port, "--max-sessions", "1", env={"SCREENACT_MCP_TOKEN": TOKEN}):
         assert httpx.post(url, json=hello, headers=accept).status_code == 401
         wrong = httpx.post(url, json=hello, headers={**accept, "Authorization": "Bearer not-the-token-at-all"})
         assert wrong.status_code == 401
@@ -138,6 +143,9 @@ def test_http_needs_the_token_refuses_foreign_origins_and_closes_each_session(tm
                 assert image_size(await call(s, "screenshot", max_side=1000)) == (1000, 625)
                 off = await s.call_tool("click", {"x": 1001, "y": 1})
                 assert off.isError and "outside" in text(off)
+                async with httpx.AsyncClient() as other:  # a second session while one is open: no room
+                    crowded = await other.post(url, json=hello, headers={**accept, "Authorization": f"Bearer {TOKEN}"})
+                    assert crowded.status_code == 503
 
         asyncio.run(session())
         assert_no_processes_left(log)  # the client's DELETE ended the session and its desktop

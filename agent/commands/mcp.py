@@ -32,6 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "command lines are visible to every local user)")
     p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                    help="also accept HTTP requests from this browser origin (e.g. https://proxy.example)")
+    p.add_argument("--max-sessions", type=positive_int, default=4, metavar="N",
+                   help="HTTP sessions (so desktops) open at once; more get 503 until one ends (default 4)")
     p.add_argument("--shared", action="store_true",
                    help="one desktop for every session (a long-lived HTTP server), instead of one per session")
     p.add_argument("--allow-app", action="append", default=[], metavar="NAME",
@@ -87,5 +89,5 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--http must be a port between 1 and 65535, got {args.http}")
     gate = check_door(args.host, args.http, args.token, args.allow_origin, TOKEN_ENV, "the desktops")
     check_port(args.host, args.http, "--http")
-    serve_http(config, gate, args.host, args.http, shared=args.shared)
+    serve_http(config, gate, args.host, args.http, shared=args.shared, max_sessions=args.max_sessions)
     return 0

@@ -49,9 +49,9 @@ def serve_stdio(config: McpConfig, shared: bool = False) -> None:
     anyio.run(main)
 
 
-def serve_http(config: McpConfig, gate: Any, host: str, port: int, shared: bool = False) -> None:
+def serve_http(config: McpConfig, gate: Any, host: str, port: int, shared: bool = False, max_sessions: int = 4) -> None:
     """Serve streamable HTTP on ``host:port`` (path ``/mcp``) behind :class:`agent.mcp.http.McpGate`
-    (``gate``: ``agent.ui.gate.Gate``, its token the bearer token)."""
+    (``gate``: ``agent.ui.gate.Gate``, its token the bearer token), at most ``max_sessions`` sessions at once."""
     import uvicorn
 
     from agent.mcp.http import McpGate
@@ -59,7 +59,8 @@ def serve_http(config: McpConfig, gate: Any, host: str, port: int, shared: bool 
 
     async def main() -> None:
         async with _shared_desk(config, shared) as desk:
-            app = McpGate(build_server(config, desk, host=host, port=port).streamable_http_app(), gate)
+            server_app = build_server(config, desk, host=host, port=port, max_sessions=max_sessions).streamable_http_app()
+            app = McpGate(server_app, gate)
             server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
             name = f"[{host}]" if ":" in host else host
             print(f"screenact mcp: serving http://{name}:{port}/mcp", file=sys.stderr, flush=True)
