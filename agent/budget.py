@@ -257,7 +257,8 @@ class ContextBudget:
             f"even without any history the request needs {search.last_prompt} prompt tokens (the screenshot costs "
             f"{image.image_tokens + self.profile.image_overhead_tokens}) plus at least {search.floor} for the "
             f"answer, but the context length is {self.context_len}. Serve the model with a larger "
-            "--max-model-len, or lower the answer floor.")
+            "--max-model-len (screenact serve --max-model-len N), or use a profile whose screenshots cost fewer "
+            "tokens.")
 
 
 @dataclass

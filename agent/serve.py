@@ -161,12 +161,12 @@ def serve_command(
     prof = profile if isinstance(profile, Profile) else get_profile(profile)
     weights = model or prof.hf_model
     if not weights:
-        raise ValueError(f"profile {prof.name!r} names no model; pass model= (a path or a Hugging Face id)")
+        raise ValueError(f"profile {prof.name!r} names no weights; give --model (a local path or a Hugging Face id)")
     name = served_model_name or prof.served_model_name
     images = limit_images if limit_images is not None else prof.images_per_prompt
     context = max_model_len if max_model_len is not None else prof.recommended_max_model_len
     if images < 1:
-        raise ValueError(f"limit_images must be at least 1, got {images}")
+        raise ValueError(f"--limit-images must be at least 1, got {images}")
     if not 0 < gpu_memory_utilization <= 1:
         raise ValueError(f"gpu_memory_utilization must be in (0, 1], got {gpu_memory_utilization}")
     argv = [executable, "serve", str(weights)]

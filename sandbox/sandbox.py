@@ -31,7 +31,7 @@ from sandbox.procs import ENV_TAG
 from sandbox.protocol import Channel, ChannelClosed, ChannelTimeout
 from sandbox.view import PROJECT_ROOT, SANDBOX_HOME, SANDBOX_USER, SHIMS_DIR
 from tools.actions import ACTION_ADAPTER, Action
-from tools.frame import Frame
+from tools.frame import SCREEN_SIDE, Frame
 
 log = logging.getLogger("screenact.sandbox")
 LOG_DIR_INSIDE = "/tmp/.screenact/logs"  # the apps' logs: inside only, the host reads them through the worker
@@ -157,8 +157,9 @@ class Sandbox:
         limits: Limits | None = None,
         share: Sequence[str | os.PathLike[str]] = (),
     ) -> None:
-        if not (64 <= width <= 8192 and 64 <= height <= 8192):
-            raise ValueError(f"screen size {width}x{height} is outside 64..8192 pixels")
+        low, high = SCREEN_SIDE
+        if not (low <= width <= high and low <= height <= high):
+            raise ValueError(f"screen size {width}x{height} is outside {low}..{high} pixels")
         self.width, self.height = width, height
         self.call_timeout = call_timeout
         self.limits = limits or Limits()
@@ -398,8 +399,8 @@ class Sandbox:
                 if title in win.title and win.mapped:
                     return win
             if time.monotonic() > deadline:
-                titles = [w.title for w in self.windows()]
-                raise SandboxError(f"no window titled {title!r} within {timeout:g} s (windows: {titles})")
+                titles = ", ".join(repr(w.title) for w in self.windows()) or "none"
+                raise SandboxError(f"no window titled {title!r} within {timeout:g} s (open windows: {titles})")
             time.sleep(delay)
             delay = min(delay * 1.5, 0.1)
 

@@ -40,6 +40,7 @@ from tasks.checkers import AppState, Checker, Infeasible, iter_checkers
 from tasks.schema import MAX_TIMEOUT_S, NAME_PATTERN, TaskModel
 from tasks.steps import StepParseError, parse_step
 from tools.actions import TERMINAL_ACTIONS, Action, Button
+from tools.frame import SCREEN_SIDE
 
 STATE_DIR = "/tmp/screenact"
 """Where bundled apps write their state files inside the sandbox unless a launch step says otherwise."""
@@ -288,8 +289,18 @@ class _RefError(ValueError):
 
 # -- the task -----------------------------------------------------------------------------------------
 class Screen(TaskModel):
-    width: int = Field(default=1280, ge=320, le=7680)
-    height: int = Field(default=800, ge=240, le=4320)
+    """The desktop's size in pixels, ``{width: 1280, height: 800}``; each side in ``tools.frame.SCREEN_SIDE``."""
+
+    width: int = Field(default=1280, ge=SCREEN_SIDE[0], le=SCREEN_SIDE[1])
+    height: int = Field(default=800, ge=SCREEN_SIDE[0], le=SCREEN_SIDE[1])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_mapping(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError(f"screen must be a mapping like {{width: 1280, height: 800}} "
+                             f"({SCREEN_SIDE[0]}..{SCREEN_SIDE[1]} each)")
+        return data
 
 
 class Task(TaskModel):

@@ -213,3 +213,33 @@ def test_sandbox_runs_actions_in_the_order_given_names_interactive_shots_anew_an
     assert shots == ["screenshot-0001.png", "screenshot-0002.png", "step-0000.png", "step-0001.png",
                      "step-0002.png", "step-0003.png"]
     assert "WARNING: --no-isolate" in proc.stderr
+
+
+def test_screen_sizes_share_one_range_and_a_bad_task_screen_shows_the_form(tmp_path):
+    from tools.frame import SCREEN_SIDE
+
+    low, high = SCREEN_SIDE
+    task = tmp_path / "t.yaml"
+    base = "id: t\ninstruction: x\ncheckerplaceholder\n".replace("checkerplaceholder", "checker: {kind: infeasible}")
+    for screen, flag_ok in ((f"{{width: {low}, height: {high}}}", True), (f"{{width: {low - 1}, height: 600}}", False)):
+        task.write_text(base + f"screen: {screen}\n")
+        proc = screenact("run", task, "--grounder", "ocr", "--out", tmp_path / "r", "--filter", "no-such")
+        side = f"{low}x{high}" if flag_ok else f"{low - 1}x600"
+        flag = screenact("sandbox", "--screen", side, "--launch", "no-such-program")
+        if flag_ok:  # both accept it: the task is refused only for the --filter, the flag only for the program
+            refused(proc, "--filter")
+            refused(flag, "no-such-program")
+        else:
+            refused(proc, "screen.width")
+            assert flag.returncode == 2 and "--screen" in flag.stderr
+    task.write_text(base + "screen: 1280x800\n")
+    refused(screenact("run", task, "--grounder", "ocr", "--out", tmp_path / "r"), "screen", "{width: 1280, height: 800}")
+
+
+def test_messages_speak_in_flags_not_python_names(tmp_path):
+    refused(screenact("serve", "--dry-run", "--limit-images", "0"), "--limit-images")
+    with StubOpenAI(max_model_len=600) as stub:  # too small for one screenshot: the task ends with the fix named
+        proc = screenact("run", "suite", "--filter", "xterm-infeasible-gui", "--base-url", stub.base_url,
+                         "--out", tmp_path / "run")
+    reason = json.loads((tmp_path / "run" / "results.json").read_text())["tasks"][0]["reason"]
+    assert proc.returncode == 1 and "--max-model-len" in reason and "answer floor" not in reason, reason

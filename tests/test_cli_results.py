@@ -68,3 +68,5 @@ def test_sigterm_ends_a_run_like_ctrl_c_and_unstarted_tasks_are_not_failures(tmp
     assert summary["failed"] == 0 and summary["cancelled"] == 1 and summary["not_started"] == len(statuses) - 1
     assert (out / "report.html").is_file()
     assert "1 cancelled" in stdout and "not started" in stdout
+    assert f"continue: screenact run suite --mode auto --filter xterm- --base-url {stub.base_url} --out {out} --resume" \
+        in stderr

@@ -69,7 +69,7 @@ def test_argv_for_every_profile(name):
 
 
 def test_profile_without_a_model_needs_one():
-    with pytest.raises(ValueError, match="pass model="):
+    with pytest.raises(ValueError, match="give --model"):
         serve_command("openai-pyautogui")
 
 

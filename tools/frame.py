@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+SCREEN_SIDE = (64, 8192)
+"""The smallest and largest screen width or height a desktop (and a task's ``screen``) may have, in pixels."""
+
 if TYPE_CHECKING:  # pillow and numpy are imported lazily: capture itself needs neither
     import numpy as np
     from PIL import Image

@@ -28,9 +28,12 @@ TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~-]{16,}")
 
 def parse_screen(text: str) -> tuple[int, int]:
     """``"1280x800"`` → (1280, 800), with an argparse error naming the value otherwise."""
-    m = re.fullmatch(r"\s*(\d{2,5})\s*[xX×]\s*(\d{2,5})\s*", text)
-    if not m or not (64 <= int(m[1]) <= 8192 and 64 <= int(m[2]) <= 8192):
-        raise argparse.ArgumentTypeError(f"screen size must look like 1280x800 (64..8192 each), got {text!r}")
+    from tools.frame import SCREEN_SIDE
+
+    low, high = SCREEN_SIDE
+    m = re.fullmatch(r"\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*", text)
+    if not m or not (low <= int(m[1]) <= high and low <= int(m[2]) <= high):
+        raise argparse.ArgumentTypeError(f"screen size must look like 1280x800 ({low}..{high} each), got {text!r}")
     return int(m[1]), int(m[2])
 
 

@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 
 from agent.budget import DEFAULT_CONTEXT_LEN
+from agent.profiles import DEFAULT_PROFILE
 from agent.commands._common import (add_estimate_tokens_flag, add_model_flags, check_model_flags, check_server,
-                                    endpoint, out_folder, positive_int)
+                                    endpoint, out_folder, positive_int, shell_command)
 from agent.errors import UsageError
 from agent.models.base import ModelError
 
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
                            grounder=grounder, isolate=not args.no_isolate, max_steps=args.max_steps,
                            context_len=context_len, request_timeout=args.request_timeout,
                            estimate_tokens=args.estimate_tokens)
-    return finish(run_tasks(tasks, settings, suite=" ".join(args.tasks)), out)
+    return finish(run_tasks(tasks, settings, suite=" ".join(args.tasks)), out, _again(args, mode, grounder))
 
 
 def mode_and_grounder(args: argparse.Namespace) -> tuple[str, str]:
@@ -156,8 +157,22 @@ def server_model(args: argparse.Namespace) -> tuple[str, int]:
     return asyncio.run(ask())
 
 
-def finish(summary, out: Path) -> int:
-    """Print the table and where things are; write the report; the exit code."""
+def _again(args: argparse.Namespace, mode: str, grounder: str) -> list[str]:
+    """The command line of this run (without --out/--resume/--overwrite), to continue it."""
+    again = ["screenact", "run", *args.tasks, "--mode", mode] + (["--grounder", grounder] if mode == "scripted" else [])
+    for flag, value in (("--filter", args.filter), ("--base-url", args.base_url), ("--model", args.model),
+                        ("--parallel", args.parallel if args.parallel != 1 else None),
+                        ("--max-steps", args.max_steps)):
+        if value is not None:
+            again += [flag, str(value)]
+    if args.profile != DEFAULT_PROFILE:
+        again += ["--profile", args.profile]
+    return again
+
+
+def finish(summary, out: Path, again: list[str] | None = None) -> int:
+    """Print the table and where things are; write the report; the exit code. ``again`` is the command that
+    continues an interrupted run (``--resume`` is added)."""
     from agent.runner import results_table
 
     print(results_table(summary))
@@ -169,5 +184,7 @@ def finish(summary, out: Path) -> int:
     else:
         print(f"report: {write_run_report(out)}")
     if summary.run.get("interrupted"):
+        if again:
+            print(f"continue: {shell_command(*again, '--out', out, '--resume')}", file=sys.stderr)
         return 130
     return 0 if summary.passed == len(summary.tasks) else 1

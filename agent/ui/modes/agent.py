@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +183,7 @@ async def report(r: RunResult) -> None:
     elements = []
     if r.folder.is_dir():
         lines.append(f"Episode: {code_span(str(r.folder))} — replay it with "
-                     f"{code_span('screenact replay ' + str(r.folder) + ' --offline')}")
+                     f"{code_span(shlex.join(['screenact', 'replay', str(r.folder), '--offline']))}")
         for name in ("result.json", "steps.jsonl", "task.json"):
             path = r.folder / name
             if path.exists():
