@@ -151,6 +151,9 @@ def supervise(argv: list[str], key: str | None, args: argparse.Namespace) -> int
     with forwarding(lambda: started[0] if started else None) as received:
         started.append(launch(argv, log_path="vllm-serve.log", env={KEY_ENV: key} if key else None))
         proc = started[0]
+        if received:  # a stop signal came while vLLM was being started: nothing had it to pass on to
+            stop_and_wait(proc)
+            return 128 + received[0]
         print(f"vLLM started (pid {proc.pid}); its output goes to vllm-serve.log", file=sys.stderr)
         near = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
         base = f"http://{f'[{near}]' if ':' in near else near}:{args.port}/v1"
