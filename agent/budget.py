@@ -151,6 +151,7 @@ class ContextBudget:
         self.settings = settings or BudgetSettings()
         self.counter = counter
         self._server_count_ok = counter is not None and self.settings.use_server_count
+        self._asked_server = False
         self._last_plan: tuple[int, int] | None = None  # (screenshots kept, text steps kept) last time
 
     # ------------------------------------------------------------------ counting
@@ -177,6 +178,7 @@ class ContextBudget:
         conservative estimate already leaves that room: an exact count could only show more room, and
         the request is sent the same either way. It saves a ``/tokenize`` round trip on most requests.
         """
+        await self._learn_context_len()
         image_tokens, images = self.image_tokens(messages)
         text_only = strip_images(messages)
         text: int | None = None
@@ -193,6 +195,19 @@ class ContextBudget:
         if text is None:
             text = estimate_message_tokens(text_only)
         return text + image_tokens, image_tokens, images, exact
+
+    async def _learn_context_len(self) -> None:
+        """Ask the counter's server once for its context length (vLLM lists it in ``/v1/models``), so that
+        even a request the estimate lets through without ``/tokenize`` is fitted to the server's number."""
+        if self._asked_server or getattr(self.counter, "max_model_len", 0) is not None:
+            return
+        self._asked_server = True
+        served_model = getattr(self.counter, "served_model", None)
+        if served_model is not None:
+            try:
+                await served_model()
+            except ModelError:
+                pass  # the request itself will report an unreachable server or an unknown model
 
     # ------------------------------------------------------------------ fitting
     def floor(self, desired: int) -> int:

@@ -125,3 +125,20 @@ def test_every_vllm_wording_of_the_image_limit_is_read(message, limit):
     from agent.models.openai_backend import _image_limit
 
     assert _image_limit(message) == limit
+
+
+def test_the_budget_asks_the_server_before_trusting_a_larger_setting():
+    """A caller that believes 8192 (the UI's default, say) against a server at 4096: even a request the
+    estimate would let through unchecked is fitted to the server's 4096, so vLLM never refuses it."""
+    from agent.budget import BudgetSettings, ContextBudget
+    from agent.profiles import get_profile
+
+    messages = [{"role": "user", "content": "hello " * 200}]
+    with StubOpenAI(max_model_len=4096) as stub:
+        async def go():
+            async with OpenAIModel(base_url=stub.base_url) as model:
+                budget = ContextBudget(get_profile("kimi-vl-instruct"), BudgetSettings(context_len=8192), counter=model)
+                fitted = await budget.fit_messages(messages, 6000, floor=512)
+                return budget.context_len, fitted
+        context_len, fitted = run(go())
+    assert context_len == 4096 and fitted.context_len == 4096 and fitted.total <= 4096 - 16
