@@ -187,7 +187,8 @@ def settings_widgets(st: Settings, models: list[str]) -> list[Any]:
                     description="Lowered automatically when the context has less room."),
         Switch(id="stream", label="Stream answers", initial=st.stream),
         NumberInput(id="context_len", label="Context length", initial=st.context_len,
-                    description="The server's --max-model-len; history is trimmed to fit it."),
+                    description="Used only when the server does not publish its context length; vLLM lists "
+                                "its --max-model-len in /v1/models, and history is trimmed to that."),
         TextInput(id="system_prompt", label="System prompt (chat)", initial=st.system_prompt, multiline=True),
         Select(id="image_transport", label="Images sent as", values=["data", "file"], initial_value=st.image_transport,
                description=f"data: base64 data URLs (always works). file: file:// URLs under {CONFIG.media_dir} "
