@@ -14,17 +14,20 @@ every grounding with the recorded point, so the clicks land where they landed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agent.episode import Episode, load_episode
+from agent.frame_diff import DiffSettings
 from agent.grounders import Grounding
 from agent.grounders.base import Point
 from agent.loop import Agent, AgentConfig
 from agent.models.replay_backend import ReplayModel
 from agent.profiles import get_profile
+from agent.replay_steps import StepCheck, action_points, check_step
 from agent.step import StepRecord
 from tools.parse import ParseError, parse
 from tools.policy import Policy, Rejection
@@ -38,9 +41,11 @@ class Divergence:
     recorded: Any
     replayed: Any
     what: str
+    image: Path | None = None  # recorded | replayed | difference, for a screen or pointer-target divergence
 
     def __str__(self) -> str:
-        return f"step {self.step}: {self.what}\n  recorded: {self.recorded}\n  replayed: {self.replayed}"
+        text = f"step {self.step}: {self.what}\n  recorded: {self.recorded}\n  replayed: {self.replayed}"
+        return text + (f"\n  diff image: {self.image}" if self.image else "")
 
 
 @dataclass
@@ -55,7 +60,10 @@ class ReplayReport:
     replay_folder: Path | None = None
     verdict: bool | None = None  # the checker's verdict after a task replay
     verdict_reason: str | None = None
+    recorded_verdict: bool | None = None
     done: str = "replayed"  # "checked" for an offline look at a scripted episode's recorded actions
+    checks: list[StepCheck] = field(default_factory=list)  # a live replay's step-by-step comparison
+    notes: list[str] = field(default_factory=list)  # differences that do not fail the replay (healed ones)
 
     @property
     def ok(self) -> bool:
@@ -65,11 +73,19 @@ class ReplayReport:
         """A few lines for people."""
         head = f"{self.episode}: {self.steps} steps {self.done}, " + (
             "identical" if self.ok else f"{len(self.divergences)} diverging")
-        lines = [head] + [str(d) for d in self.divergences[:5]] + [f"note: {p}" for p in self.problems]
+        lines = [c.line() for c in self.checks] + [head] + [str(d) for d in self.divergences[:5]]
+        lines += [f"note: {p}" for p in self.problems + self.notes]
+        if self.recorded_verdict is not None:
+            lines.append(f"recorded verdict: {'passed' if self.recorded_verdict else 'failed'}")
         if self.verdict is not None:
             lines.append(f"verdict: {'passed' if self.verdict else 'failed'}"
                          + (f" ({self.verdict_reason})" if self.verdict_reason else ""))
         return "\n".join(lines)
+
+    @property
+    def first(self) -> Divergence | None:
+        """The first diverging step (the lowest step number)."""
+        return min(self.divergences, key=lambda d: d.step, default=None)
 
 
 def _profile_name(ep: Episode, override: str | None) -> str:
@@ -123,18 +139,12 @@ def check_scripted(ep: Episode) -> ReplayReport:
                                                      "a recorded action does not validate"))
         if step.kind != "scripted":
             continue
-        pointed = [p for e in step.executed for p in _points(e.action.model_dump(mode="json"))]
+        pointed = [p for e in step.executed for p in action_points(e.action.model_dump(mode="json"))]
         grounded = [tuple(g.point) for g in step.grounding if g.point is not None]
         if any(p not in grounded for p in pointed):
             report.divergences.append(Divergence(step.index, f"grounded at {grounded}", f"acted at {pointed}",
                                                  "an action is not at its recorded grounding"))
     return report
-
-
-def _points(action: dict) -> list[tuple[float, float]]:
-    """The screen points a recorded action acts at."""
-    pairs = [("x", "y"), ("x1", "y1"), ("x2", "y2")]
-    return [(float(action[a]), float(action[b])) for a, b in pairs if action.get(a) is not None and action.get(b) is not None]
 
 
 def _screen_size(ep: Episode) -> tuple[int, int]:
@@ -185,10 +195,14 @@ def _replayed_steps(step: StepRecord, acted: bool = False) -> bool:
     return step.reply is not None or step.kind == "scripted" or (acted and bool(step.executed))
 
 
-def _executed(ep: Episode) -> list[tuple[int, list[dict]]]:
+def _compared(ep: Episode) -> list[StepRecord]:
+    """The steps a live replay compares: those that replay (a reply, a scripted step, an MCP action)."""
     acted = acts_only(ep)
-    return [(s.index, [e.action.model_dump(mode="json") for e in s.executed]) for s in ep.steps
-            if _replayed_steps(s, acted)]
+    return [s for s in ep.steps if _replayed_steps(s, acted)]
+
+
+def _actions(step: StepRecord) -> list[dict]:
+    return [e.action.model_dump(mode="json") for e in step.executed]
 
 
 def _driver(ep: Episode, profile: str | None, config: AgentConfig | None) -> Any:
@@ -210,14 +224,31 @@ def _replay_agent(ep: Episode, profile: str | None, config: AgentConfig | None) 
     return Agent(model, prof, config=config or AgentConfig(max_bad_replies=len(ep.steps) + 1))
 
 
-def _compare(ep: Episode, out: Path, status: str | None) -> ReplayReport:
-    """The replay in ``out`` against the recording: executed actions step by step, then the final status."""
+def _compare(ep: Episode, out: Path, status: str | None, diff: DiffSettings | None = None,
+             healed: dict[int, list[tuple[int, int]]] | None = None) -> ReplayReport:
+    """The replay in ``out`` against the recording: step by step the executed actions, the screen and the
+    pointer targets (``agent.replay_steps``), then the final status. ``healed`` maps a step to the offsets
+    regrounding moved its targets by: its target differences are healed, and screen differences are notes."""
+    diff, reground = diff or DiffSettings(), healed is not None
+    healed = healed or {}
     new = load_episode(out)
     report = ReplayReport(ep.folder, len(new.steps), problems=list(ep.problems), status=status, replay_folder=out)
-    recorded, replayed = _executed(ep), _executed(new)
-    for (i, rec), (_, rep) in zip(recorded, replayed):
-        if not _same_actions(rec, rep):
-            report.divergences.append(Divergence(i, rec, rep, "executed actions differ"))
+    recorded, replayed = _compared(ep), _compared(new)
+    imaged = False
+    for rec, rep in zip(recorded, replayed):
+        same = _same_actions(_actions(rec), _actions(rep))
+        if not same:
+            report.divergences.append(Divergence(rec.index, _actions(rec), _actions(rep), "executed actions differ"))
+        check, findings = check_step(ep, rec, new, rep, same, diff, imaged)
+        check.moved = healed.get(rep.index, [])
+        report.checks.append(check)
+        imaged = imaged or any(f.image for f in findings)
+        for f in findings:
+            if reground and (f.what == "the screen differs" or check.moved):
+                image = f"; diff image: {f.image}" if f.image else ""
+                report.notes.append(f"step {f.step}: {f.what} ({f.replayed}){image}")
+            else:
+                report.divergences.append(Divergence(f.step, f.recorded, f.replayed, f.what, f.image))
     if len(recorded) != len(replayed):
         report.divergences.append(Divergence(min(len(recorded), len(replayed)) + 1, f"{len(recorded)} steps",
                                              f"{len(replayed)} steps", "the number of steps differs"))
@@ -228,15 +259,15 @@ def _compare(ep: Episode, out: Path, status: str | None) -> ReplayReport:
 
 
 def replay_live(folder: str | Path, sandbox: Any, out: str | Path, *, profile: str | None = None,
-                task: Any = None, config: AgentConfig | None = None) -> ReplayReport:
-    """Drive ``sandbox`` (already set up like the original) with the recorded replies; compare executed actions."""
+                task: Any = None, config: AgentConfig | None = None, diff: DiffSettings | None = None) -> ReplayReport:
+    """Drive ``sandbox`` (already set up like the original) with the recorded replies; compare step by step."""
     ep = load_episode(folder)
     if task is None:
         t = ep.task or {}
         steps = [s.instruction or "" for s in ep.steps if s.kind == "scripted"] or None
         task = _TaskView(t.get("id", ep.folder.name), t.get("instruction", ""), max(1, len(ep.steps)), steps)
     outcome = asyncio.run(_driver(ep, profile, config).run(task, sandbox, out))
-    return _compare(ep, Path(out), outcome.status)
+    return _compare(ep, Path(out), outcome.status, diff)
 
 
 def recorded_task(folder: str | Path) -> Any:
@@ -248,12 +279,13 @@ def recorded_task(folder: str | Path) -> Any:
     return task_from_data(data, Path(folder) / "task.json") if isinstance(data, dict) else None
 
 
-def replay_task_episode(folder: str | Path, out: str | Path, *, isolate: bool = True) -> ReplayReport:
+def replay_task_episode(folder: str | Path, out: str | Path, *, isolate: bool = True, diff: DiffSettings | None = None,
+                        open_desktop: Callable[[int, int], Any] | None = None) -> ReplayReport:
     """Replay a ``screenact run`` episode end to end (``agent.pipeline.run_episode``): a fresh sandbox of the
     task's size, the task's own setup, the recorded replies (an MCP episode's actions), then the task's checker,
     whose verdict is printed and recorded in the replay's ``result.json``; a verdict unlike the recorded one
-    diverges too."""
-    from agent.pipeline import run_episode
+    diverges too. ``open_desktop(width, height)`` makes the desktop (default: a fresh sandbox)."""
+    from agent.pipeline import open_sandbox, run_episode
 
     task = recorded_task(folder)
     ep = load_episode(folder)
@@ -263,13 +295,15 @@ def replay_task_episode(folder: str | Path, out: str | Path, *, isolate: bool = 
     if task is None:
         raise ValueError("task.json holds no task to set up; replay it with --launch instead")
     meta = {"task": (ep.task or {}).get("task"), "replay_of": str(ep.folder), "screen": (ep.task or {}).get("screen")}
+    opener = open_sandbox if open_desktop is None else (lambda w, h, _isolate: open_desktop(w, h))
     episode = asyncio.run(run_episode(task, _driver(ep, None, None), out, isolate=isolate, judge=judge,
-                                      meta={k: v for k, v in meta.items() if v is not None}))
+                                      open_desktop=opener, meta={k: v for k, v in meta.items() if v is not None}))
     if episode.error:
         raise ValueError(f"the replay could not run: {episode.error}")
-    report = _compare(ep, Path(out), episode.outcome.status if episode.outcome else None)
+    report = _compare(ep, Path(out), episode.outcome.status if episode.outcome else None, diff)
     verdict = episode.verdict
     recorded = ((ep.result or {}).get("verdict") or {}).get("passed")
+    report.recorded_verdict = recorded
     if verdict is not None:
         report.verdict, report.verdict_reason = verdict.passed, verdict.reason
     if recorded is not None and recorded != report.verdict:
@@ -379,17 +413,42 @@ class _TaskView:
     steps: list[str] | None = None
 
 
-def assert_replays(folder: str | Path, sandbox_factory: Callable[[], Any] | None = None,
-                   tmp: str | Path | None = None, **kw: Any) -> ReplayReport:
-    """For users' tests: replay an episode (offline, and live when given a sandbox factory) and fail loudly."""
-    report = replay_offline(folder, kw.get("profile"))
+def assert_replays(folder: str | Path, sandbox_factory: Callable[[int, int], Any] | None = None,
+                   tmp: str | Path | None = None, *, tolerance: float = DiffSettings.tolerance,
+                   masks: Sequence[tuple[int, int, int, int]] = (), profile: str | None = None) -> ReplayReport:
+    """For users' tests: replay an episode offline, then live, and fail with the first diverging step.
+
+    An episode recorded from a task (``screenact run``, an MCP session) replays live with the task's own setup
+    and checker, in a sandbox of the recorded size, or in ``sandbox_factory(width, height)``'s desktop. Any
+    other episode replays live only in the factory's desktop, which must be set up like the recording. The
+    screens compare within ``tolerance`` (the share of changed 16-px blocks), ``masks`` (x1, y1, x2, y2)
+    ignored. The new episode and any diff image go to ``tmp``/replay (default: a new temporary folder)."""
+    report = replay_offline(folder, profile)
     if not report.ok:
-        raise AssertionError(report.summary())
-    if sandbox_factory is not None:
-        if tmp is None:
-            raise ValueError("live replay needs a tmp folder for the new episode")
-        with sandbox_factory() as sb:
-            report = replay_live(folder, sb, Path(tmp) / "replay", **kw)
-        if not report.ok:
-            raise AssertionError(report.summary())
+        raise AssertionError(_failure(report))
+    ep = load_episode(folder)
+    task_episode = bool((ep.task or {}).get("task")) or acts_only(ep)
+    if sandbox_factory is None and not task_episode:
+        return report
+    out = Path(tmp if tmp is not None else tempfile.mkdtemp(prefix="screenact-replay-")) / "replay"
+    diff = DiffSettings(tolerance=tolerance, masks=tuple(tuple(int(v) for v in m) for m in masks))
+    if task_episode:
+        report = replay_task_episode(folder, out, diff=diff, open_desktop=sandbox_factory)
+    else:
+        desktop = sandbox_factory(*_screen_size(ep))
+        try:
+            report = replay_live(folder, desktop, out, profile=profile, diff=diff)
+        finally:
+            desktop.close()
+    if not report.ok:
+        raise AssertionError(_failure(report))
     return report
+
+
+def _failure(report: ReplayReport) -> str:
+    """The assertion message: the first diverging step and what differed first, then the whole report."""
+    first = report.first
+    head = f"{report.episode}: replay diverges at step {first.step}: {first.what}" if first else str(report.episode)
+    if first is not None and first.image:
+        head += f" (diff image: {first.image})"
+    return head + "\n" + report.summary()

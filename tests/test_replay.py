@@ -38,17 +38,13 @@ def test_committed_episode_replays_live_to_the_same_state(tmp_path):
 
 
 def test_the_user_helper_replays_in_a_few_lines(tmp_path):
-    class Desktop:
-        def __enter__(self):
-            self.sb = Sandbox(WIDTH, HEIGHT)
-            setup(self.sb)
-            return self.sb
+    def desktop(width, height):
+        sb = Sandbox(width, height)
+        setup(sb)
+        return sb
 
-        def __exit__(self, *exc):
-            self.sb.close()
-
-    report = assert_replays(COMMITTED, Desktop, tmp_path)
-    assert report.ok
+    report = assert_replays(COMMITTED, desktop, tmp_path)
+    assert report.ok and [c.similarity for c in report.checks] == [1.0] * 4
 
 
 def test_a_diverging_step_is_reported_with_both_sides(tmp_path):

@@ -53,5 +53,5 @@ def test_live_replay_runs_the_recorded_points_with_the_tasks_setup_and_checker(s
 def test_assert_replays_replays_a_scripted_episode_offline_and_live(scripted_episode, tmp_path):
     from sandbox import Sandbox
 
-    report = assert_replays(scripted_episode, lambda: Sandbox(1280, 800), tmp_path)
+    report = assert_replays(scripted_episode, lambda w, h: Sandbox(w, h), tmp_path)
     assert report.ok and report.steps == 2 and report.status == "done"

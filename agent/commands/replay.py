@@ -7,6 +7,7 @@ from pathlib import Path
 
 from agent.commands._common import command_argv, out_folder
 from agent.errors import UsageError
+from agent.frame_diff import DiffSettings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -22,8 +23,34 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--launch", action="append", default=[], metavar="COMMAND",
                    help="live replay: start this app first (the recording's set-up); repeatable")
     p.add_argument("--wait-window", metavar="TITLE", help="live replay: wait for this window before replaying")
+    p.add_argument("--tolerance", type=_share, default=DiffSettings.tolerance, metavar="SHARE",
+                   help="live replay: the share of the screen (16-px blocks) that may change and still count as "
+                   f"the same screen (default {DiffSettings.tolerance})")
+    p.add_argument("--mask", type=_box, action="append", default=[], metavar="X1,Y1,X2,Y2",
+                   help="live replay: a rectangle of the screen (pixels) never compared, e.g. a clock; repeatable")
     p.add_argument("--out", type=Path, help="live replay: folder for the new episode (default EPISODE-replay)")
     p.set_defaults(func=run)
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share between 0 and 1")
+    return value
+
+
+def _box(text: str) -> tuple[int, int, int, int]:
+    parts = text.split(",")
+    try:
+        x1, y1, x2, y2 = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not X1,Y1,X2,Y2 (four whole pixel numbers)") from None
+    if x2 <= x1 or y2 <= y1 or min(x1, y1) < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the box must have X1 < X2, Y1 < Y2, none negative")
+    return x1, y1, x2, y2
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if ep.task is None or not ep.steps:
         raise UsageError(f"{args.episode}: nothing to replay ({'; '.join(ep.problems)})")
     launches = [command_argv(cmd) for cmd in args.launch]
+    diff = DiffSettings(tolerance=args.tolerance, masks=tuple(args.mask))
     if not args.offline:
         args.out = out_folder(args.out or args.episode.with_name(args.episode.name + "-replay"))
     try:
@@ -45,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         elif not args.launch and not args.wait_window and ((ep.task or {}).get("task") or acts_only(ep)):
             from agent.replay import replay_task_episode
 
-            report = replay_task_episode(args.episode, args.out)
+            report = replay_task_episode(args.episode, args.out, diff=diff)
         else:
             from sandbox import Sandbox
 
@@ -61,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
                     sb.launch(argv)
                 if args.wait_window:
                     sb.wait_window(args.wait_window)
-                report = replay_live(args.episode, sb, args.out, profile=args.profile)
+                report = replay_live(args.episode, sb, args.out, profile=args.profile, diff=diff)
     except (KeyError, ValueError) as exc:
         raise UsageError(f"{args.episode}: {exc}") from exc
     print(report.summary())

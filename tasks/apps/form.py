@@ -4,12 +4,18 @@ contains "@"; otherwise it shows an error and records nothing.
 
 State: ``{"fields": {"name", "email", "country", "plan", "newsletter"}, "submissions": [...], "status"}``
 where country and plan are codes ("jp", "pro"), independent of the UI language.
+
+Test-only switch: the environment variable ``SCREENACT_TEST_FORM`` changes the app the way a new
+version might, so replay tests can check that a regression is caught: ``move`` lists the countries in
+reverse (Canada moves up the dropdown), ``rename`` renames the Submit button to "Send", ``broken``
+makes a chosen country fall back to the first one (the feature is broken, the screen looks alike).
 """
 
 from __future__ import annotations
 
 import tkinter as tk
 from tkinter import ttk
+import os
 from typing import Any
 
 from tasks.apps._base import TkApp, main
@@ -25,7 +31,7 @@ class FormApp(TkApp):
         "en": {
             "title": "Registration Form", "heading": "Register", "name": "Name:", "email": "Email:",
             "country": "Country:", "plan": "Plan:", "basic": "Basic", "pro": "Pro", "enterprise": "Enterprise",
-            "newsletter": "Subscribe to newsletter", "submit": "Submit", "clear": "Clear",
+            "newsletter": "Subscribe to newsletter", "submit": "Submit", "send": "Send", "clear": "Clear",
             "fr": "France", "de": "Germany", "jp": "Japan", "cn": "China", "br": "Brazil", "ca": "Canada",
             "status_new": "Not submitted yet", "status_ok": "Submitted: {name}",
             "status_name": "Error: the name is missing", "status_email": "Error: invalid email address",
@@ -33,7 +39,7 @@ class FormApp(TkApp):
         "zh": {
             "title": "注册表单", "heading": "注册", "name": "姓名：", "email": "邮箱：",
             "country": "国家：", "plan": "套餐：", "basic": "基础版", "pro": "专业版", "enterprise": "企业版",
-            "newsletter": "订阅新闻邮件", "submit": "提交", "clear": "清空",
+            "newsletter": "订阅新闻邮件", "submit": "提交", "send": "发送", "clear": "清空",
             "fr": "法国", "de": "德国", "jp": "日本", "cn": "中国", "br": "巴西", "ca": "加拿大",
             "status_new": "尚未提交", "status_ok": "已提交：{name}",
             "status_name": "错误：缺少姓名", "status_email": "错误：邮箱地址无效",
@@ -84,12 +90,16 @@ class FormApp(TkApp):
         label = ttk.Label(f, text=self.t("country"))
         label.grid(row=3, column=0, sticky="w", pady=6)
         self.register("country_label", "label", label)
-        names = [self.t(c) for c in COUNTRIES]
+        switch = os.environ.get("SCREENACT_TEST_FORM", "")
+        order = COUNTRIES[::-1] if switch == "move" else COUNTRIES
+        names = [self.t(c) for c in order]
         menubutton = tk.OptionMenu(f, self.country_var, *names)
         menubutton.configure(width=14, anchor="w")
         menubutton.grid(row=3, column=1, sticky="w", pady=6)
         self.register("country_menu", "combobox", menubutton, extra=lambda: {"value": self.country()})
-        self.register_menu("country_", menubutton["menu"], COUNTRIES)
+        self.register_menu("country_", menubutton["menu"], order)
+        if switch == "broken":
+            self.country_var.trace_add("write", lambda *_: self.root.after(50, self._fall_back))
 
         label = ttk.Label(f, text=self.t("plan"))
         label.grid(row=4, column=0, sticky="w", pady=6)
@@ -105,7 +115,8 @@ class FormApp(TkApp):
         cb.grid(row=5, column=1, sticky="w", pady=6)
         self.register("newsletter_check", "checkbox", cb, extra=lambda: {"checked": bool(self.news_var.get())})
 
-        buttons = self.button_row(f, [("submit_button", "submit", self.submit), ("clear_button", "clear", self.clear)],
+        submit = "send" if switch == "rename" else "submit"
+        buttons = self.button_row(f, [("submit_button", submit, self.submit), ("clear_button", "clear", self.clear)],
                                   gap=12)
         buttons.grid(row=6, column=1, sticky="w", pady=(16, 6))
 
@@ -113,6 +124,11 @@ class FormApp(TkApp):
         status.grid(row=7, column=0, columnspan=2, sticky="w", pady=(12, 0))
         self.register("status_label", "label", status, label=lambda: self.status_var.get())
         self.root.bind("<Return>", lambda e: self.submit())
+
+    def _fall_back(self) -> None:
+        """``SCREENACT_TEST_FORM=broken``: a chosen country does not stick."""
+        if self.country_var.get() != self.t(self.args.country):
+            self.country_var.set(self.t(self.args.country))
 
     def country(self) -> str:
         shown = self.country_var.get()

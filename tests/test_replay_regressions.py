@@ -1,0 +1,102 @@
+"""Replays catch regressions: an episode recorded through the stub model on the bundled form app replays against
+a changed app (``SCREENACT_TEST_FORM``: a moved dropdown entry, a renamed button, a broken feature) and the change
+is reported at the step it shows, with a diff image; the unchanged app replays clean, run after run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from agent.cli import main
+from agent.replay import assert_replays, replay_task_episode
+from sandbox import Sandbox
+from tests.stub_openai import StubOpenAI
+from tests.test_cli_checks import FORM
+
+
+def kimi(action: str, code: str) -> str:
+    return f"◁think▷…◁/think▷## Action:\n{action}\n\n## Code:\n```python\n{code}\n```"
+
+
+REPLIES = [kimi("Open the country dropdown showing France.", "pyautogui.click(x=0.1738, y=0.2775)"),
+           kimi("Click 'Canada' in the list.", "pyautogui.click(x=0.1383, y=0.4581)"),
+           kimi("Finish.", "DONE")]
+
+
+@pytest.fixture(scope="module")
+def episode(tmp_path_factory) -> Path:
+    """form-country-canada recorded by `screenact run` in auto mode, the model being the stub server."""
+    out = tmp_path_factory.mktemp("recorded") / "run"
+    with StubOpenAI(list(REPLIES)) as stub:
+        code = main(["run", FORM, "--mode", "auto", "--base-url", stub.base_url, "--model", "Kimi-VL-A3B-Thinking",
+                     "--out", str(out)])
+    assert code == 0
+    return out / "form-country-canada"
+
+
+def changed_app(switch: str):
+    """A desktop factory whose form app runs with the test switch ``switch``."""
+    return lambda width, height: Sandbox(width, height, env={"SCREENACT_TEST_FORM": switch})
+
+
+def test_the_unchanged_app_replays_clean_run_after_run(episode, tmp_path):
+    for n in range(3):
+        report = replay_task_episode(episode, tmp_path / f"again-{n}")
+        assert report.ok, report.summary()
+        assert [c.similarity for c in report.checks] == [1.0, 1.0, 1.0]
+        assert [c.target for c in report.checks] == [True, True, None]
+        assert report.verdict is True and report.recorded_verdict is True
+        assert not list((tmp_path / f"again-{n}").glob("diff-step-*.png"))
+
+
+def test_a_moved_entry_is_reported_at_its_step_with_a_diff_image(episode, tmp_path):
+    report = replay_task_episode(episode, tmp_path / "moved", open_desktop=changed_app("move"))
+    assert not report.ok
+    first = report.first
+    assert first.step == 2 and first.what == "the screen differs", report.summary()
+    assert report.checks[0].screen_same and report.checks[0].target  # the closed dropdown looks the same
+    assert not report.checks[1].screen_same and report.checks[1].target is False
+    assert any(d.what == "a pointer target shows something else" and d.step == 2 for d in report.divergences)
+    assert first.image == tmp_path / "moved" / "diff-step-0002.png"
+    with Image.open(first.image) as img:  # recorded | replayed | difference, side by side
+        assert img.size[0] > 3 * 1280 and img.size[1] == 800
+    assert report.verdict is False  # the click now chose another country
+
+
+def test_a_renamed_button_is_a_screen_difference_but_not_under_the_pointer(episode, tmp_path):
+    report = replay_task_episode(episode, tmp_path / "renamed", open_desktop=changed_app("rename"))
+    assert report.first.step == 1 and report.first.what == "the screen differs"
+    assert all(c.target in (True, None) for c in report.checks)
+    assert report.verdict is True
+
+
+def test_a_broken_feature_fails_on_the_verdict(episode, tmp_path):
+    report = replay_task_episode(episode, tmp_path / "broken", open_desktop=changed_app("broken"))
+    assert not report.ok
+    assert report.checks[0].screen_same and report.checks[1].screen_same  # it looks the same until it is used
+    assert any(d.what == "the checker's verdict differs" for d in report.divergences)
+    assert report.verdict is False and report.recorded_verdict is True
+
+
+def test_assert_replays_names_the_first_diverging_step_and_the_diff_image(episode, tmp_path):
+    assert_replays(episode, tmp=tmp_path / "clean")  # a sandbox of the recorded size, the task's setup
+    with pytest.raises(AssertionError) as failed:
+        assert_replays(episode, changed_app("move"), tmp_path / "moved")
+    message = str(failed.value).splitlines()[0]
+    assert "replay diverges at step 2: the screen differs" in message
+    assert str(tmp_path / "moved" / "replay" / "diff-step-0002.png") in message
+    # A large tolerance: the screens count as the same, but the click still lands on another entry.
+    with pytest.raises(AssertionError, match="step 2: a pointer target shows something else"):
+        assert_replays(episode, changed_app("move"), tmp_path / "masked", tolerance=0.5)
+
+
+def test_the_cli_prints_each_step_and_both_verdicts_and_exits_1(episode, tmp_path, capsys):
+    assert main(["replay", str(episode), "--out", str(tmp_path / "r")]) == 0
+    printed = capsys.readouterr().out
+    assert "step 2  actions ✓  screen 100.0% ✓  target ✓" in printed
+    assert "recorded verdict: passed" in printed and "verdict: passed" in printed
+    with pytest.raises(SystemExit) as bad:
+        main(["replay", str(episode), "--mask", "10,10,5,5"])
+    assert bad.value.code == 2
