@@ -240,7 +240,7 @@ def _compare(ep: Episode, out: Path, status: str | None, diff: DiffSettings | No
         if not same:
             report.divergences.append(Divergence(rec.index, _actions(rec), _actions(rep), "executed actions differ"))
         check, findings = check_step(ep, rec, new, rep, same, diff, imaged)
-        check.moved = healed.get(rep.index, [])
+        check.moved = healed.get(rec.index, [])
         report.checks.append(check)
         imaged = imaged or any(f.image for f in findings)
         for f in findings:
@@ -259,15 +259,33 @@ def _compare(ep: Episode, out: Path, status: str | None, diff: DiffSettings | No
 
 
 def replay_live(folder: str | Path, sandbox: Any, out: str | Path, *, profile: str | None = None,
-                task: Any = None, config: AgentConfig | None = None, diff: DiffSettings | None = None) -> ReplayReport:
-    """Drive ``sandbox`` (already set up like the original) with the recorded replies; compare step by step."""
+                task: Any = None, config: AgentConfig | None = None, diff: DiffSettings | None = None,
+                reground: Any = None) -> ReplayReport:
+    """Drive ``sandbox`` (already set up like the original) with the recorded replies; compare step by step.
+    ``reground`` (a grounder) heals moved pointer targets (``agent.reground``)."""
     ep = load_episode(folder)
+    healer = _healer(ep, sandbox, reground, diff)
     if task is None:
         t = ep.task or {}
         steps = [s.instruction or "" for s in ep.steps if s.kind == "scripted"] or None
         task = _TaskView(t.get("id", ep.folder.name), t.get("instruction", ""), max(1, len(ep.steps)), steps)
-    outcome = asyncio.run(_driver(ep, profile, config).run(task, sandbox, out))
-    return _compare(ep, Path(out), outcome.status, diff)
+    outcome = asyncio.run(_driver(ep, profile, config).run(task, healer or sandbox, out))
+    return _healed(_compare(ep, Path(out), outcome.status, diff, healer and healer.healed), healer)
+
+
+def _healer(ep: Episode, desktop: Any, grounder: Any, diff: DiffSettings | None) -> Any:
+    """The desktop that heals moved targets with ``grounder``, or None without one."""
+    if grounder is None:
+        return None
+    from agent.reground import HealingDesktop, plan
+
+    return HealingDesktop(desktop, plan(ep, _compared(ep)), grounder, diff or DiffSettings())
+
+
+def _healed(report: ReplayReport, healer: Any) -> ReplayReport:
+    if healer is not None:
+        report.notes += [f"regrounding: {f}" for f in healer.failed]
+    return report
 
 
 def recorded_task(folder: str | Path) -> Any:
@@ -280,11 +298,12 @@ def recorded_task(folder: str | Path) -> Any:
 
 
 def replay_task_episode(folder: str | Path, out: str | Path, *, isolate: bool = True, diff: DiffSettings | None = None,
-                        open_desktop: Callable[[int, int], Any] | None = None) -> ReplayReport:
+                        open_desktop: Callable[[int, int], Any] | None = None, reground: Any = None) -> ReplayReport:
     """Replay a ``screenact run`` episode end to end (``agent.pipeline.run_episode``): a fresh sandbox of the
     task's size, the task's own setup, the recorded replies (an MCP episode's actions), then the task's checker,
     whose verdict is printed and recorded in the replay's ``result.json``; a verdict unlike the recorded one
-    diverges too. ``open_desktop(width, height)`` makes the desktop (default: a fresh sandbox)."""
+    diverges too. ``open_desktop(width, height)`` makes the desktop (default: a fresh sandbox); ``reground``
+    (a grounder) heals moved pointer targets (``agent.reground``)."""
     from agent.pipeline import open_sandbox, run_episode
 
     task = recorded_task(folder)
@@ -295,12 +314,20 @@ def replay_task_episode(folder: str | Path, out: str | Path, *, isolate: bool = 
     if task is None:
         raise ValueError("task.json holds no task to set up; replay it with --launch instead")
     meta = {"task": (ep.task or {}).get("task"), "replay_of": str(ep.folder), "screen": (ep.task or {}).get("screen")}
-    opener = open_sandbox if open_desktop is None else (lambda w, h, _isolate: open_desktop(w, h))
+    healers: list[Any] = []
+
+    def opener(width: int, height: int, isolated: bool) -> Any:
+        desktop = open_sandbox(width, height, isolated) if open_desktop is None else open_desktop(width, height)
+        healers.append(_healer(ep, desktop, reground, diff))
+        return healers[-1] or desktop
+
     episode = asyncio.run(run_episode(task, _driver(ep, None, None), out, isolate=isolate, judge=judge,
                                       open_desktop=opener, meta={k: v for k, v in meta.items() if v is not None}))
     if episode.error:
         raise ValueError(f"the replay could not run: {episode.error}")
-    report = _compare(ep, Path(out), episode.outcome.status if episode.outcome else None, diff)
+    healer = healers[0] if healers else None
+    report = _healed(_compare(ep, Path(out), episode.outcome.status if episode.outcome else None, diff,
+                              healer and healer.healed), healer)
     verdict = episode.verdict
     recorded = ((ep.result or {}).get("verdict") or {}).get("passed")
     report.recorded_verdict = recorded
@@ -415,14 +442,17 @@ class _TaskView:
 
 def assert_replays(folder: str | Path, sandbox_factory: Callable[[int, int], Any] | None = None,
                    tmp: str | Path | None = None, *, tolerance: float = DiffSettings.tolerance,
-                   masks: Sequence[tuple[int, int, int, int]] = (), profile: str | None = None) -> ReplayReport:
+                   masks: Sequence[tuple[int, int, int, int]] = (), reground: Any = None,
+                   profile: str | None = None) -> ReplayReport:
     """For users' tests: replay an episode offline, then live, and fail with the first diverging step.
 
     An episode recorded from a task (``screenact run``, an MCP session) replays live with the task's own setup
     and checker, in a sandbox of the recorded size, or in ``sandbox_factory(width, height)``'s desktop. Any
     other episode replays live only in the factory's desktop, which must be set up like the recording. The
     screens compare within ``tolerance`` (the share of changed 16-px blocks), ``masks`` (x1, y1, x2, y2)
-    ignored. The new episode and any diff image go to ``tmp``/replay (default: a new temporary folder)."""
+    ignored. ``reground`` (``"ocr"``, ``"vlm"`` or a grounder) heals a moved pointer target; the replay then
+    passes when the verdict does. The new episode and any diff image go to ``tmp``/replay (default: a new
+    temporary folder)."""
     report = replay_offline(folder, profile)
     if not report.ok:
         raise AssertionError(_failure(report))
@@ -432,12 +462,16 @@ def assert_replays(folder: str | Path, sandbox_factory: Callable[[int, int], Any
         return report
     out = Path(tmp if tmp is not None else tempfile.mkdtemp(prefix="screenact-replay-")) / "replay"
     diff = DiffSettings(tolerance=tolerance, masks=tuple(tuple(int(v) for v in m) for m in masks))
+    if isinstance(reground, str):
+        from agent.reground import make_grounder
+
+        reground = make_grounder(reground)
     if task_episode:
-        report = replay_task_episode(folder, out, diff=diff, open_desktop=sandbox_factory)
+        report = replay_task_episode(folder, out, diff=diff, open_desktop=sandbox_factory, reground=reground)
     else:
         desktop = sandbox_factory(*_screen_size(ep))
         try:
-            report = replay_live(folder, desktop, out, profile=profile, diff=diff)
+            report = replay_live(folder, desktop, out, profile=profile, diff=diff, reground=reground)
         finally:
             desktop.close()
     if not report.ok:

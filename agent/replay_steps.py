@@ -30,10 +30,12 @@ class StepCheck:
     moved: list[tuple[int, int]] = field(default_factory=list)
 
     def line(self) -> str:
-        """``step 2  actions ✓  screen 97.3% ✗  target ✗ moved by (0, -40)``."""
+        """``step 2  actions ✓  screen 99.1% ✗  target ✗`` (or ``target regrounded, moved by (0, -116)``)."""
         screen = "screen –" if self.similarity is None else \
             f"screen {self.similarity:.1%} {'✓' if self.screen_same else '✗'}"
         target = "target –" if self.target is None else f"target {'✓' if self.target else '✗'}"
+        if self.moved:
+            target = "target regrounded,"
         moved = "".join(f" moved by ({dx}, {dy})" for dx, dy in self.moved)
         return f"step {self.step}  actions {'✓' if self.actions else '✗'}  {screen}  {target}{moved}"
 

@@ -100,3 +100,21 @@ def test_the_cli_prints_each_step_and_both_verdicts_and_exits_1(episode, tmp_pat
     with pytest.raises(SystemExit) as bad:
         main(["replay", str(episode), "--mask", "10,10,5,5"])
     assert bad.value.code == 2
+
+
+def test_reground_ocr_heals_the_moved_entry_and_reports_the_offset(episode, tmp_path, capsys):
+    from agent.reground import make_grounder
+
+    report = replay_task_episode(episode, tmp_path / "healed", open_desktop=changed_app("move"),
+                                 reground=make_grounder("ocr"))
+    assert report.ok, report.summary()
+    moved = report.checks[1].moved
+    assert len(moved) == 1 and moved[0][0] == 0 and moved[0][1] < -40, moved  # Canada went up the list
+    assert f"target regrounded, moved by ({moved[0][0]}, {moved[0][1]})" in report.summary()
+    assert report.verdict is True
+    assert any("the screen differs" in n and "diff-step-0002.png" in n for n in report.notes)
+
+
+def test_reground_does_not_hide_a_broken_feature(episode, tmp_path):
+    with pytest.raises(AssertionError, match="the checker's verdict differs"):
+        assert_replays(episode, changed_app("broken"), tmp_path, reground="ocr")

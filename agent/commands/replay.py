@@ -28,6 +28,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    f"the same screen (default {DiffSettings.tolerance})")
     p.add_argument("--mask", type=_box, action="append", default=[], metavar="X1,Y1,X2,Y2",
                    help="live replay: a rectangle of the screen (pixels) never compared, e.g. a clock; repeatable")
+    p.add_argument("--reground", choices=["ocr", "vlm"],
+                   help="live replay: when a pointer target moved, ground the step's recorded description (its "
+                   "'## Action:' line or scripted step) on the screen now and act there ('moved by (dx, dy)'); "
+                   "the replay then passes when the checker's verdict does")
+    p.add_argument("--base-url", help="--reground vlm: the model server (default: $OPENAI_BASE_URL, else "
+                   "http://localhost:8000/v1)")
+    p.add_argument("--model", help="--reground vlm: the served model name")
     p.add_argument("--out", type=Path, help="live replay: folder for the new episode (default EPISODE-replay)")
     p.set_defaults(func=run)
 
@@ -53,6 +60,17 @@ def _box(text: str) -> tuple[int, int, int, int]:
     return x1, y1, x2, y2
 
 
+def _grounder(args: argparse.Namespace, ep: object) -> object:
+    """The grounder ``--reground`` names (a VLM one talks to --base-url with the episode's profile)."""
+    from agent.commands._common import endpoint
+    from agent.reground import make_grounder
+
+    if args.reground == "ocr":
+        return make_grounder("ocr")
+    profile = args.profile or (ep.task or {}).get("profile") or "kimi-vl-thinking"
+    return make_grounder("vlm", base_url=endpoint(args), model=args.model, profile=profile)
+
+
 def run(args: argparse.Namespace) -> int:
     from agent.episode import load_episode
     from agent.replay import acts_only, replay_live, replay_offline
@@ -65,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.episode}: nothing to replay ({'; '.join(ep.problems)})")
     launches = [command_argv(cmd) for cmd in args.launch]
     diff = DiffSettings(tolerance=args.tolerance, masks=tuple(args.mask))
+    grounder = _grounder(args, ep) if args.reground and not args.offline else None
     if not args.offline:
         args.out = out_folder(args.out or args.episode.with_name(args.episode.name + "-replay"))
     try:
@@ -73,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         elif not args.launch and not args.wait_window and ((ep.task or {}).get("task") or acts_only(ep)):
             from agent.replay import replay_task_episode
 
-            report = replay_task_episode(args.episode, args.out, diff=diff)
+            report = replay_task_episode(args.episode, args.out, diff=diff, reground=grounder)
         else:
             from sandbox import Sandbox
 
@@ -89,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
                     sb.launch(argv)
                 if args.wait_window:
                     sb.wait_window(args.wait_window)
-                report = replay_live(args.episode, sb, args.out, profile=args.profile, diff=diff)
+                report = replay_live(args.episode, sb, args.out, profile=args.profile, diff=diff, reground=grounder)
     except (KeyError, ValueError) as exc:
         raise UsageError(f"{args.episode}: {exc}") from exc
     print(report.summary())
