@@ -50,6 +50,25 @@ def test_stdio_tools_screenshots_and_refusals(tmp_path):
     assert_no_processes_left(log)
 
 
+def test_a_desktop_killed_from_inside_is_replaced_and_the_server_goes_on(tmp_path):
+    log = tmp_path / "server.log"
+
+    async def session() -> None:
+        async with stdio_session(log, "--allow-app", "xterm", "--allow-app", "no-such-program") as s:
+            missing = await s.call_tool("launch", {"argv": ["no-such-program"]})
+            assert missing.isError and "No such file" in text(missing)
+            assert len(desktops(log)) == 1  # a failed request: the desktop goes on
+            results = [await s.call_tool("launch", {"argv": ["xterm", "-e", "sh", "-c", "kill -9 -1"]})]
+            while not any("the desktop failed and was closed" in text(r) for r in results):  # a hostile app
+                assert len(results) < 500, [text(r) for r in results[-3:]]
+                results.append(await s.call_tool("screenshot", {}))
+            assert image_size(await call(s, "screenshot")) == (1280, 800)  # a fresh desktop
+            assert len(desktops(log)) == 2
+
+    asyncio.run(session())
+    assert_no_processes_left(log)
+
+
 def test_a_bundled_task_solved_through_the_tools_passes_and_doing_nothing_fails(tmp_path):
     """Typing "héllo wörld 你好" into xterm through the tools is read back exactly (the checker reads the file
     the shell wrote, inside the sandbox)."""

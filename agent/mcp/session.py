@@ -100,8 +100,17 @@ class Desk:
             await asyncio.to_thread(sandbox.close)
             log.info("desktop %s closed", sandbox.id)
 
-    async def lost(self, exc: Exception) -> ToolFailure:
-        """The desktop failed for good: close it, so the next call opens a fresh one."""
+    async def failed(self, exc: Exception) -> ToolFailure:
+        """What to tell the client about a SandboxError: a desktop that still answers goes on; a dead one is
+        closed, so the next call opens a fresh one."""
+        from sandbox import SandboxError
+
+        try:
+            if self.sandbox is not None:
+                await asyncio.to_thread(self.sandbox.ping)
+                return ToolFailure(str(exc))
+        except SandboxError:
+            pass
         await self.close()
         return ToolFailure(f"the desktop failed and was closed ({exc}); the next call opens a fresh one")
 
@@ -131,12 +140,13 @@ class McpSession:
                 yield await self.desk.get()
             except AppExited as exc:  # the app is gone, the desktop goes on
                 raise ToolFailure(str(exc)) from None
-            except SandboxError as exc:
-                raise await self.desk.lost(exc) from None
+            except SandboxError as exc:  # a failed request (a missing program), or the desktop died
+                raise await self.desk.failed(exc) from None
 
-    def _shot(self, sandbox: Any, frame: Any) -> Shot:
+    async def _shot(self, sandbox: Any, frame: Any) -> Shot:
+        """What the client gets of ``frame`` (encoded off the event loop: other sessions go on meanwhile)."""
         self._seen = (sandbox.id, frame)
-        img = view.encode(frame, self.max_side)
+        img = await asyncio.to_thread(view.encode, frame, self.max_side)
         return Shot(img.data, img.width, img.height, (frame.width, frame.height))
 
     async def _settled(self, sandbox: Any) -> Shot:
@@ -144,14 +154,14 @@ class McpSession:
 
         s = self.config.settle
         settled = await asyncio.to_thread(settle, sandbox.screenshot, quiet=s.quiet_s, timeout=s.timeout_s)
-        return self._shot(sandbox, settled.frame)
+        return await self._shot(sandbox, settled.frame)
 
     # -- tools ------------------------------------------------------------------------------------
     async def screenshot(self, max_side: int | None) -> Shot:
         """The screen now; ``max_side`` also sets the pixels later pointer coordinates are in."""
         async with self._using() as sb:
             self.max_side = max_side
-            return self._shot(sb, await asyncio.to_thread(sb.screenshot))
+            return await self._shot(sb, await asyncio.to_thread(sb.screenshot))
 
     async def act(self, action: Action, screenshot: bool = True) -> Shot | None:
         """Run one action given in the client's pixels; the settled screen after it unless ``screenshot`` is False."""
@@ -168,7 +178,7 @@ class McpSession:
                 self._episode(sb).step(seen, step)
             if step.rejections:
                 raise ToolFailure(step.rejections[0].message)
-            return self._shot(sb, acted.frame) if screenshot else None
+            return await self._shot(sb, acted.frame) if screenshot else None
 
     def _episode(self, sandbox: Any) -> SessionRecorder:
         """The recorder, with an episode open (the session's first one starts at its first recorded call)."""
