@@ -166,14 +166,12 @@ class McpSession:
     async def act(self, action: Action, screenshot: bool = True) -> Shot | None:
         """Run one action given in the client's pixels; the settled screen after it unless ``screenshot`` is False."""
         async with self._using() as sb:
-            started = time.perf_counter()
             seen = await self._seen_frame(sb)
             step = StepRecord.start(0, action_text=describe(action), parsed=[action])
             acted = await execute(sb, [action], step, policy=self.desk.policy,
                                   deadline=time.monotonic() + self.config.max_wait + 1.0,
                                   to_screen=view.transform(sb.width, sb.height, self.max_side).action_to_screen,
                                   settling=self.config.settle if screenshot else None)
-            step.timings["call"] = round((time.perf_counter() - started) * 1000, 2)
             if self.recorder is not None:
                 self._episode(sb).step(seen, step)
             if step.rejections:
