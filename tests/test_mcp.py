@@ -9,10 +9,13 @@ import sys
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.mcp_client import (ROOT, SERVER, assert_no_processes_left, call, desktops, free_port, http_server, http_session,
                               image_size, solve, stdio_session, text)
 from tasks import SUITE_DIR, load_task
+from tools.actions import Click
 
 TOOLS = {"screenshot", "click", "move", "drag", "scroll", "type", "key", "wait", "windows", "launch", "list_tasks",
          "start_task", "check_task"}
@@ -189,6 +192,23 @@ def test_a_shared_desktop_serves_every_session_and_dies_with_a_killed_server(tmp
         server.kill()  # SIGKILL: nothing can clean up, and still nothing may survive
         server.wait()
         assert_no_processes_left(log)
+
+
+@given(st.integers(64, 7680), st.integers(64, 4320), st.one_of(st.none(), st.integers(64, 8192)))
+def test_a_scaled_screenshot_fits_and_its_pixels_map_onto_the_screen(width, height, max_side):
+    from agent.mcp.view import fit, transform
+
+    w, h = fit(width, height, max_side)
+    if max_side is None or max_side >= max(width, height):
+        assert (w, h) == (width, height)  # never scaled up
+    else:  # down to exactly max_side, the aspect kept to a pixel
+        scale = max_side / max(width, height)
+        assert max(w, h) == max_side and abs(w - width * scale) <= 1 and abs(h - height * scale) <= 1
+    t = transform(width, height, max_side)
+    assert t.to_screen(0, 0) == (0, 0) and t.to_screen(w, h) == (width - 1, height - 1)
+    assert t.action_to_screen(Click(x=w + 1, y=0)).message.startswith("click at")  # off the image: refused
+    x, y = t.to_screen(w / 2, h / 2)
+    assert abs(x - width / 2) <= width / w + 1 and abs(y - height / 2) <= height / h + 1
 
 
 @pytest.mark.parametrize("flags, message", [
