@@ -165,6 +165,8 @@ def test_http_needs_the_token_refuses_foreign_origins_and_closes_each_session(tm
                 assert image_size(await call(s, "screenshot", max_side=1000)) == (1000, 625)
                 off = await s.call_tool("click", {"x": 1001, "y": 1})
                 assert off.isError and "outside" in text(off)
+                banned = await s.call_tool("launch", {"argv": ["sh", "-c", "id"]})
+                assert banned.isError and "not an app this server may launch" in text(banned)
                 async with httpx.AsyncClient() as other:  # a second session while one is open: no room
                     crowded = await other.post(url, json=hello, headers={**accept, "Authorization": f"Bearer {TOKEN}"})
                     assert crowded.status_code == 503
