@@ -6,6 +6,10 @@ glyph keys); the app reports its widget boxes. Timing: a full OCR of the frame w
 the isolated-glyph pass. Accuracy: a point counts when it lies inside the described widget's box;
 descriptions of text that is not on screen count when the answer is None.
 The CPU column counts onnxruntime's threads too (time the process spent, whoever else is busy).
+Incremental reading: the frames of a few suite tasks (setup, then each reference-solution action,
+in a real sandbox) are read in order by an incremental grounder, and each one again whole with the
+recognition cache emptied first (what every step cost before incremental reading); the ratio is the
+median incremental step (after each task's first frame) over the median whole read, in the same run.
 Run: python bench/bench_ocr.py [--runs N]
 """
 
@@ -22,9 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from agent.grounders.ocr import OCRGrounder  # noqa: E402
+from agent.grounders.ocr.engine import ENGINE_DEFAULTS, engine  # noqa: E402
 from bench._machine import machine  # noqa: E402
 from sandbox import Sandbox  # noqa: E402
 from tests.ocr_desktop import read_boxes, start_ocr_app  # noqa: E402
+from tests.suite_frames import task_frames  # noqa: E402
 from tools.frame import Frame  # noqa: E402
 from tools.settle import settle  # noqa: E402
 
@@ -46,6 +52,38 @@ def desktop(width: int, height: int) -> tuple[Frame, dict]:
         start_ocr_app(sb)
         frame = settle(sb.screenshot, quiet=0.3, timeout=5).frame
         return frame, read_boxes(sb)["widgets"]
+
+
+INCREMENTAL_TASKS = ["calc-chain", "form-register-alice", "settings-volume", "todo-add-item", "editor-save-hello"]
+
+
+def incremental() -> None:
+    """Per-step read time, incremental vs whole, over real suite frames (see the module docstring)."""
+    recogniser = engine(tuple(sorted(ENGINE_DEFAULTS.items()))).text_rec
+    steps, wholes = [], []
+    print("| task | frames | whole read (median) | incremental step (median, after the first frame) | ratio |")
+    print("|---|---|---|---|---|")
+    for task_id in INCREMENTAL_TASKS:
+        frames = list(task_frames(task_id))
+        recogniser.forget()
+        g, inc = OCRGrounder(), []
+        for frame in frames:
+            t = time.perf_counter()
+            g.read(frame)
+            inc.append(time.perf_counter() - t)
+        whole = []
+        for frame in frames:
+            recogniser.forget()
+            t = time.perf_counter()
+            OCRGrounder(incremental=False).read(frame)
+            whole.append(time.perf_counter() - t)
+        steps += inc[1:]
+        wholes += whole
+        print(f"| {task_id} | {len(frames)} | {statistics.median(whole) * 1000:.0f} ms | "
+              f"{statistics.median(inc[1:]) * 1000:.0f} ms | {statistics.median(inc[1:]) / statistics.median(whole):.2f} |")
+    print(f"| all | {len(wholes)} | {statistics.median(wholes) * 1000:.0f} ms | {statistics.median(steps) * 1000:.0f} ms "
+          f"| **{statistics.median(steps) / statistics.median(wholes):.2f}** (target ≤ 0.15) |")
+    print(f"load avg {os.getloadavg()[0]:.1f}")
 
 
 def main() -> None:
@@ -92,6 +130,7 @@ def main() -> None:
               f"{os.getloadavg()[0]:.1f} |")
     for miss in misses:
         print(f"  miss: {miss}")
+    incremental()
 
 
 if __name__ == "__main__":

@@ -14,6 +14,10 @@ How a description becomes a point:
    dropdown, combo box, 输入框, 文本框, 下拉框, 框, 栏, …) mark the target as a **field**.
 2. **Read** the frame once (:meth:`OCRGrounder.read`, the engine in :mod:`.engine`): text lines with their boxes and per-character
    boxes, cached by frame content (the colour bytes), so several steps on one frame run OCR once.
+   A new frame is read only where it differs from a recent one (:mod:`.incremental`: changed 32-px
+   tiles, re-detected with a margin of context; only lines touching the change are recognised, and
+   the recogniser remembers every crop it read); a whole read happens on a task's first frame or when
+   most of the screen changed.
 3. **Match** (:func:`match_score`, in :mod:`.text`; ranking in :mod:`.lines`), case-, width-, punctuation- and whitespace-insensitive (NFKC,
    casefold, only letters and digits kept; CJK compares character by character; a target made of
    symbols only, like "+" or "÷", compares the symbols): exact 1.0 > whole words inside a line

@@ -6,11 +6,15 @@ only; without it :class:`OCRUnavailable` names the install command.
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections import OrderedDict
+from contextvars import ContextVar
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
+from agent.grounders.ocr.incremental import touches_any
 from agent.grounders.ocr.lines import Box, TextBox
 from agent.grounders.ocr.pixels import find_glyphs, gray
 from agent.grounders.ocr.text import normalize
@@ -54,10 +58,86 @@ def rapidocr_class() -> Any:
     return RapidOCR
 
 
+class RecognitionCache:
+    """The engine's recogniser, remembering what it read in each crop (by the crop's pixels).
+
+    Between two frames of one task most text lines are the same pixels: they are not recognised
+    again, and read exactly as before. Bounded: the oldest reads are dropped past ``size`` crops.
+    """
+
+    def __init__(self, recognise: Any, size: int = 8192) -> None:
+        self._recognise = recognise
+        self._size = size
+        self._reads: OrderedDict[bytes, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def __getattr__(self, name: str) -> Any:  # the rest of the recogniser's interface
+        return getattr(self._recognise, name)
+
+    def __call__(self, crops: Any, return_word_box: bool = False) -> tuple[list, float]:
+        if not isinstance(crops, list):
+            crops = [crops]
+        keys = [hashlib.blake2b(c.tobytes(), digest_size=16, key=f"{c.shape}{return_word_box}".encode()).digest()
+                for c in crops]
+        with self._lock:
+            todo = [i for i, k in enumerate(keys) if k not in self._reads]
+            self.hits += len(keys) - len(todo)
+            self.misses += len(todo)
+        elapsed = 0.0
+        if todo:
+            reads, elapsed = self._recognise([crops[i] for i in todo], return_word_box)
+            with self._lock:
+                for i, read in zip(todo, reads):
+                    self._reads[keys[i]] = read
+        with self._lock:
+            out = []
+            for k in keys:
+                self._reads.move_to_end(k)
+                out.append(self._reads[k])
+            while len(self._reads) > self._size:
+                self._reads.popitem(last=False)
+        return out, elapsed
+
+    def forget(self) -> None:
+        """Drop every remembered read (a benchmark's cold start)."""
+        with self._lock:
+            self._reads.clear()
+
+
+_ONLY_TOUCHING: ContextVar[Sequence[Box] | None] = ContextVar("ocr_only_touching", default=None)
+
+
+class DetectionFilter:
+    """The engine's detector, keeping only the boxes that touch the rectangles set for the current
+    read (:func:`read_lines` ``only_touching``): the others are not recognised at all."""
+
+    def __init__(self, detect: Any) -> None:
+        self._detect = detect
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._detect, name)
+
+    def __call__(self, img: Any) -> tuple[Any, float]:
+        boxes, elapsed = self._detect(img)
+        rects = _ONLY_TOUCHING.get()
+        if rects is None or boxes is None or len(boxes) == 0:
+            return boxes, elapsed
+        keep = [k for k, quad in enumerate(boxes) if touches_any(_quad_box(quad, 0, 0, 1.0), rects)]
+        return boxes[keep], elapsed
+
+
 def engine(options: tuple) -> Any:
+    """The shared RapidOCR engine for ``options``, its recogniser wrapped in a :class:`RecognitionCache`."""
     with _ENGINE_LOCK:
         if options not in _ENGINES:
-            _ENGINES[options] = rapidocr_class()(**dict(options))
+            ocr = rapidocr_class()(**dict(options))
+            if hasattr(ocr, "text_rec"):
+                ocr.text_rec = RecognitionCache(ocr.text_rec)
+            if hasattr(ocr, "text_det"):
+                ocr.text_det = DetectionFilter(ocr.text_det)
+            _ENGINES[options] = ocr
         return _ENGINES[options]
 
 
@@ -96,8 +176,9 @@ def _crop(arr: "np.ndarray", region: Box | None) -> tuple["np.ndarray", int, int
 
 
 def read_lines(frame: "Frame", region: Box | None, *, options: tuple, scale: float, min_confidence: float,
-               box_thresh: float) -> Read:
-    """Every text line the engine finds in ``frame`` (or in ``region`` of it), in screen pixels."""
+               box_thresh: float, only_touching: Sequence[Box] | None = None) -> Read:
+    """Every text line the engine finds in ``frame`` (or in ``region`` of it), in screen pixels;
+    with ``only_touching`` (screen rectangles), only the lines that touch one of them."""
     import numpy as np
 
     started = time.perf_counter()
@@ -108,9 +189,16 @@ def read_lines(frame: "Frame", region: Box | None, *, options: tuple, scale: flo
 
         bgr = cv2.resize(bgr, (max(1, round(bgr.shape[1] * scale)), max(1, round(bgr.shape[0] * scale))),
                          interpolation=cv2.INTER_AREA)
-    # no angle classifier: screen text is upright, and it costs ~5 % of the time
-    result, _ = engine(options)(bgr, use_cls=False, return_word_box=True, text_score=min_confidence,
-                                box_thresh=box_thresh, unclip_ratio=1.6)
+    if only_touching is not None:
+        only_touching = [((x1 - dx) * scale, (y1 - dy) * scale, (x2 - dx) * scale, (y2 - dy) * scale)
+                         for x1, y1, x2, y2 in only_touching]
+    token = _ONLY_TOUCHING.set(only_touching)
+    try:
+        # no angle classifier: screen text is upright, and it costs ~5 % of the time
+        result, _ = engine(options)(bgr, use_cls=False, return_word_box=True, text_score=min_confidence,
+                                    box_thresh=box_thresh, unclip_ratio=1.6)
+    finally:
+        _ONLY_TOUCHING.reset(token)
     inv = 1.0 / scale
     boxes: list[TextBox] = []
     for item in result or []:
@@ -158,5 +246,5 @@ def read_glyphs(frame: "Frame", region: Box | None, lines: Sequence[TextBox], *,
     return Read(tuple(found), time.perf_counter() - started)
 
 
-__all__ = ["ENGINE_DEFAULTS", "INSTALL_HINT", "OCRUnavailable", "Read", "engine", "rapidocr_class", "read_glyphs",
+__all__ = ["ENGINE_DEFAULTS", "INSTALL_HINT", "OCRUnavailable", "DetectionFilter", "Read", "RecognitionCache", "engine", "rapidocr_class", "read_glyphs",
            "read_lines"]

@@ -7,18 +7,24 @@ import hashlib
 import threading
 import time
 import weakref
-from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from collections import OrderedDict, deque
+from typing import TYPE_CHECKING, Any, Sequence
 
 from agent.grounders.base import Grounding, Point
 from agent.grounders.ocr.engine import ENGINE_DEFAULTS, Read, rapidocr_class, read_glyphs, read_lines
+from agent.grounders.ocr.incremental import Plan, changed_tiles, merge, plan_reread
 from agent.grounders.ocr.lines import Box, Match, TextBox, line_candidates, rank
 from agent.grounders.ocr.pixels import find_entry_right_of, gray
 from agent.grounders.ocr.targets import parse_target
 from agent.grounders.ocr.text import normalize
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from tools.frame import Frame
+
+RECENT_FRAMES = 4
+"""Whole frames kept for comparison: tasks run in parallel share one grounder, each needs its own last frame."""
 
 
 class OCRGrounder:
@@ -30,6 +36,8 @@ class OCRGrounder:
     ``field_offset``: px right of a label's right edge when no entry rectangle is found beside it;
     ``field_search_px``: how far right of a label to look for the entry; ``edge_contrast``: the grey-level
     step that counts as an entry's border. ``cache_size``: OCR results kept (keyed by frame content).
+    ``incremental``: read a frame again only where it differs from one of the last frames read
+    (:mod:`.incremental`); False reads every new frame whole.
     ``engine_options``: keyword arguments for ``RapidOCR(...)`` over :data:`ENGINE_DEFAULTS` (e.g. thread counts).
     """
 
@@ -46,6 +54,7 @@ class OCRGrounder:
         field_search_px: int = 400,
         edge_contrast: int = 16,
         cache_size: int = 8,
+        incremental: bool = True,
         engine_options: dict[str, Any] | None = None,
     ) -> None:
         if not 0 < scale <= 1:
@@ -61,12 +70,16 @@ class OCRGrounder:
         self.field_search_px = field_search_px
         self.edge_contrast = edge_contrast
         self.cache_size = cache_size
+        self.incremental = incremental
+        # the last whole frames read (pixels, lines): the next frame is compared with the closest one
+        self._recent: deque[tuple["np.ndarray", Read]] = deque(maxlen=RECENT_FRAMES)
         self._options = tuple(sorted({**ENGINE_DEFAULTS, **(engine_options or {})}.items()))
         self._cache: OrderedDict[tuple, Read] = OrderedDict()
         self._digests: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         self.ocr_runs = 0  # how many times OCR of a frame actually ran (the rest came from the cache)
         self.glyph_runs = 0  # how many times the isolated-glyph pass ran
+        self.partial_runs = 0  # of ocr_runs, how many read only the changed parts of the frame
 
     # ------------------------------------------------------------------ reading
     def _digest(self, frame: "Frame") -> str:
@@ -110,9 +123,10 @@ class OCRGrounder:
             if glyphs:
                 result = read_glyphs(frame, region, lines.boxes, options=self._options,
                                      min_confidence=self.min_confidence)
+            elif region is None:
+                result = self._read_whole(frame)
             else:
-                result = read_lines(frame, region, options=self._options, scale=self.scale,
-                                    min_confidence=self.min_confidence, box_thresh=self.box_thresh)
+                result = self._read_lines(frame, region)
             if glyphs:
                 self.glyph_runs += 1
             else:
@@ -121,6 +135,31 @@ class OCRGrounder:
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
             return result, False
+
+    def _read_lines(self, frame: "Frame", region: Box | None, only_touching: Sequence[Box] | None = None) -> Read:
+        return read_lines(frame, region, options=self._options, scale=self.scale, min_confidence=self.min_confidence,
+                          box_thresh=self.box_thresh, only_touching=only_touching)
+
+    def _read_whole(self, frame: "Frame") -> Read:
+        """The whole frame's lines: only its changed parts read again when a recent frame is close enough."""
+        started = time.perf_counter()
+        pixels = frame.array()
+        best: tuple[Plan, Read] | None = None
+        if self.incremental and self.scale == 1.0:
+            for old_pixels, old in self._recent:
+                if old_pixels.shape == pixels.shape:
+                    plan = plan_reread(changed_tiles(old_pixels, pixels), old.boxes, frame.width, frame.height)
+                    if plan is not None and (best is None or plan.area < best[0].area):
+                        best = (plan, old)
+        if best is None:
+            result = self._read_lines(frame, None)
+        else:
+            plan, old = best
+            fresh = [b for r in plan.regions for b in self._read_lines(frame, r, plan.replaced).boxes]
+            result = Read(merge(old.boxes, plan.replaced, fresh), time.perf_counter() - started)
+            self.partial_runs += 1
+        self._recent.append((pixels.copy(), result))
+        return result
 
     # ------------------------------------------------------------------ grounding
     async def ground(self, frame: "Frame", description: str) -> Point | None:
