@@ -86,7 +86,8 @@ class RunSummary:
         count = {s: sum(t.status == s for t in self.tasks) for s in ("error", *UNFINISHED)}
         ended = len(self.tasks) - sum(count[s] for s in UNFINISHED)
         return {"passed": self.passed, "failed": ended - self.passed, "errors": count["error"],
-                "cancelled": count["cancelled"], "not_started": count["not_started"], "total": len(self.tasks),
+                "cancelled": count["cancelled"], "not_started": count["not_started"], "skipped": count["skipped"],
+                "total": len(self.tasks),
                 "pass_rate": round(self.passed / ended, 4) if ended else 0.0}
 
     def to_json(self) -> dict[str, Any]:
@@ -282,23 +283,25 @@ def _resumed(tasks: list[Any], settings: RunSettings) -> tuple[dict[str, TaskRes
 
 
 def run_tasks(tasks: list[Any], settings: RunSettings, *, progress: Callable[[str], None] | None = None,
-              suite: str | None = None) -> RunSummary:
-    """Run ``tasks`` (``settings.parallel`` at once) into ``settings.out``; returns the summary."""
+              suite: str | None = None, skipped: Sequence[tuple[str, str | None]] = ()) -> RunSummary:
+    """Run ``tasks`` (``settings.parallel`` at once) into ``settings.out``; returns the summary. ``skipped``
+    (id, reason) are tasks that cannot run here: listed in the results as skipped, never run."""
     say = progress or _say
     settings.out.mkdir(parents=True, exist_ok=True)
     run_info = {"started_at": time.time(), "finished_at": None, "model": None, "base_url": None,
                 **_served(settings), "profile": settings.profile, "mode": settings.mode,
                 "grounder": settings.grounder if settings.mode == "scripted" else None,
                 "suite": suite, "parallel": settings.parallel, "machine": f"{os.cpu_count()} cores"}
-    earlier = _earlier(settings.out, {t.id for t in tasks}) if settings.resume else []
+    earlier = _earlier(settings.out, {t.id for t in tasks} | {i for i, _ in skipped}) if settings.resume else []
     results, todo = _resumed(tasks, settings)
+    not_run = [TaskResult(ident, "skipped", reason=reason) for ident, reason in skipped]
     if settings.resume and results:
         say(f"resuming: {len(results)} task(s) already finished, {len(todo)} to run")
     summary = RunSummary(run_info, [])
     shared, cancel = _Shared(settings), threading.Event()
 
     def write() -> None:
-        summary.tasks = earlier + [results[t.id] for t in tasks if t.id in results]
+        summary.tasks = earlier + [results[t.id] for t in tasks if t.id in results] + not_run
         path = settings.out / "results.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(summary.to_json(), indent=2, ensure_ascii=False))
@@ -355,5 +358,5 @@ def summary_line(c: dict[str, Any]) -> str:
     parts = [f"{c['passed']}/{ended} passed" + (f" ({100 * c['pass_rate']:.0f}%)" if ended else "")]
     if c["failed"]:
         parts.append(f"{c['failed']} failed" + (f" ({c['errors']} error{'s' * (c['errors'] > 1)})" if c["errors"] else ""))
-    parts += [f"{c[k]} {k.replace('_', ' ')}" for k in ("cancelled", "not_started") if c[k]]
+    parts += [f"{c[k]} {k.replace('_', ' ')}" for k in ("cancelled", "not_started", "skipped") if c.get(k)]
     return "; ".join(parts)

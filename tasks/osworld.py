@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from tasks.task import MAX_SLEEP_S, Task, TaskFileError, task_from_data
@@ -85,6 +86,8 @@ def _setup_step(step: Any, index: int) -> dict[str, Any]:
         if seconds <= 0:
             raise _Unsupported(f"config[{index}] sleep needs a positive 'seconds'")
         return {"kind": "sleep", "seconds": min(seconds, MAX_SLEEP_S)}
+    if kind == "download":
+        raise _Unsupported(f"config[{index}] download: file not in the cache (no network)")
     raise _Unsupported(f"config[{index}] step type {kind!r} has no equivalent here")
 
 
@@ -94,11 +97,22 @@ def _rules(expected: Any) -> dict[str, Any]:
     return expected["rules"]
 
 
+GETTERS = ("vm_command_line", "vm_file", "rule")
+"""The evaluator getters that have an equivalent here."""
+METRICS = ("compare_text_file", "check_include_exclude", "exact_match")
+"""The evaluator functions (besides ``infeasible``) that have an equivalent here."""
+
+
 def _checker(func: str, result: Any, expected: Any, options: Any) -> dict[str, Any]:
     options = options or {}
     rtype = result.get("type") if isinstance(result, dict) else None
+    etype = expected.get("type") if isinstance(expected, dict) else None
+    if func not in METRICS:
+        raise _Unsupported(f"evaluator function {func!r} has no equivalent here")
+    for getter in (rtype, etype):
+        if getter is not None and getter not in GETTERS:
+            raise _Unsupported(f"evaluator getter {getter} has no equivalent here")
     if func == "compare_text_file":
-        etype = expected.get("type") if isinstance(expected, dict) else None
         if rtype != "vm_file" or etype != "vm_file":
             raise _Unsupported(f"compare_text_file needs vm_file result and expected (got {rtype!r} and {etype!r}; "
                                "cloud files need a download)")
@@ -126,8 +140,8 @@ def _checker(func: str, result: Any, expected: Any, options: Any) -> dict[str, A
 
 
 def _evaluator(ev: Any) -> dict[str, Any]:
-    if not isinstance(ev, dict) or "func" not in ev:
-        raise _Unsupported("the task has no evaluator with a 'func'")
+    if not isinstance(ev, dict) or not ev.get("func"):
+        raise _Unsupported("the task has no evaluator (its 'func' is empty): nothing could judge it")
     for step in ev.get("postconfig") or []:
         if not (isinstance(step, dict) and step.get("type") == "sleep"):
             kind = step.get("type") if isinstance(step, dict) else step
@@ -168,6 +182,46 @@ def osworld_to_data(item: Any, home: str = SANDBOX_HOME) -> dict[str, Any]:
         "screen": dict(OSWORLD_SCREEN),
         "tags": tags,
     }
+
+
+@dataclass(frozen=True)
+class OsworldOptions:
+    """How OSWorld tasks are brought here: the home their paths move to."""
+
+    home: str = SANDBOX_HOME
+
+
+def is_osworld_task(item: Any) -> bool:
+    """An OSWorld task: a mapping with an ``evaluator`` or a ``config`` and no ``checker`` of ours."""
+    return isinstance(item, dict) and ("evaluator" in item or "config" in item) and "checker" not in item
+
+
+def _check_shape(item: Any, path: str | Path | None, index: int | None) -> None:
+    """A malformed OSWorld task raises TaskFileError naming the field (the task cannot even be listed)."""
+    where = f"task [{index}] " if index is not None else ""
+    if not isinstance(item, dict):
+        raise TaskFileError(path, f"{where}expected an OSWorld task object, got {type(item).__name__}")
+    for key in ("id", "instruction"):
+        if not isinstance(item.get(key), str) or not item[key].strip():
+            value = "missing" if key not in item else repr(item[key])[:80]
+            raise TaskFileError(path, f"{where}field '{key}': an OSWorld task needs a non-empty string (value: {value})")
+    if not isinstance(item.get("config") or [], list):
+        raise TaskFileError(path, f"{where}field 'config': must be a list of steps (value: {str(item['config'])[:80]})")
+    if not isinstance(item.get("evaluator") or {}, dict):
+        raise TaskFileError(path, f"{where}field 'evaluator': must be an object (value: {str(item['evaluator'])[:80]})")
+
+
+def osworld_task(item: Any, path: str | Path | None = None, options: OsworldOptions | None = None,
+                 index: int | None = None) -> tuple[Task | None, str | None]:
+    """(the task, None), or (None, why it cannot run here) for one OSWorld task; a malformed one raises
+    TaskFileError."""
+    _check_shape(item, path, index)
+    try:
+        return task_from_data(osworld_to_data(item, (options or OsworldOptions()).home), path), None
+    except _Unsupported as exc:
+        return None, str(exc)
+    except TaskFileError as exc:
+        return None, str(exc).removeprefix(f"{path}: ")
 
 
 def _files(path: Path) -> list[Path]:

@@ -479,19 +479,25 @@ def load_task(path: str | Path) -> Task:
 TASK_SUFFIXES = (".json", ".yaml", ".yml")
 
 
-def load_suite(path: str | Path) -> list[Task]:
-    """Every task in a file, or in the task files of a folder (recursively, sorted by path).
-    Task ids must be unique across the suite."""
+def task_files(path: str | Path) -> list[Path]:
+    """The task files a path names: the file itself, or every task file in a folder (recursively, sorted,
+    hidden ones left out); TaskFileError when there is none."""
     path = Path(path)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix.lower() in TASK_SUFFIXES and p.is_file()
                        and not any(part.startswith(".") for part in p.relative_to(path).parts))
         if not files:
             raise TaskFileError(path, "the folder holds no task files (*.json, *.yaml, *.yml)")
-    elif path.exists():
-        files = [path]
-    else:
-        raise TaskFileError(path, "no such file or folder")
+        return files
+    if path.exists():
+        return [path]
+    raise TaskFileError(path, "no such file or folder")
+
+
+def load_suite(path: str | Path) -> list[Task]:
+    """Every task in a file, or in the task files of a folder (recursively, sorted by path).
+    Task ids must be unique across the suite."""
+    files = task_files(path)
     tasks: list[Task] = []
     seen: dict[str, str | None] = {}
     for f in files:

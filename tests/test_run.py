@@ -30,7 +30,7 @@ def test_scripted_run_with_the_ocr_grounder_passes_and_writes_everything(tmp_pat
                  "--filter", "form-country-canada"] )
     assert code == 0, capsys.readouterr()
     results = json.loads((out / "results.json").read_text())
-    assert results["summary"] == {"passed": 1, "failed": 0, "errors": 0, "cancelled": 0, "not_started": 0,
+    assert results["summary"] == {"passed": 1, "failed": 0, "errors": 0, "cancelled": 0, "not_started": 0, "skipped": 0,
                                   "total": 1, "pass_rate": 1.0}
     ep = load_episode(out / "form-country-canada")
     assert ep.complete, ep.problems

@@ -344,7 +344,7 @@ def test_osworld_import():
     reasons = {s.id: s.reason for s in skipped}
     assert "'is_expected_tabs' has no equivalent" in reasons["11111111-aaaa-4bbb-8ccc-000000000001"]
     assert "cloud" in reasons["11111111-aaaa-4bbb-8ccc-000000000002"]
-    assert "'download'" in reasons["11111111-aaaa-4bbb-8ccc-000000000003"]
+    assert "download: file not in the cache" in reasons["11111111-aaaa-4bbb-8ccc-000000000003"]
     assert "postconfig step 'execute'" in reasons["11111111-aaaa-4bbb-8ccc-000000000004"]
     assert "'open'" in reasons["11111111-aaaa-4bbb-8ccc-000000000005"]
     assert "no 'id'" in reasons[None]

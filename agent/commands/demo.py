@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.parallel < 1:
         raise UsageError(f"--parallel must be at least 1, got {args.parallel}")
-    tasks = [t for t in load_inputs(["suite"], args.filter) if t.steps]
+    tasks = [t for t in load_inputs(["suite"], args.filter)[0] if t.steps]
     out = args.out or Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S")
     check_run_folder(out, False, args.overwrite, "scripted", "ocr")
     out_folder(out)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from agent.budget import DEFAULT_CONTEXT_LEN
 from agent.profiles import DEFAULT_PROFILE
+from agent.commands.tasks import add_osworld_flags
 from agent.commands._common import (add_estimate_tokens_flag, add_model_flags, check_model_flags, check_server,
                                     endpoint, out_folder, positive_int, shell_command)
 from agent.errors import UsageError
@@ -23,7 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "live screen (--grounder ocr needs no model; vlm uses the model's grounding prompt). Writes one episode "
         "folder per task, results.json and report.html under --out. Exit 0 all passed, 1 some failed, 2 bad input.")
     p.add_argument("tasks", nargs="+", metavar="TASK_OR_SUITE",
-                   help="a task file (JSON/YAML), a folder of them, or 'suite' for the bundled suite")
+                   help="a task file (JSON/YAML, screenact or OSWorld format), a folder of them, an OSWorld test set "
+                   "(with --osworld-root), or 'suite' for the bundled suite")
     p.add_argument("--mode", choices=["auto", "scripted"], default=None,
                    help="auto: the model plans every step from the instruction; scripted: each task's steps in "
                    "words, grounded on the screen one by one (default auto, or scripted when --grounder is given)")
@@ -40,30 +42,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-steps", type=positive_int, help="override each task's max_steps (--mode auto only)")
     p.add_argument("--filter", metavar="TEXT", help="only tasks whose id contains TEXT")
     p.add_argument("--no-isolate", action="store_true", help="run sandboxes without bubblewrap (not isolated)")
+    add_osworld_flags(p)
     p.set_defaults(func=run)
 
 
-def load_inputs(names: list[str], id_filter: str | None = None) -> list:
-    """Tasks from files, folders or 'suite'; a bad file is a UsageError naming file, field and value."""
-    from tasks import SUITE_DIR, TaskFileError, load_suite
+def load_inputs(names: list[str], id_filter: str | None = None, osworld_root: Path | None = None) -> tuple[list, list]:
+    """(tasks that can run, entries skipped with their reason) from files, folders, OSWorld test sets or
+    'suite'; a bad file is a UsageError naming file, field and value."""
+    from agent.commands.tasks import find_entries
 
-    tasks, seen = [], {}
-    for name in names:
-        path = Path(SUITE_DIR) if name == "suite" else Path(name)
-        try:
-            loaded = load_suite(path)
-        except TaskFileError as exc:
-            raise UsageError(str(exc)) from exc
-        for task in loaded:
-            if task.id in seen:
-                raise UsageError(f"task id {task.id!r} appears in both {seen[task.id]} and {name}")
-            seen[task.id] = name
-            tasks.append(task)
+    entries = find_entries(names, osworld_root)
     if id_filter:
-        tasks = [t for t in tasks if id_filter in t.id]
-        if not tasks:
+        entries = [e for e in entries if id_filter in e.id]
+        if not entries:
             raise UsageError(f"--filter {id_filter!r} matches no task")
-    return tasks
+    return [e.task for e in entries if e.task is not None], [e for e in entries if e.task is None]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
                          "not plan steps): use --mode scripted --grounder vlm with it, or another profile")
     out = args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     check_run_folder(out, args.resume, args.overwrite, mode, grounder)
-    tasks = load_inputs(args.tasks, args.filter)
+    tasks, skipped = load_inputs(args.tasks, args.filter, args.osworld_root)
     if mode == "scripted":
         missing = [t.id for t in tasks if not t.steps]
         if missing:
@@ -102,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
                            grounder=grounder, isolate=not args.no_isolate, max_steps=args.max_steps,
                            context_len=context_len, request_timeout=args.request_timeout,
                            estimate_tokens=args.estimate_tokens)
-    return finish(run_tasks(tasks, settings, suite=" ".join(args.tasks)), out, _again(args, mode, grounder))
+    return finish(run_tasks(tasks, settings, suite=" ".join(args.tasks),
+                                   skipped=[(e.id, e.reason) for e in skipped]), out, _again(args, mode, grounder))
 
 
 def mode_and_grounder(args: argparse.Namespace) -> tuple[str, str]:
@@ -162,7 +156,7 @@ def _again(args: argparse.Namespace, mode: str, grounder: str) -> list[str]:
     again = ["screenact", "run", *args.tasks, "--mode", mode] + (["--grounder", grounder] if mode == "scripted" else [])
     for flag, value in (("--filter", args.filter), ("--base-url", args.base_url), ("--model", args.model),
                         ("--parallel", args.parallel if args.parallel != 1 else None),
-                        ("--max-steps", args.max_steps)):
+                        ("--max-steps", args.max_steps), ("--osworld-root", args.osworld_root)):
         if value is not None:
             again += [flag, str(value)]
     if args.profile != DEFAULT_PROFILE:
@@ -187,4 +181,5 @@ def finish(summary, out: Path, again: list[str] | None = None) -> int:
         if again:
             print(f"continue: {shell_command(*again, '--out', out, '--resume')}", file=sys.stderr)
         return 130
-    return 0 if summary.passed == len(summary.tasks) else 1
+    ran = [t for t in summary.tasks if t.status != "skipped"]  # a skipped task is never a failure
+    return 0 if summary.passed == len(ran) else 1
