@@ -228,7 +228,7 @@ def test_random_text_inside_real_shapes(text: str, fmt: str) -> None:
 def test_code_over_the_code_limit_is_refused_before_parsing(fmt: str) -> None:
     code = "pyautogui.press('a')\n" * 1_000  # 21 kB of code in a reply well under max_chars
     start = time.perf_counter()
-    with pytest.raises(ParseError, match="limit is 20000"):
+    with pytest.raises(ParseError, match=f"limit is {Limits().max_code}"):
         parse(f"◁think▷t◁/think▷## Code:\n```python\n{code}```", fmt if fmt in ("pyautogui", "kimi-vl") else "pyautogui")
     assert time.perf_counter() - start < 0.05
 

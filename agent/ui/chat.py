@@ -38,32 +38,42 @@ _MIME_OF_FORMAT = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp
 
 
 # ---------------------------------------------------------------------- text helpers
-_MD_ALWAYS = re.compile(r"([\\`*_\[\]<>|~&$])")
-_MD_LINE_START = re.compile(r"^(\s*)(#|=|-|\+|\d+(?=[.)]))", re.M)
-_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'`]+")
+# Linear time on any text (model text is hostile): str.replace and one split only, never a Python call
+# or a regex match per character (a reply of 100k list lines took 200 ms that way). Marks that open a
+# heading, list or setext underline at the start of a line are escaped wherever they follow a space, tab
+# or line break, and a number's "." or ")" wherever it follows a digit: a superset of the line starts,
+# which Markdown shows the same (an escaped punctuation mark is shown as itself).
+_MD_ALWAYS = ("\\", *"`*_[]<>|~&$")  # the backslash first, so the escapes added later stay single
+_MD_MARKS = tuple(ws + mark for ws in " \t\n\r" for mark in "#=+-")
+_MD_NUMBERS = tuple(digit + end for digit in "0123456789" for end in ".)")
+_URL = re.compile(r"((?:https?://|www\.)[^\s<>\"'`]+)")
 
 
 def md_escape(text: str) -> str:
     """Text that Markdown renders literally.
 
     Characters that can open markup anywhere are backslash-escaped (CommonMark allows escaping any
-    ASCII punctuation), as are the ones that only matter at the start of a line (headings, lists,
-    setext underlines); line breaks are kept. URLs are left as they are: the renderer links them
-    itself and would otherwise show the backslashes inside them.
+    ASCII punctuation), as are the ones that matter at the start of a line (headings, lists, setext
+    underlines); line breaks are kept. URLs are left as they are: the renderer links them itself and
+    would otherwise show the backslashes inside them.
     """
-    out: list[str] = []
-    pos = 0
-    for m in _URL.finditer(text):
-        out.append(_escape_plain(text[pos:m.start()]))
-        out.append(m.group(0))
-        pos = m.end()
-    out.append(_escape_plain(text[pos:]))
-    return "  \n".join("".join(out).split("\n"))
+    # NUL separates the pieces around URLs (Markdown shows a NUL as U+FFFD anyway, so it is replaced first)
+    parts = _URL.split(text.replace("\0", "\ufffd"))
+    plain = _escape_plain("\0".join(parts[0::2])).split("\0")
+    urls = parts[1::2] + [""]
+    return "".join(piece for pair in zip(plain, urls) for piece in pair).replace("\n", "  \n")
 
 
 def _escape_plain(text: str) -> str:
-    text = _MD_ALWAYS.sub(r"\\\1", text)
-    return _MD_LINE_START.sub(lambda m: m.group(1) + (m.group(2) + "\\" if m.group(2)[0].isdigit() else "\\" + m.group(2)), text)
+    for ch in _MD_ALWAYS:
+        text = text.replace(ch, "\\" + ch)
+    if text[:1] in ("#", "=", "+", "-"):
+        text = "\\" + text
+    for pair in _MD_MARKS:
+        text = text.replace(pair, pair[0] + "\\" + pair[1])
+    for pair in _MD_NUMBERS:
+        text = text.replace(pair, pair[0] + "\\" + pair[1])
+    return text
 
 
 def no_remote_images(text: str, previous: str = "") -> str:
@@ -184,14 +194,29 @@ class ThinkingStream:
         self.markers = markers
         self.state = "start" if markers else "answer"
         self._buf = ""
-        self.thinking = ""
-        self.answer = ""
+        # Linear in the reply however it is cut: shown text and leading blanks are kept as lists of
+        # pieces (re-concatenating or re-stripping everything on each delta was quadratic).
+        self._blank: list[str] = []
+        self._shown: dict[str, list[str]] = {"thinking": [], "answer": []}
+
+    @property
+    def thinking(self) -> str:
+        """The thinking text shown so far."""
+        return "".join(self._shown["thinking"])
+
+    @property
+    def answer(self) -> str:
+        """The answer text shown so far."""
+        return "".join(self._shown["answer"])
 
     def feed(self, kind: str, text: str) -> list[tuple[str, str]]:
         if not text:
             return []
         if kind == "reasoning":
             return self._emit([("thinking", text)])
+        if self.state == "start" and not self._buf and text.isspace():
+            self._blank.append(text)  # blanks before the first word: held until it shows whether they stay
+            return []
         self._buf += text
         return self._emit(self._drain(final=False))
 
@@ -201,10 +226,7 @@ class ThinkingStream:
     def _emit(self, pieces: list[tuple[str, str]]) -> list[tuple[str, str]]:
         out = [(k, t) for k, t in pieces if t]
         for k, t in out:
-            if k == "thinking":
-                self.thinking += t
-            else:
-                self.answer += t
+            self._shown[k].append(t)
         return out
 
     def _drain(self, final: bool) -> list[tuple[str, str]]:
@@ -214,15 +236,18 @@ class ThinkingStream:
             self._buf = ""
             return out
         open_, close = self.markers
+        if final and self.state == "start" and self._blank:
+            self._buf, self._blank = "".join(self._blank) + self._buf, []
         while self._buf:
             if self.state == "start":
                 head = self._buf.lstrip()
                 if head.startswith(open_):
-                    self._buf = head[len(open_):]
+                    self._buf, self._blank = head[len(open_):], []
                     self.state = "thinking"
                     continue
                 if not final and (not head or open_.startswith(head)):
                     return out  # could still become the opening marker
+                self._buf, self._blank = "".join(self._blank) + self._buf, []
                 self.state = "answer"
                 continue
             if self.state == "thinking":

@@ -23,16 +23,19 @@ Contract:
 - One failure is not an exception: a reply that ended inside its thinking (``◁think▷`` without
   ``◁/think▷``) returns a Parsed with the thought, no actions, ``thinking_unclosed=True`` and the message
   for the model in ``errors``. So: ``errors`` empty ⇔ ``actions`` hold the whole plan.
-- No other exception ever escapes ``parse``: replies over ``Limits.max_chars`` are refused before
-  any work, syntax trees are bounded in size and depth, and anything unexpected (RecursionError,
-  MemoryError, …) becomes a ParseError.
+- No other exception ever escapes ``parse``: replies over ``Limits.max_chars`` (``MAX_REPLY_CHARS``,
+  200k characters) are refused with :class:`ReplyTooLong` before any work, the code of a reply is
+  bounded in size (``max_code``), syntax trees in size and depth, and anything unexpected
+  (RecursionError, MemoryError, …) becomes a ParseError.
+- Linear time: every reader of a reply runs in time linear in its length (``tests/test_parse_linear.py``);
+  ``bench/bench_parse.py`` prints the worst case of each against 50 ms at the cap.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from tools.parse._base import DEFAULT_LIMITS, Limits, ParseError, Parsed, pointer_point
+from tools.parse._base import DEFAULT_LIMITS, MAX_REPLY_CHARS, Limits, ParseError, Parsed, ReplyTooLong, pointer_point
 from tools.parse._text import DEFAULT_THINKING, ThinkingMarkers, Thinking, action_line, split_thinking
 from tools.parse.computer_13 import parse_computer13
 from tools.parse.kimi_vl import kimi_point, parse_kimi
@@ -90,11 +93,7 @@ def parse(
     if not isinstance(text, str):
         raise ParseError("the reply is not text")
     if len(text) > limits.max_chars:
-        raise ParseError(
-            f"I could not use your reply: it is {len(text)} characters long and the limit is {limits.max_chars}. "
-            "Nothing was executed. Reply briefly with one step.",
-            parsed=Parsed(raw=text[:1000], fmt=name, errors=["reply too long"]),
-        )
+        raise ReplyTooLong(len(text), limits.max_chars, Parsed(raw=text[:1000], fmt=name, errors=["reply too long"]))
     try:
         return _PARSERS[name](text, limits, cursor)
     except ParseError:
@@ -130,5 +129,5 @@ def parse_point(text: str, fmt: str, *, limits: Limits = DEFAULT_LIMITS) -> tupl
         return None
 
 
-__all__ = ["DEFAULT_THINKING", "FORMATS", "Limits", "ParseError", "Parsed", "Thinking", "ThinkingMarkers",
-           "action_line", "canonical_format", "parse", "parse_point", "pointer_point", "split_thinking"]
+__all__ = ["DEFAULT_THINKING", "FORMATS", "MAX_REPLY_CHARS", "Limits", "ParseError", "Parsed", "ReplyTooLong",
+           "Thinking", "ThinkingMarkers", "action_line", "canonical_format", "parse", "parse_point", "pointer_point", "split_thinking"]

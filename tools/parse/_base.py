@@ -31,6 +31,23 @@ class ParseError(Exception):
         return self.message
 
 
+MAX_REPLY_CHARS = 200_000
+"""The reply size cap: the one definition of how long a reply may be (``Limits.max_chars`` defaults to it).
+Every reader of model text (parsers, prompt and UI helpers) runs in linear time up to it."""
+
+
+class ReplyTooLong(ParseError):
+    """A reply over the size cap, refused before any work; the message names the cap for the model."""
+
+    def __init__(self, length: int, cap: int, parsed: "Parsed | None" = None) -> None:
+        super().__init__(
+            f"I could not use your reply: it is {length} characters long and the limit is {cap}. "
+            "Nothing was executed. Reply briefly with one step.",
+            ["reply too long"], parsed,
+        )
+        self.length, self.cap = length, cap
+
+
 @dataclass
 class Parsed:
     """What a model reply says: its thought, its answer text and its actions in model coordinates.
@@ -61,8 +78,10 @@ class Parsed:
 class Limits:
     """Bounds that keep parsing cheap and hostile replies harmless, plus format defaults.
 
-    ``max_chars`` bounds a whole reply (thinking included); ``max_code`` bounds each piece of code
-    handed to Python's parser, whose cost on hostile input grows fastest.
+    ``max_chars`` bounds a whole reply (thinking included); ``max_code`` bounds all the code of one reply
+    handed to Python's parser, whose cost grows faster than linearly on hostile code (a long unclosed
+    list costs ~20 ms at 4k characters, ~200 ms at 16k), so it is kept to a few real steps' worth.
+    Once ``max_problems`` problems are noted a reply is refused anyway and reading stops.
 
     ``*_wait`` are the seconds a wait without a duration stands for in each convention: OSWorld's bare
     ``WAIT``, the OSWorld Kimi agent's ``computer.wait()`` ("wait for 20 seconds" in its prompt), and
@@ -70,8 +89,8 @@ class Limits:
     ``thinking`` are the marker pairs that open and close the reasoning (the profile's, when it names them).
     """
 
-    max_chars: int = 200_000
-    max_code: int = 20_000
+    max_chars: int = MAX_REPLY_CHARS
+    max_code: int = 3_000
     max_blocks: int = 16
     max_nodes: int = 20_000
     max_depth: int = 32
@@ -122,6 +141,21 @@ class Builder:
         self.actions: list[Action] = []
         self.pos: tuple[float, float] | None = cursor
         self.problems: list[str] = []
+        self.code_read = 0  # characters handed to Python's parser so far (bounded by ``max_code``)
+
+    @property
+    def full(self) -> bool:
+        """True once ``max_problems`` problems are noted: the reply is refused, so reading on only costs time."""
+        return len(self.problems) >= self.limits.max_problems
+
+    def take_code(self, size: int) -> bool:
+        """Count ``size`` characters of code against ``max_code`` (a Problem noted and False when over)."""
+        if self.code_read + size > self.limits.max_code:
+            self.note(f"the code is {self.code_read + size} characters long; the limit is {self.limits.max_code}. "
+                      "Send a few short calls for one step")
+            return False
+        self.code_read += size
+        return True
 
     def add(self, action: Action) -> None:
         """Append an action (a Problem once there are more than ``max_actions``)."""

@@ -1,4 +1,11 @@
-"""Text-level helpers shared by the parsers: thinking markers, fenced code blocks, points in prose."""
+"""Text-level helpers shared by the parsers: thinking markers, fenced code blocks, points in prose.
+
+Every pattern here runs on model text, which is hostile, so each one runs in linear time: a quantifier
+is possessive (``*+``, ``++``, ``?+``) wherever what follows it cannot start with what it repeats, so
+a long run of spaces, brackets or markers is scanned once instead of being re-split on every failed
+attempt (``\\s*\\[*\\s*`` alone was quadratic). ``docs/hostile-input.md`` has the rules; the property test
+``tests/test_parse_linear.py`` and ``bench/bench_parse.py`` hold every helper to them.
+"""
 
 from __future__ import annotations
 
@@ -52,7 +59,7 @@ def split_thinking(text: str, markers: tuple[ThinkingMarkers, ...] = DEFAULT_THI
     return Thinking(None, text)
 
 
-_HEADER = re.compile(r"^[ \t]*#{1,6}[ \t]*(thought|action|code)\b[ \t]*:?[ \t]*", re.IGNORECASE | re.MULTILINE)
+_HEADER = re.compile(r"^[ \t]*+#{1,6}+[ \t]*+(thought|action|code)\b[ \t]*+:?+[ \t]*+", re.IGNORECASE | re.MULTILINE)
 
 
 def sections(answer: str) -> dict[str, str]:
@@ -88,7 +95,7 @@ class Block:
 
 # A fence: ``` + optional language tag, the rest of the line, the body, then a closing ``` or the
 # end of the text (a reply cut off by max_tokens still yields its last block).
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+.-]*)[^\n`]*\n?(.*?)(?:```|\Z)", re.DOTALL)
+_FENCE = re.compile(r"```[ \t]*+([A-Za-z0-9_+.-]*+)[^\n`]*+\n?+(.*?)(?:```|\Z)", re.DOTALL)
 
 
 def code_blocks(text: str, limit: int = 64) -> list[Block]:
@@ -112,13 +119,16 @@ def outside_blocks(text: str, blocks: list[Block]) -> str:
     return "".join(parts)
 
 
-_NUM = r"-?\d+(?:\.\d+)?"
+_NUM = r"-?\d++(?:\.\d++)?+"
 NUMBER = re.compile(_NUM)
-_XY_EQ = re.compile(rf"\bx\s*[=:]\s*['\"]?({_NUM})['\"]?\s*,\s*y\s*[=:]\s*['\"]?({_NUM})")
-_PAIR = re.compile(rf"[(\[]\s*({_NUM})\s*,\s*({_NUM})\s*[)\]]")
-_POINT_TAG = re.compile(rf"<point>\s*\[*\s*({_NUM})[\s,]+({_NUM})\s*\]*\s*</point>")
-_BOX_TAG = re.compile(rf"<\|box_start\|>\s*\(?\s*({_NUM})\s*,\s*({_NUM})\s*\)?(?:\s*,\s*\(?\s*({_NUM})\s*,\s*({_NUM})\s*\)?)?\s*<\|box_end\|>")
-_QUAD = re.compile(rf"\[\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*\]")
+_XY_EQ = re.compile(rf"\bx\s*+[=:]\s*+['\"]?+({_NUM})['\"]?+\s*+,\s*+y\s*+[=:]\s*+['\"]?+({_NUM})")
+_PAIR = re.compile(rf"[(\[]\s*+({_NUM})\s*+,\s*+({_NUM})\s*+[)\]]")
+_POINT_TAG = re.compile(rf"<point>\s*+\[*+\s*+({_NUM})[\s,]++({_NUM})\s*+\]*+\s*+</point>")
+_BOX_TAG = re.compile(
+    rf"<\|box_start\|>\s*+\(?+\s*+({_NUM})\s*+,\s*+({_NUM})\s*+\)?+"
+    rf"(?:\s*+,\s*+\(?+\s*+({_NUM})\s*+,\s*+({_NUM})\s*+\)?+)?+\s*+<\|box_end\|>"
+)
+_QUAD = re.compile(rf"\[\s*+({_NUM})\s*+,\s*+({_NUM})\s*+,\s*+({_NUM})\s*+,\s*+({_NUM})\s*+\]")
 
 
 def point_in_text(text: str) -> tuple[float, float] | None:

@@ -44,7 +44,8 @@ from tools.parse._text import code_blocks, outside_blocks
 
 HINT = 'Answer with a JSON action such as ```json\n{"action_type": "CLICK", "x": 640, "y": 360}\n```.'
 
-_SPECIAL = re.compile(r"^\s*`*\s*(WAIT|DONE|FAIL)\s*`*\s*[.!]?\s*$", re.IGNORECASE)
+# possessive: three greedy whitespace runs around optional marks were tried in every split (cubic)
+_SPECIAL = re.compile(r"^\s*+`*+\s*+(WAIT|DONE|FAIL)\s*+`*+\s*+[.!]?+\s*+$", re.IGNORECASE)
 _IGNORED = frozenset({"duration", "interval", "duration_s", "note"})
 _FIELDS: dict[str, frozenset[str]] = {
     "MOVE_TO": frozenset({"x", "y"}),
@@ -82,6 +83,8 @@ def parse_computer13(text: str, limits: Limits, cursor: tuple[float, float] | No
         builder.note(f"the reply has more than {limits.max_blocks} code blocks; send fewer")
         documents = []
     for doc in documents:
+        if builder.full:
+            break
         try:
             _document(doc, builder, limits)
         except Problem as problem:

@@ -100,8 +100,11 @@ _KEYWORD_ALIASES = {"xOffset": ("x", "xoffset", "dx"), "yOffset": ("y", "yoffset
 
 _BUTTONS = {"left": "left", "right": "right", "middle": "middle", "primary": "left", "secondary": "right"}
 
+# possessive everywhere but the call's ``(.*)``, which must give back to reach its last ``)``; the
+# greedy tail ``\s*`*\s*;?\s*$`` alone was cubic on a line of spaces
 _BARE_LINE = re.compile(
-    r"^\s*`*\s*((?:pyautogui|time|computer)\s*\.\s*\w+\s*\(.*\)|([A-Za-z_]\w*)\s*\(.*\)|import\s+(?:pyautogui|time)\b.*|WAIT|DONE|FAIL)\s*`*\s*;?\s*$"
+    r"^\s*+`*+\s*+((?:pyautogui|time|computer)\s*+\.\s*+\w++\s*+\(.*\)|([A-Za-z_]\w*+)\s*+\(.*\)"
+    r"|import\s++(?:pyautogui|time)\b.*|WAIT|DONE|FAIL)\s*+`*+\s*+;?+\s*+$"
 )
 
 
@@ -141,6 +144,8 @@ def read_code_in(text: str, builder: Builder, limits: Limits) -> None:
         return
     if blocks:
         for block in blocks:
+            if builder.full:
+                return
             if block.lang not in CODE_LANGS:
                 builder.note(f"a ```{block.lang} block cannot be run; only pyautogui code in a ```python block can")
                 continue
@@ -151,7 +156,8 @@ def read_code_in(text: str, builder: Builder, limits: Limits) -> None:
         builder.note("the reply is empty")
         return
     probe = Builder(limits)
-    tree = _syntax_tree(stripped, probe, limits)
+    # a reply longer than the code limit is prose, not code: it is searched for code lines instead
+    tree = _syntax_tree(stripped, probe, limits) if len(stripped) <= limits.max_code else None
     if tree is not None:  # the whole reply is code: read all of it, strictly
         _read_tree(tree, stripped, builder, limits)
         return
@@ -172,6 +178,8 @@ def read_code(code: str, builder: Builder, limits: Limits) -> None:
 
 def _read_tree(tree: ast.Module, code: str, builder: Builder, limits: Limits) -> None:
     for stmt in tree.body:
+        if builder.full:  # refused already; each further problem would only cost time
+            return
         try:
             _statement(stmt, code, builder, limits)
         except Problem as problem:
@@ -179,8 +187,7 @@ def _read_tree(tree: ast.Module, code: str, builder: Builder, limits: Limits) ->
 
 
 def _syntax_tree(code: str, builder: Builder, limits: Limits) -> ast.Module | None:
-    if len(code) > limits.max_code:
-        builder.note(f"the code is {len(code)} characters long; the limit is {limits.max_code}")
+    if not builder.take_code(len(code)):
         return None
     try:
         with warnings.catch_warnings():  # "invalid escape sequence" in a model's string is not our concern

@@ -40,7 +40,7 @@ HINT = (
 # a call runs to its closing tag, or to the end of a reply cut off by the length limit
 _TOOL_CALL = re.compile(r"<tool_call>(.*?)(?:</tool_call>|\Z)", re.DOTALL)
 _ACTION_TEXT = re.compile(r"^[ \t]*Action[ \t]*:[ \t]*(.+)$", re.MULTILINE)
-_CODE_HINTS = re.compile(r"```|\bpyautogui\s*\.|^[ \t]*[A-Za-z_]\w*[ \t]*\([^\n]*\)[ \t]*$", re.MULTILINE)
+_CODE_HINTS = re.compile(r"```|\bpyautogui\s*+\.|^[ \t]*+[A-Za-z_]\w*+[ \t]*+\([^\n]*\)[ \t]*+$", re.MULTILINE)
 _NUMBERS = re.compile(r"-?\d{1,12}(?:\.\d{1,12})?")
 
 
@@ -91,7 +91,10 @@ def read_code_or_point(parsed: Parsed, builder: Builder, limits: Limits) -> None
 
 
 def record(builder: Builder, fn: Any, arg: Any, limits: Limits) -> None:
-    """Run one reader, keeping its Problem on the builder."""
+    """Run one reader, keeping its Problem on the builder (none once the reply is refused anyway: the
+    rest of a hostile reply's thousands of calls would only cost time)."""
+    if builder.full:
+        return
     try:
         fn(arg, builder, limits)
     except Problem as problem:

@@ -36,12 +36,13 @@ from tools.parse._text import NUMBER
 
 HINT = "Answer as: Thought: <reasoning>\nAction: click(point='<point>x y</point>') — one action from the action space."
 
-_ACTION_LINE = re.compile(r"^[ \t]*\**[ \t]*Action[ \t]*\**[ \t]*:[ \t]*", re.MULTILINE)
-_THOUGHT = re.compile(r"^[ \t]*(?:Thought|Reflection|Action_Summary)[ \t]*:[ \t]*", re.MULTILINE)
-_CALL = re.compile(r"^\s*([A-Za-z_]\w*)\s*\((.*)\)\s*$", re.DOTALL)
-_CONTENT = re.compile(r"^\s*content\s*=\s*(['\"])(.*)\1\s*$", re.DOTALL)
+_ACTION_LINE = re.compile(r"^[ \t]*+\**+[ \t]*+Action[ \t]*+\**+[ \t]*+:[ \t]*+", re.MULTILINE)
+_THOUGHT = re.compile(r"^[ \t]*+(?:Thought|Reflection|Action_Summary)[ \t]*+:[ \t]*+", re.MULTILINE)
+_CALL = re.compile(r"^\s*+([A-Za-z_]\w*+)\s*+\((.*)\)\s*+$", re.DOTALL)
+_CONTENT = re.compile(r"^\s*+content\s*+=\s*+(['\"])(.*)\1\s*+$", re.DOTALL)
 _ARG = re.compile(
-    r"\s*([A-Za-z_]\w*)\s*=\s*(?:'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"|(\([^()]*\)|\[[^\[\]]*\])|([^,\s()]+))\s*(?:,|$)",
+    r"\s*+([A-Za-z_]\w*+)\s*+=\s*+(?:'((?:[^'\\]|\\.)*+)'|\"((?:[^\"\\]|\\.)*+)\"|(\([^()]*+\)|\[[^\[\]]*+\])|([^,\s()]++))"
+    r"\s*+(?:,|$)",
     re.DOTALL,
 )
 _TAGS = re.compile(r"<\|box_start\|>|<\|box_end\|>|</?point>|</?bbox>")
@@ -63,6 +64,8 @@ def parse_ui_tars(text: str, limits: Limits, cursor: tuple[float, float] | None 
         builder.note("no 'Action:' line found")
     else:
         for chunk in _chunks(action_str):
+            if builder.full:  # refused already: the rest would only cost time
+                break
             try:
                 _call(chunk, builder, limits)
             except Problem as problem:
