@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 ThinkingMarkers = tuple[str, str]
 """(open, close) markers around the reasoning in a reply, e.g. ("◁think▷", "◁/think▷")."""
@@ -131,6 +132,7 @@ _BOX_TAG = re.compile(
 _QUAD = re.compile(rf"\[\s*+({_NUM})\s*+,\s*+({_NUM})\s*+,\s*+({_NUM})\s*+,\s*+({_NUM})\s*+\]")
 
 
+@lru_cache(maxsize=8)  # a grounding read asks twice for the same answer (in the parser, then as the fallback)
 def point_in_text(text: str) -> tuple[float, float] | None:
     """The first point written in prose: ``x=0.2, y=0.3``, ``<point>x y</point>``, a box token,
     ``[x1, y1, x2, y2]`` (its centre) or ``(x, y)``; None when there is none."""
