@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -118,3 +119,19 @@ def test_reground_ocr_heals_the_moved_entry_and_reports_the_offset(episode, tmp_
 def test_reground_does_not_hide_a_broken_feature(episode, tmp_path):
     with pytest.raises(AssertionError, match="the checker's verdict differs"):
         assert_replays(episode, changed_app("broken"), tmp_path, reground="ocr")
+
+
+def test_a_caret_is_not_a_difference_a_patch_is_unless_masked(episode):
+    from PIL import ImageDraw
+
+    from agent.frame_diff import DiffSettings, compare, gray
+
+    frame = gray(episode / "step-0001.png")
+    caret, patch = Image.fromarray(frame.copy()), Image.fromarray(frame.copy())
+    ImageDraw.Draw(caret).rectangle((300, 150, 301, 168), fill=0)  # a 2-px text caret in the Name field
+    ImageDraw.Draw(patch).rectangle((300, 150, 339, 169), fill=0)  # a 40x20 block: something new on screen
+    settings = DiffSettings()
+    assert compare(frame, np.asarray(caret), settings)[0].similarity == 1.0
+    moved = compare(frame, np.asarray(patch), settings)[0]
+    assert not moved.same(settings) and moved.box == (301, 150, 339, 170)  # its edge columns count as a caret's
+    assert compare(frame, np.asarray(patch), DiffSettings(masks=((290, 140, 350, 180),)))[0].similarity == 1.0
