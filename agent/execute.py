@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agent.step import Executed, Rejected, Settle, StepRecord
-from tools.actions import Action, Done, Fail, Wait
+from tools.actions import ACTION_ADAPTER, Action, Done, Fail, Wait
 from tools.policy import Policy, Rejection
 from tools.settle import settle
 
@@ -107,6 +107,10 @@ async def execute(desktop: Desktop, actions: Sequence[Action], step: StepRecord,
     """
     terminal: Action | None = None
     act_s = 0.0
+    refused = policy.check_reply(actions)  # the plan as a whole (its total waiting) before any of it runs
+    if refused is not None:
+        step.rejections.append(Rejected(action=ACTION_ADAPTER.validate_python(refused.action), message=refused.message))
+        actions = ()
     for action in actions:
         screen = _checked(action, to_screen, policy, desktop, deadline)
         if isinstance(screen, Rejected):

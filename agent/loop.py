@@ -76,7 +76,7 @@ class Agent:
         self.cancel = cancel  # a threading.Event (anything with is_set()): ends the run as cancelled
         self.model = model
         self.profile = profile
-        self.policy = policy or Policy()
+        self.policy = policy or profile.policy()
         self.config = config or AgentConfig()
         self.model_name = model_name
         counter = model if hasattr(model, "count_tokens") and self.config.budget.use_server_count else None

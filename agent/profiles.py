@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from agent.images import Encoding, ImageRule, ModelImage, MoonViTRule, SmartResizeRule, prepare_image
 from tools.parse import DEFAULT_LIMITS, Limits, Parsed, ParseError, ThinkingMarkers, parse, split_thinking
 from tools.parse._text import KIMI_THINKING
+from tools.policy import Policy
 
 if TYPE_CHECKING:
     from agent.prompt_file import PromptTemplate
@@ -76,12 +77,17 @@ class Profile:
     description: str = ""
     grounding_template: "PromptTemplate | None" = None
     agent_template: "PromptTemplate | None" = None
+    max_reply_wait_s: float = 30.0  # the waiting one reply may ask for in total (Policy.max_reply_wait)
 
     @property
     def images_per_prompt(self) -> int:
         """Images one request may carry: the server's ``--limit-mm-per-prompt`` as ``screenact serve`` sets
         it (``limit_images``, else the screenshots kept in history plus the current one)."""
         return self.limit_images if self.limit_images is not None else self.keep_images + 1
+
+    def policy(self) -> Policy:
+        """The action policy for this profile's agent: the defaults, with its cap on one reply's waiting."""
+        return Policy(max_reply_wait=self.max_reply_wait_s)
 
     @property
     def grounding_only(self) -> bool:

@@ -128,7 +128,7 @@ def check_scripted(ep: Episode) -> ReplayReport:
     recorded."""
     report = ReplayReport(ep.folder, 0, problems=list(ep.problems), done="checked")
     width, height = _screen_size(ep)
-    policy = Policy(max_wait=600.0)
+    policy = Policy(max_wait=600.0, max_reply_wait=600.0)
     acted = acts_only(ep)
     for step in (s for s in ep.steps if s.kind == "scripted" or (acted and s.executed)):
         report.steps += 1
@@ -395,7 +395,7 @@ class ActionReplayer:
         from agent.step import StepRecord
         from tools.policy import Policy
 
-        policy = Policy(max_wait=600.0)
+        policy = Policy(max_wait=600.0, max_reply_wait=600.0)
         launches = [x for x in (self.episode.task or {}).get("launches", []) if isinstance(x, dict)]
         for n, recorded_step in enumerate(self.episode.steps):
             await self._launch(desktop, [x for x in launches if x.get("after_step") == n])

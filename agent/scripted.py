@@ -44,7 +44,7 @@ class ScriptedRunner:
     def __init__(self, grounder: Grounder, *, policy: Policy | None = None, config: ScriptedConfig | None = None,
                  cancel: Any = None) -> None:
         self.grounder = grounder
-        self.policy = policy or Policy()
+        self.policy = policy or Policy(max_reply_wait=Policy.max_wait)  # task steps are trusted: one wait as long as allowed
         self.config = config or ScriptedConfig()
         self.cancel = cancel  # a threading.Event (or anything with is_set()) that ends the run as cancelled
 

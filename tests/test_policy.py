@@ -241,3 +241,66 @@ def test_check_never_raises_even_for_forged_actions(pair: tuple[object, dict]) -
 @pytest.mark.parametrize("thing", [None, 1, "click", {"type": "click", "x": 1, "y": 2}, object()])
 def test_non_actions_are_rejected(thing: object) -> None:
     assert isinstance(Policy().check(thing, W, H), Rejection)  # type: ignore[arg-type]
+
+
+# -- one reply as a plan (issue 11, item 8) ------------------------------------------------------------
+
+def test_a_combination_is_counted_after_it_is_split_into_keys() -> None:
+    for keys in (["ctrl+shift+alt+a+b+c"], ["ctrl shift alt a b c"], ["ctrl+shift", "alt+a+b+c"]):
+        result = Policy().check(Key(keys=keys), W, H)
+        assert isinstance(result, Rejection) and "at most 4 keys together, not 6" in result.message, keys
+    assert Policy().check(Key(keys=["ctrl+shift+alt+a"]), W, H) == Key(keys=["ctrl", "shift", "alt", "a"])
+
+
+def test_a_reply_may_ask_for_at_most_max_reply_wait_seconds_of_waiting_in_all() -> None:
+    policy = Policy()
+    assert policy.max_reply_wait == 30.0
+    refused = policy.check_reply([Wait(seconds=60)] * 64)  # each wait alone is allowed (max_wait 60)
+    assert isinstance(refused, Rejection)
+    assert "3840 seconds in all" in refused.message and "at most 30 seconds" in refused.message
+    assert "none of its actions ran" in refused.message and refused.action == Wait(seconds=60).model_dump()
+    assert policy.check_reply([Wait(seconds=3)] * 10 + [Click(x=1, y=1)]) is None  # 30 s: at the cap
+    past = policy.check_reply([Wait(seconds=20), Click(x=1, y=1), Wait(seconds=11), Wait(seconds=1)])
+    assert past is not None and past.action == Wait(seconds=11).model_dump() and "32 seconds" in past.message
+    assert Policy(max_reply_wait=100).check_reply([Wait(seconds=60)]) is None
+
+
+def test_the_cap_on_a_replys_waiting_is_a_profile_setting() -> None:
+    from agent.profiles import get_profile
+
+    profile = get_profile("kimi-vl-thinking")
+    assert profile.max_reply_wait_s == 30.0 and profile.policy().max_reply_wait == 30.0
+    strict = profile.with_(max_reply_wait_s=5.0).policy()
+    refused = strict.check_reply([Wait(seconds=3), Wait(seconds=3)])
+    assert refused is not None and "at most 5 seconds" in refused.message
+
+
+def test_a_reply_queueing_64_minute_waits_runs_none_of_them_and_the_model_is_told_the_cap(tmp_path) -> None:
+    """Through the real loop: a real sandbox, a real HTTP server answering as Kimi-VL does."""
+    import asyncio
+    import json
+    import time
+    from types import SimpleNamespace
+
+    from agent.episode import load_episode
+    from agent.loop import Agent
+    from agent.models import OpenAIModel, RetryPolicy
+    from agent.profiles import get_profile
+    from sandbox import Sandbox
+    from tests.stub_openai import StubOpenAI
+
+    def kimi(code: str) -> str:
+        return f"◁think▷Wait for it.◁/think▷## Action:\nWait.\n\n## Code:\n```python\n{code}\n```"
+
+    replies = [kimi("time.sleep(60)\n" * 64), kimi("DONE")]
+    with Sandbox(640, 480) as sb, StubOpenAI(replies) as stub:
+        model = OpenAIModel(base_url=stub.base_url, model="Kimi-VL-A3B-Thinking", read_timeout=10,
+                            retry=RetryPolicy(max_retries=0))
+        start = time.monotonic()
+        task = SimpleNamespace(id="waits", instruction="wait", max_steps=4)
+        outcome = asyncio.run(Agent(model, get_profile("kimi-vl-thinking")).run(task, sb, tmp_path / "ep"))
+        second = json.dumps(stub.chat_requests[1].body["messages"], ensure_ascii=False)
+    assert outcome.status == "done" and time.monotonic() - start < 60
+    first = load_episode(tmp_path / "ep").steps[0]
+    assert len(first.parsed) == 64 and not first.executed
+    assert "at most 30 seconds" in first.rejections[0].message and "at most 30 seconds" in second

@@ -6,9 +6,14 @@ It never raises, whatever it is given.
 
 Checks: pointer coordinates inside the screen; clicks 1–3; scroll clicks bounded; text non-empty,
 bounded and free of control characters other than newline, tab and carriage return; every key on the
-allow-list (``tools.keys``); no deny-listed key combination (order-insensitive, side-specific
-modifiers count as their generic name, extra keys do not help: ``ctrl+alt+shift+delete`` is denied by
-``ctrl+alt+delete``); waits bounded; finally an optional ``confirm`` hook (a person or a rule) may veto.
+allow-list (``tools.keys``), at most ``max_combo`` of them counted after ``"ctrl+shift+a"`` is split
+into keys; no deny-listed key combination (order-insensitive, side-specific modifiers count as their
+generic name, extra keys do not help: ``ctrl+alt+shift+delete`` is denied by ``ctrl+alt+delete``);
+waits bounded; finally an optional ``confirm`` hook (a person or a rule) may veto.
+
+:meth:`Policy.check_reply` judges a reply's plan as a whole before any of it runs: the waiting it asks
+for in total is at most ``max_reply_wait`` (a profile setting), so one reply cannot queue 64 waits of
+a minute each.
 
 A policy remembers the keys held down by ``key_down`` actions it has passed (until their ``key_up``), so
 a denied combination cannot be assembled one key at a time. Call :meth:`Policy.reset` when an episode
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from tools.actions import (
@@ -94,13 +99,15 @@ class Policy:
     """Bounds and allow-lists for actions in screen pixels; see the module docstring.
 
     ``deny`` holds combinations like ``"ctrl+alt+delete"``; ``confirm`` is called last with the
-    checked action and returns False to refuse it.
+    checked action and returns False to refuse it. ``max_wait`` bounds one wait, ``max_reply_wait``
+    the waits of one reply together (:meth:`check_reply`).
     """
 
     max_text: int = 2000
     max_clicks: int = 3
     max_scroll: int = 50
     max_wait: float = 60.0
+    max_reply_wait: float = 30.0
     max_combo: int = 4
     deny: tuple[str, ...] = DEFAULT_DENY
     confirm: Callable[[Action], bool] | None = None
@@ -132,9 +139,20 @@ class Policy:
         self._track_held(result)
         return result
 
-    def check_all(self, actions: Iterable[Action], screen_w: int, screen_h: int) -> list[Action | Rejection]:
-        """``check`` for each action in order; the results line up with the input."""
-        return [self.check(a, screen_w, screen_h) for a in actions]
+    def check_reply(self, actions: Sequence[Action]) -> Rejection | None:
+        """None when a reply's actions may run as a plan, else why none of them will: the waiting they ask
+        for together is over ``max_reply_wait``. The Rejection carries the wait that passes the cap."""
+        seconds = [max(0.0, a.seconds) if isinstance(a, Wait) and _finite(a.seconds) else 0.0 for a in actions]
+        if sum(seconds) <= self.max_reply_wait:
+            return None
+        total, past = 0.0, None
+        for action, s in zip(actions, seconds):
+            total += s
+            if past is None and total > self.max_reply_wait:
+                past = action
+        return Rejection(f"this reply asks to wait {total:g} seconds in all, and one reply may wait at most "
+                         f"{self.max_reply_wait:g} seconds (max_reply_wait); none of its actions ran. Wait less, "
+                         "then look at the next screenshot", _dump(past))
 
     # -- the checks ---------------------------------------------------------------------------
 
@@ -207,10 +225,11 @@ class Policy:
         return action
 
     def _keys(self, action: Key, keys: list[str]) -> object:
+        keys = _expand(keys)  # counted after splitting: "ctrl+shift+alt+a+b+c" is six keys, not one
         if len(keys) > self.max_combo:
             return Rejection(f"press at most {self.max_combo} keys together, not {len(keys)}", _dump(action))
         names = []
-        for key in _expand(keys):
+        for key in keys:
             name = canonical_key(key)
             if name is None:
                 return Rejection(self._bad_key(key), _dump(action))
@@ -247,6 +266,10 @@ def _expand(keys: list[str]) -> list[str]:
         else:
             out.append(key)
     return out
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def _modifier_first(name: str) -> tuple[int, str]:
