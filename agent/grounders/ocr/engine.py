@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from agent.grounders.ocr.incremental import touches_any
 from agent.grounders.ocr.lines import Box, TextBox
-from agent.grounders.ocr.pixels import find_glyphs, gray
+from agent.grounders.ocr.pixels import find_glyphs, fix_operators, gray
 from agent.grounders.ocr.text import normalize
 from agent.models.base import ModelError
 
@@ -209,7 +209,7 @@ def read_lines(frame: "Frame", region: Box | None, *, options: tuple, scale: flo
             if normalize("".join(c for c, _ in chars)).replace(" ", "") != normalize(text).replace(" ", ""):
                 chars = ()
         boxes.append(TextBox(text, confidence, _quad_box(quad, dx, dy, inv), chars))
-    return Read(tuple(boxes), time.perf_counter() - started)
+    return Read(tuple(fix_operators(boxes, frame.array())), time.perf_counter() - started)
 
 
 def read_glyphs(frame: "Frame", region: Box | None, lines: Sequence[TextBox], *, options: tuple,
@@ -243,7 +243,7 @@ def read_glyphs(frame: "Frame", region: Box | None, lines: Sequence[TextBox], *,
         if conf >= min_confidence and len(text) <= 3:
             x1, y1, x2, y2 = boxes[k]
             found.append(TextBox(text, conf, (x1 + dx, y1 + dy, x2 + dx, y2 + dy)))
-    return Read(tuple(found), time.perf_counter() - started)
+    return Read(tuple(fix_operators(found, arr)), time.perf_counter() - started)
 
 
 __all__ = ["ENGINE_DEFAULTS", "INSTALL_HINT", "OCRUnavailable", "DetectionFilter", "Read", "RecognitionCache", "engine", "rapidocr_class", "read_glyphs",

@@ -178,7 +178,7 @@ class OCRGrounder:
         details: dict[str, Any] = {"target": target.text, "field": target.field, "ocr_s": round(read.seconds, 4),
                                    "cached": cached, "lines": len(read.boxes)}
         scored = rank(line_candidates(read.boxes), target)
-        short = len(normalize(target.text).replace(" ", "")) <= 2 or not normalize(target.text)
+        short = any(len(normalize(t).replace(" ", "")) <= 2 for t in target.texts)
         if short and (not scored or scored[0].score < self.threshold):
             # a one- or two-character target ("7", "+", "OK") the detector may have missed: read isolated glyphs
             glyph_read, _ = self._read(frame, region, glyphs=True)

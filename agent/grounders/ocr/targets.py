@@ -50,6 +50,15 @@ _ZH_ROLES = [
 _ZH_LEADING = ["右键点击", "右键单击", "双击", "单击", "点击", "点按", "按下", "选择", "选中", "勾选", "打开", "请", "在", "把", "将"]
 
 
+# an operator named in words ("the divide button", "点击 除 按钮") is also looked for as its symbol
+_SYMBOL_NAMES = {
+    "divide": "÷", "division": "÷", "divided": "÷", "divide by": "÷", "multiply": "×", "multiplication": "×",
+    "times": "×", "plus": "+", "minus": "−", "subtract": "−", "equals": "=", "equal": "=", "equal sign": "=",
+    "equals sign": "=", "percent": "%", "percentage": "%", "degree": "°", "degrees": "°",
+    "除": "÷", "除以": "÷", "乘": "×", "乘以": "×", "加": "+", "减": "−", "等于": "=", "等号": "=", "百分号": "%",
+}
+
+
 @dataclass(frozen=True)
 class Target:
     """What to look for on screen.
@@ -119,7 +128,16 @@ def _en_role(words: Sequence[str]) -> tuple[list[str], bool | None]:
 
 
 def parse_target(description: str) -> Target:
-    """The on-screen text a step description points at, and whether it names an entry (see the module docstring)."""
+    """The on-screen text a step description points at, and whether it names an entry (see the module
+    docstring); an operator named in words ("divide") also gets its symbol ("÷") as a reading."""
+    target = _parse(description)
+    symbol = _SYMBOL_NAMES.get(" ".join(target.text.casefold().split()))
+    if symbol is None:
+        return target
+    return Target(target.text, target.field, target.quoted, (*target.variants, symbol))
+
+
+def _parse(description: str) -> Target:
     desc = " ".join(description.split())
     m = _TYPE_INTO.match(desc) or _ZH_TYPE_INTO.match(desc)
     if m:
