@@ -47,6 +47,7 @@ class RunSettings:
     context_len: int = 8192
     request_timeout: float = 300.0
     estimate_tokens: bool = False
+    pool: int | None = None  # sandboxes started ahead for the next tasks (None: agent.sandbox_pool.default_capacity)
 
     def budget(self) -> Any:
         """The context budget every model request is fitted to."""
@@ -101,6 +102,9 @@ class _Shared:
         self.settings = settings
         self._lock = threading.Lock()
         self._ocr = None
+        from agent.pipeline import open_sandbox
+
+        self.open_desktop: Callable[[int, int, bool], Any] = open_sandbox  # a warm pool's, when the run has one
 
     def grounder(self, model: Any) -> Any:
         if self.settings.grounder == "ocr":
@@ -189,7 +193,7 @@ def run_one(task: Any, settings: RunSettings, shared: _Shared, cancel: threading
         try:
             meta = {"task": task.model_dump(mode="json"), **_served(settings)}
             return await run_episode(task, _driver(settings, shared, model, cancel), folder, observers=observers,
-                                     isolate=settings.isolate, meta=meta)
+                                     isolate=settings.isolate, open_desktop=shared.open_desktop, meta=meta)
         finally:
             if model is not None and hasattr(model, "aclose"):
                 await model.aclose()
@@ -299,6 +303,9 @@ def run_tasks(tasks: list[Any], settings: RunSettings, *, progress: Callable[[st
         say(f"resuming: {len(results)} task(s) already finished, {len(todo)} to run")
     summary = RunSummary(run_info, [])
     shared, cancel = _Shared(settings), threading.Event()
+    sandboxes = _warm_pool(todo, settings)
+    if sandboxes is not None:
+        shared.open_desktop = sandboxes.open
 
     def write() -> None:
         summary.tasks = earlier + [results[t.id] for t in tasks if t.id in results] + not_run
@@ -329,9 +336,21 @@ def run_tasks(tasks: list[Any], settings: RunSettings, *, progress: Callable[[st
         run_info["interrupted"] = True
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        if sandboxes is not None:
+            sandboxes.close()
         run_info["finished_at"] = time.time()
         write()
     return summary
+
+
+def _warm_pool(tasks: list[Any], settings: RunSettings) -> Any:
+    """The run's warm sandbox pool (:mod:`agent.sandbox_pool`), or None when it is off or there is one task."""
+    from agent.sandbox_pool import SandboxPool, default_capacity
+
+    capacity = default_capacity(settings.parallel) if settings.pool is None else settings.pool
+    if capacity <= 0 or len(tasks) <= 1:
+        return None
+    return SandboxPool([(t.screen.width, t.screen.height) for t in tasks], capacity, isolate=settings.isolate)
 
 
 def steps_text(result: TaskResult) -> str:

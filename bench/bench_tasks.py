@@ -1,5 +1,6 @@
-"""Task benchmark: reset time (sandbox + setup + first frame), memory per sandbox, and suite wall time at
---parallel 1, 2, 4, 8 (scripted mode, embedded OCR grounder). OSWorld's reference harness sleeps 60 s after
+"""Task benchmark: reset time (sandbox + setup + first frame) cold and from a warm pool, memory per sandbox
+(with its app, and idle in the pool), and suite wall time at --parallel 1, 2, 4, 8 with and without the warm
+pool (scripted mode, embedded OCR grounder). OSWorld's reference harness sleeps 60 s after
 every reset; that is the number to compare the reset time with.
 Run: python bench/bench_tasks.py [--tasks N]
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.runner import RunSettings, run_tasks  # noqa: E402
+from agent.sandbox_pool import SandboxPool, default_capacity  # noqa: E402
 from bench._machine import machine  # noqa: E402
 from sandbox import Sandbox, sandbox_processes  # noqa: E402
 from tasks import SUITE_DIR, load_suite, run_setup  # noqa: E402
@@ -59,18 +61,47 @@ def main() -> None:
         print(f"{task.id:28} {statistics.median(times) * 1000:7.0f} ms   target <= 1500 ms (OSWorld: 60 s sleep)")
     print(f"\nmemory per sandbox with its app (PSS of all its processes): median {statistics.median(mems):.0f} MiB, "
           f"max {max(mems):.0f} MiB")
+    warm_resets()
     scripted = [t for t in suite if t.steps and not t.id.startswith("calc")][:n]
     print(f"\n## suite wall time, {len(scripted)} tasks, scripted with the OCR grounder")
     base = None
     for parallel in (1, 2, 4, 8):
-        with tempfile.TemporaryDirectory() as tmp:
-            t0 = time.perf_counter()
-            summary = run_tasks(scripted, RunSettings(mode="scripted", out=Path(tmp), parallel=parallel,
-                                                      grounder="ocr"), progress=lambda line: None)
-            wall = time.perf_counter() - t0
-        base = base or wall
-        print(f"--parallel {parallel}: {wall:6.1f} s  ({summary.passed}/{len(scripted)} passed)  "
-              f"speed-up {base / wall:.2f}x")
+        for pool in (0, None):
+            with tempfile.TemporaryDirectory() as tmp:
+                t0 = time.perf_counter()
+                summary = run_tasks(scripted, RunSettings(mode="scripted", out=Path(tmp), parallel=parallel,
+                                                          grounder="ocr", pool=pool), progress=lambda line: None)
+                wall = time.perf_counter() - t0
+            base = base or wall
+            label = "no pool" if pool == 0 else f"pool {default_capacity(parallel)}"
+            print(f"--parallel {parallel}, {label:7}: {wall:6.1f} s  ({summary.passed}/{len(scripted)} passed)  "
+                  f"speed-up {base / wall:.2f}x")
+
+
+def warm_resets() -> None:
+    """Reset from a warm pool (the sandbox started ahead; setup + first frame remain) beside a cold one,
+    and the memory an idle pooled sandbox holds."""
+    print("\n## reset: cold sandbox vs one from a warm pool (setup + first frame included; median of 5)")
+    for task in [t for t in load_suite(SUITE_DIR) if t.id in ("calc-multiply", "form-newsletter", "todo-add-item")]:
+        size = (task.screen.width, task.screen.height)
+        cold, warm, idle = [], [], []
+        with SandboxPool([size] * 5, capacity=1) as pool:
+            for _ in range(5):
+                t0 = time.perf_counter()
+                with Sandbox(*size) as sb:
+                    run_setup(task, sb)
+                    sb.screenshot()
+                    cold.append(time.perf_counter() - t0)
+                pool.wait_ready(1)
+                idle += [pss_mib(list(sandbox_processes(sb.id))) for sb in pool.held()]
+                t0 = time.perf_counter()
+                with pool.open(*size, True) as sb:
+                    run_setup(task, sb)
+                    sb.screenshot()
+                    warm.append(time.perf_counter() - t0)
+        print(f"{task.id:20} cold {statistics.median(cold) * 1000:5.0f} ms   warm pool {statistics.median(warm) * 1000:5.0f} ms"
+              f"   ratio {statistics.median(warm) / statistics.median(cold):.2f}   target warm <= 300 ms   "
+              f"idle pooled sandbox {statistics.median(idle):.0f} MiB PSS")
 
 
 if __name__ == "__main__":
