@@ -9,6 +9,7 @@ so that an infeasible task can be scripted honestly.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from dataclasses import dataclass
@@ -79,7 +80,7 @@ class ScriptedRunner:
             t = time.perf_counter()
             step.frame = recorder.save_frame(index, frame)
             step.timings["encode"] = ms(time.perf_counter() - t)
-            ended, frame = await self._step(step, text, frame, desktop, limits, outcome)
+            ended, frame = await self._step(step, text, frame, desktop, limits, outcome, recorder)
             recorder.step(step)
             if ended is not None:
                 return ended
@@ -87,12 +88,21 @@ class ScriptedRunner:
         return outcome.end_with(Done())
 
     async def _step(self, step: StepRecord, text: str, frame: Any, desktop: Desktop, limits: RunLimits,
-                    outcome: RunOutcome) -> tuple[RunOutcome | None, Any]:
+                    outcome: RunOutcome, recorder: Recorder) -> tuple[RunOutcome | None, Any]:
         """Ground and execute one step into ``step``: (the outcome when the episode ends here, else None;
         the screen after it)."""
         where = f"step {step.index} {text!r}"
         try:
             actions = await self._actions(step, text, frame)
+            if any(g.point is None for g in step.grounding):
+                # on a busy machine the screen may have settled mid-redraw (a tab's page not drawn yet):
+                # one more look, grounded again only if the screen changed since
+                await asyncio.sleep(self.config.settle_quiet_s)
+                later, _ = await capture(desktop)
+                if later.array()[:, :, :3].tobytes() != frame.array()[:, :, :3].tobytes():
+                    frame = later
+                    step.frame = recorder.save_frame(step.index, frame)
+                    actions = await self._actions(step, text, frame)
         except StepParseError as exc:
             return _stop(step, outcome, "error", f"{where}: {exc}"), frame
         missing = next((g for g in step.grounding if g.point is None), None)
