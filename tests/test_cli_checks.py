@@ -116,11 +116,14 @@ def test_a_window_that_never_appears_and_a_missing_program_inside_are_one_line(t
 
 
 def test_a_missing_desktop_program_is_one_line(tmp_path):
-    """No Xvfb/openbox/bwrap on PATH: the desktop cannot start, said in one line."""
+    """No Xvfb/openbox/bwrap on PATH: the desktop cannot start, said in one line, before any task or scene."""
     bare = tmp_path / "bin"
     bare.mkdir()
-    proc = screenact("sandbox", "--out", tmp_path / "shots", env={"PATH": str(bare)})
-    refused(proc)
+    refused(screenact("sandbox", "--out", tmp_path / "shots", env={"PATH": str(bare)}), "bwrap")
+    for argv in (["run", FORM, "--grounder", "ocr", "--out", tmp_path / "run"], ["demo", "--out", tmp_path / "demo"],
+                 ["make-grounding-set", tmp_path / "set", "--n", "1"]):
+        refused(screenact(*argv, env={"PATH": str(bare)}), "Xvfb (Debian: apt-get install xvfb)", "openbox")
+    assert not list((tmp_path / "run").glob("*/"))  # no task started
 
 
 def test_an_existing_run_folder_is_kept_unless_resume_or_overwrite(tmp_path):

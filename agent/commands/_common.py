@@ -220,3 +220,21 @@ def check_port(host: str, port: int, flag: str = "--port") -> None:
             if exc.errno == errno.EADDRINUSE:
                 raise UsageError(f"port {port} on {host} is already in use; pick another with {flag}") from None
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+DESKTOP_PROGRAMS = {"Xvfb": "xvfb", "openbox": "openbox"}
+"""Programs every desktop starts, and the Debian package of each."""
+
+
+def check_desktop(isolate: bool) -> None:
+    """Before any task: the programs a desktop needs are installed, and bubblewrap works when isolating; a
+    UsageError naming what is missing (and the package) otherwise, so no task starts only to fail."""
+    missing = [f"{exe} (Debian: apt-get install {pkg})" for exe, pkg in DESKTOP_PROGRAMS.items() if not shutil.which(exe)]
+    if missing:
+        raise UsageError(f"a desktop cannot start: {', '.join(missing)} not installed")
+    if isolate:
+        from sandbox import bwrap_problem
+
+        problem = bwrap_problem()
+        if problem is not None:
+            raise UsageError(f"{problem}; or pass --no-isolate to run the desktops without isolation")

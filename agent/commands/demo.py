@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from agent.commands._common import out_folder
+    from agent.commands._common import check_desktop, out_folder
     from agent.commands.run import check_run_folder, finish, load_inputs
     from agent.errors import UsageError
     from agent.runner import RunSettings, run_tasks
@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     tasks = [t for t in load_inputs(["suite"], args.filter)[0] if t.steps]
     out = args.out or Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S")
     check_run_folder(out, False, args.overwrite, "scripted", "ocr")
+    check_desktop(True)
     out_folder(out)
     print(f"running {len(tasks)} bundled tasks, scripted, with the OCR grounder, {args.parallel} at once → {out}",
           flush=True)

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from agent.commands._common import out_folder, parse_screen, positive_int, shell_command, warn_unisolated
+from agent.commands._common import (check_desktop, out_folder, parse_screen, positive_int, shell_command,
+                                    warn_unisolated)
 from agent.errors import UsageError
 
 
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         if any(out.iterdir()):
             raise UsageError(f"{out} holds other files besides the generated set; not touching them")
     out_folder(out, "OUT")
+    check_desktop(not args.no_isolate)
     warn_unisolated(args.no_isolate)
     report = generate_set(out, args.n, args.seed, screens=args.screens, apps=apps, per_scene=args.per_scene,
                           isolate=not args.no_isolate, log=lambda line: print(line, file=sys.stderr))

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 from agent.budget import DEFAULT_CONTEXT_LEN
-from agent.profiles import DEFAULT_PROFILE
+from agent.commands._common import (add_estimate_tokens_flag, add_model_flags, check_desktop, check_model_flags,
+                                    check_server, endpoint, out_folder, positive_int, shell_command)
 from agent.commands.tasks import add_osworld_flags
-from agent.commands._common import (add_estimate_tokens_flag, add_model_flags, check_model_flags, check_server,
-                                    endpoint, out_folder, positive_int, shell_command)
+from agent.profiles import DEFAULT_PROFILE
 from agent.errors import UsageError
 from agent.models.base import ModelError
 
@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     check_run_folder(out, args.resume, args.overwrite, mode, grounder)
     tasks, skipped = load_inputs(args.tasks, args.filter, args.osworld_root)
+    check_desktop(not args.no_isolate)
     if mode == "scripted":
         missing = [t.id for t in tasks if not t.steps]
         if missing:

@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from agent.commands._common import positive_float, positive_int
+from agent.commands._common import out_folder, positive_float, positive_int
 from agent.errors import UsageError
 
 KEY_ENV = "VLLM_API_KEY"  # vLLM's own name for it
@@ -149,12 +149,13 @@ def supervise(argv: list[str], key: str | None, args: argparse.Namespace) -> int
 
     started: list = []
     with forwarding(lambda: started[0] if started else None) as received:
-        started.append(launch(argv, log_path="vllm-serve.log", env={KEY_ENV: key} if key else None))
+        log = out_folder(Path("runs")) / f"vllm-serve-{args.port}.log"  # under runs/ (git-ignored), not the cwd
+        started.append(launch(argv, log_path=str(log), env={KEY_ENV: key} if key else None))
         proc = started[0]
         if received:  # a stop signal came while vLLM was being started: nothing had it to pass on to
             stop_and_wait(proc)
             return 128 + received[0]
-        print(f"vLLM started (pid {proc.pid}); its output goes to vllm-serve.log", file=sys.stderr)
+        print(f"vLLM started (pid {proc.pid}); its output goes to {log}", file=sys.stderr)
         near = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
         base = f"http://{f'[{near}]' if ':' in near else near}:{args.port}/v1"
         try:
