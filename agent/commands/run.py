@@ -9,7 +9,8 @@ from pathlib import Path
 
 from agent.budget import DEFAULT_CONTEXT_LEN
 from agent.commands._common import (add_estimate_tokens_flag, add_model_flags, check_desktop, check_model_flags,
-                                    check_server, endpoint, out_folder, positive_int, shell_command)
+                                    check_server, endpoint, out_folder, positive_int, shell_command,
+                                    warn_unisolated)
 from agent.commands.tasks import add_osworld_flags
 from agent.profiles import DEFAULT_PROFILE
 from agent.errors import UsageError
@@ -73,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     check_run_folder(out, args.resume, args.overwrite, mode, grounder)
     tasks, skipped = load_inputs(args.tasks, args.filter, args.osworld_root)
     check_desktop(not args.no_isolate)
+    warn_unisolated(args.no_isolate)
     if mode == "scripted":
         missing = [t.id for t in tasks if not t.steps]
         if missing:
