@@ -15,10 +15,19 @@ from tests.test_cli_checks import FORM, screenact
 
 @pytest.fixture(scope="module")
 def scripted_episode(tmp_path_factory) -> Path:
+    """One scripted run, recorded. --grounder alone means scripted mode, and an exported OPENAI_BASE_URL (as the
+    README suggests) does not switch the grounder: it stays ocr, and says so."""
     out = tmp_path_factory.mktemp("scripted") / "run"
-    proc = screenact("run", FORM, "--grounder", "ocr", "--out", out)
+    proc = screenact("run", FORM, "--grounder", "ocr", "--out", out, env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
     assert proc.returncode == 0, proc.stderr
+    assert "grounder: ocr" in proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["run"]["mode"] == "scripted" and results["run"]["grounder"] == "ocr"
     return out / "form-country-canada"
+
+
+def test_grounder_implies_scripted_mode_and_an_exported_server_does_not_switch_it(scripted_episode):
+    assert json.loads((scripted_episode / "task.json").read_text())["grounder"] == "ocr"
 
 
 def test_offline_replay_checks_the_recorded_grounded_actions(scripted_episode):
