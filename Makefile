@@ -8,7 +8,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PACKAGES := xvfb openbox xdotool xclip bubblewrap xterm x11-utils scrot procps iproute2 \
-                fonts-dejavu-core fonts-noto-cjk python3-tk python3-venv chromium
+                fonts-dejavu-core fonts-noto-cjk python3-tk python3-venv chromium \
+                x11vnc novnc websockify
 PYTEST_ARGS ?=
 
 .PHONY: demo test bench deps venv clean help

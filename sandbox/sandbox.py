@@ -11,9 +11,11 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 import warnings
@@ -166,6 +168,7 @@ class Sandbox:
         shares = tuple(_check_share(p) for p in share)
         self.id = uuid.uuid4().hex[:12]
         self._closed = False
+        self._lock = threading.RLock()  # one request at a time: a live view asks from its own thread
         self._fatal: str | None = None
         self._fatal_type: type[SandboxError] = SandboxError
         if isolate:
@@ -193,9 +196,14 @@ class Sandbox:
         # into it (bwrap's init holds it as stdout) is memory charged to the sandbox, not the host's disk.
         self._log_fd = os.memfd_create("screenact-worker-log", os.MFD_CLOEXEC)
         self._start_id = secrets.token_hex(8)
+        # Live-view connections reach the worker as descriptors over this pair (see open_view): nothing
+        # listens anywhere, so no process inside or in another sandbox has an address to connect to.
+        view_host, view_worker = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._view_fd = view_host.detach()
+        view_worker_fd = view_worker.detach()
         config = {"width": self.width, "height": self.height, "wm": wm, "id": self._start_id,
                   "log_dir": LOG_DIR_INSIDE if self.isolated else os.path.join(io_host, "logs"),
-                  "fds": {"requests": req_r, "replies": rep_w, "frame": frame_fd}}
+                  "fds": {"requests": req_r, "replies": rep_w, "frame": frame_fd, "view": view_worker_fd}}
         argv = [sys.executable, "-m", "sandbox.worker", json.dumps(config)]
         view = None
         if self.isolated:
@@ -209,10 +217,10 @@ class Sandbox:
             self._proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=self._log_fd, stderr=self._log_fd,
                 env=self._worker_env(env), cwd="/", start_new_session=True,
-                pass_fds=(req_r, rep_w, frame_fd, *(view.fds if view else ())), preexec_fn=setup,
+                pass_fds=(req_r, rep_w, frame_fd, view_worker_fd, *(view.fds if view else ())), preexec_fn=setup,
             )
         except BaseException:
-            for fd in (req_r, req_w, rep_r, rep_w, frame_fd, self._log_fd):
+            for fd in (req_r, req_w, rep_r, rep_w, frame_fd, self._log_fd, self._view_fd, view_worker_fd):
                 os.close(fd)
             if self._cgroup is not None:
                 self._cgroup.remove()
@@ -222,7 +230,9 @@ class Sandbox:
                 view.close()
         os.close(req_r)
         os.close(rep_w)
-        self._resources = _Resources(self._proc, [rep_r, req_w, frame_fd, self._log_fd], self._cgroup, io_host)
+        os.close(view_worker_fd)
+        self._resources = _Resources(self._proc, [rep_r, req_w, frame_fd, self._log_fd, self._view_fd],
+                                     self._cgroup, io_host)
         self._finalizer = weakref.finalize(self, self._resources.release)
         self._chan = Channel(rep_r, req_w)
         self._frame_map = mmap.mmap(frame_fd, self.width * self.height * 4, prot=mmap.PROT_READ)
@@ -306,16 +316,17 @@ class Sandbox:
         raise SandboxError(f"{op} failed: {message}")
 
     def _call(self, op: str, call_timeout: float | None = None, **args: Any) -> dict[str, Any]:
-        if self._closed:
-            raise self._fatal_type(self._fatal or "sandbox is closed")
-        request_id = secrets.token_hex(8)
-        try:
-            self._chan.send({"op": op, "id": request_id, **args})
-        except ChannelClosed:
-            self._receive(op, 0.1)  # reports how the worker died
-        reply = self._receive(op, call_timeout or self.call_timeout)
-        self._check_limits()  # a process the kernel killed at a limit ends the sandbox, whatever the reply
-        return self._reply(op, reply, request_id)
+        with self._lock:
+            if self._closed:
+                raise self._fatal_type(self._fatal or "sandbox is closed")
+            request_id = secrets.token_hex(8)
+            try:
+                self._chan.send({"op": op, "id": request_id, **args})
+            except ChannelClosed:
+                self._receive(op, 0.1)  # reports how the worker died
+            reply = self._receive(op, call_timeout or self.call_timeout)
+            self._check_limits()  # a process the kernel killed at a limit ends the sandbox, whatever the reply
+            return self._reply(op, reply, request_id)
 
     def _log_hint(self) -> str:
         """The end of the worker's log (a memfd, never a path), capped."""
@@ -403,6 +414,26 @@ class Sandbox:
                 raise SandboxError(f"no window titled {title!r} within {timeout:g} s (open windows: {titles})")
             time.sleep(delay)
             delay = min(delay * 1.5, 0.1)
+
+    def open_view(self, control: bool = False) -> socket.socket:
+        """A new RFB (VNC) connection to this desktop, served by an ``x11vnc -inetd`` the worker starts on
+        the other end of a fresh socket pair; read-only unless ``control``. The caller owns the socket."""
+        with self._lock:
+            if self._closed:
+                raise self._fatal_type(self._fatal or "sandbox is closed")
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            nonce = secrets.token_hex(8)  # pairs the descriptor with this request, not a stale one
+            try:
+                with socket.socket(fileno=os.dup(self._view_fd)) as carrier:
+                    socket.send_fds(carrier, [nonce.encode()], [theirs.fileno()])
+            finally:
+                theirs.close()
+            try:
+                self._call("view", nonce=nonce, control=control)
+            except BaseException:
+                ours.close()
+                raise
+            return ours
 
     def ping(self) -> None:
         """Check that every part is alive; raises SandboxError naming what died."""

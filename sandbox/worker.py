@@ -16,6 +16,7 @@ import mmap
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -57,6 +58,7 @@ class Worker:
         self.children: list[Child] = []
         self.env = dict(os.environ)
         self.frame_map: mmap.mmap | None = None
+        self.viewers: list[subprocess.Popen] = []  # x11vnc per live-view connection; their exit is no fault
 
     # -- start-up -------------------------------------------------------------------------
     def _spawn(self, name: str, role: str, argv: list[str], **kw: Any) -> Child:
@@ -380,10 +382,36 @@ class Worker:
                 return {}
         raise ValueError(f"no app with pid {pid}")
 
+    def op_view(self, nonce: str, control: bool = False) -> dict[str, Any]:
+        """Serve one live-view connection: the host sent its socket over the view pair with ``nonce``."""
+        conn = self._view_socket(nonce)
+        try:
+            proc = subprocess.Popen(
+                viewer_argv(self.env["DISPLAY"], control), env=self.env, stdin=conn, stdout=conn,
+                stderr=open(self.log_dir / "x11vnc.log", "ab", buffering=0), preexec_fn=_die_with_worker,
+                close_fds=True)
+        finally:
+            conn.close()
+        self.viewers = [v for v in self.viewers if v.poll() is None] + [proc]
+        return {"pid": proc.pid}
+
+    def _view_socket(self, nonce: str, timeout: float = 5.0) -> socket.socket:
+        with socket.socket(fileno=os.dup(int(self.cfg["fds"]["view"]))) as carrier:
+            carrier.settimeout(timeout)
+            while True:  # a descriptor left by a request that failed on the host is closed and skipped
+                msg, fds, _, _ = socket.recv_fds(carrier, 64, 4)
+                conns = [socket.socket(fileno=fd) for fd in fds]
+                if msg == nonce.encode() and len(conns) == 1:
+                    return conns[0]
+                for c in conns:
+                    c.close()
+
     def op_ping(self) -> dict[str, Any]:
         return {"pid": os.getpid()}
 
     def shutdown(self) -> None:
+        for viewer in self.viewers:
+            viewer.kill()
         for child in reversed(self.children):
             if child.proc.poll() is None:
                 child.proc.terminate()
@@ -426,6 +454,15 @@ class Worker:
                                 "trace": traceback.format_exc(limit=4)})
                 continue
             self.chan.send({"ok": True, "id": rid, "result": result})
+
+
+def viewer_argv(display: str, control: bool) -> list[str]:
+    """x11vnc speaking RFB on its stdin/stdout (``-inetd``): it listens nowhere. ``-noremote`` and
+    ``-nocmds``: apps cannot reconfigure it through X properties (say, switch view-only off) nor make it
+    run commands; ``-nosel``: no clipboard crosses between the desktop and the viewer."""
+    argv = ["x11vnc", "-inetd", "-display", display, "-nopw", "-norc", "-q", "-noremote", "-nocmds",
+            "-nosel", "-rfbport", "0", "-nolookup"]
+    return argv + ([] if control else ["-viewonly"])
 
 
 def _text(data: bytes | str | None) -> str:

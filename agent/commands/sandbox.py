@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import threading
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from agent.errors import UsageError
-from agent.commands._common import add_screen_arg, command_argv, out_folder, warn_unisolated
+from agent.commands._common import add_screen_arg, check_door, command_argv, out_folder, warn_unisolated
 from tools.actions import ACTION_ADAPTER, describe
+
+
+VIEW_TOKEN_ENV = "SCREENACT_VIEW_TOKEN"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,6 +40,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="where screenshots go (default: runs/sandbox-shots)")
     p.add_argument("--interactive", action="store_true", help="read JSON actions from standard input")
     p.add_argument("--no-isolate", action="store_true", help="run without bubblewrap (not isolated)")
+    p.add_argument("--view", action="store_true",
+                   help="watch the desktop live in a browser (read-only): prints 'view: http://…'; without "
+                   "--interactive the desktop stays open until Ctrl-C")
+    p.add_argument("--view-port", type=int, default=0, metavar="PORT",
+                   help="port of the live view (default: any free port)")
+    p.add_argument("--view-host", default="127.0.0.1", metavar="ADDRESS",
+                   help="address of the live view (default 127.0.0.1; any other needs a token)")
+    p.add_argument("--view-token", default=os.environ.get(VIEW_TOKEN_ENV) or None, metavar="TOKEN",
+                   help=f"secret the browser must present (default: ${VIEW_TOKEN_ENV}, better than this flag); "
+                   "required unless --view-host is loopback")
     p.set_defaults(func=run, inputs=[])
 
 
@@ -87,25 +102,58 @@ def run(args: argparse.Namespace) -> int:
     actions = _load_actions(args)
     launches = [command_argv(cmd) for cmd in args.launch]
     out_folder(args.out)
+    listener = _view_listener(args) if args.view else None
     warn_unisolated(args.no_isolate)
     width, height = args.screen
     # a desktop that cannot start, a missing app or a --wait-window that never appears: one line, exit 2 (cli)
     with Sandbox(width, height, isolate=not args.no_isolate, allow_unisolated=args.no_isolate) as sb:
         print(f"desktop {width}x{height} ready in {sb.start_seconds:.2f} s "
               f"({'isolated' if sb.isolated else 'NOT isolated'})", file=sys.stderr)
-        for argv in launches:
-            app = sb.launch(argv)
-            print(f"launched {app.name} (pid {app.pid})", file=sys.stderr)
-        if args.wait_window:
-            win = sb.wait_window(args.wait_window)
-            print(f"window {win.title!r} at {win.x},{win.y} {win.width}x{win.height}", file=sys.stderr)
-        print(f"saved {sb.screenshot().save(args.out / 'step-0000.png')}")
-        step = 0
-        for step, action in enumerate(actions, 1):
-            _apply(sb, action, step, args.out)
-        if args.interactive:
-            _interactive(sb, step, args.out)
+        server = _serve_view(sb, listener, args) if listener is not None else None
+        try:
+            _session(sb, launches, actions, args)
+        finally:
+            if server is not None:
+                server.stop()
     return 0
+
+
+def _view_listener(args: argparse.Namespace):
+    """The live view's bound socket, after the door checks (token off loopback); UsageError otherwise."""
+    from agent.live_view import bind, novnc_dir
+
+    novnc_dir()
+    check_door(args.view_host, args.view_port, args.view_token, (), VIEW_TOKEN_ENV, "the live view")
+    return bind(args.view_host, args.view_port)
+
+
+def _serve_view(sb, listener, args: argparse.Namespace):
+    from agent.live_view import serve_view
+
+    port = listener.getsockname()[1]
+    gate = check_door(args.view_host, port, args.view_token, (), VIEW_TOKEN_ENV, "the live view")
+    server = serve_view(sb, listener, gate)
+    print(f"view: {server.url}", flush=True)
+    return server
+
+
+def _session(sb, launches: list[list[str]], actions: list, args: argparse.Namespace) -> None:
+    """Launch, wait, act, and read standard input or (watched, not interactive) wait for Ctrl-C."""
+    for argv in launches:
+        app = sb.launch(argv)
+        print(f"launched {app.name} (pid {app.pid})", file=sys.stderr)
+    if args.wait_window:
+        win = sb.wait_window(args.wait_window)
+        print(f"window {win.title!r} at {win.x},{win.y} {win.width}x{win.height}", file=sys.stderr)
+    print(f"saved {sb.screenshot().save(args.out / 'step-0000.png')}")
+    step = 0
+    for step, action in enumerate(actions, 1):
+        _apply(sb, action, step, args.out)
+    if args.interactive:
+        _interactive(sb, step, args.out)
+    elif args.view:
+        print("watching: Ctrl-C closes the desktop", file=sys.stderr)
+        threading.Event().wait()
 
 
 def _interactive(sb, step: int, out: Path) -> None:
