@@ -212,3 +212,45 @@ def test_vnc_server_listens_nowhere() -> None:
     assert inside["tried"], "the probe found no socket at all (the X server's should be there)"
     assert inside["rfb"] == [] and beside["rfb"] == [], (inside, beside)
     assert beside["x11vnc"] == []
+
+
+def _rfb_pointer(conn: socket.socket, x: int, y: int) -> None:
+    """An RFB 3.8 client with no authentication that moves the pointer to (x, y) and waits for the
+    server to have read it (a framebuffer update request is answered after the event before it)."""
+    conn.settimeout(15)
+
+    def read(n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = conn.recv(n - len(data))
+            assert chunk, "x11vnc closed the connection"
+            data += chunk
+        return data
+
+    assert read(12) == b"RFB 003.008\n"
+    conn.sendall(b"RFB 003.008\n")
+    types = read(read(1)[0])
+    assert 1 in types, types  # None
+    conn.sendall(b"\x01")
+    assert read(4) == b"\0\0\0\0"
+    conn.sendall(b"\x01")  # shared
+    init = read(24)
+    read(int.from_bytes(init[20:24], "big"))  # the desktop's name
+    conn.sendall(bytes([5, 0]) + x.to_bytes(2, "big") + y.to_bytes(2, "big"))
+    conn.sendall(bytes([3, 0]) + (0).to_bytes(2, "big") * 2 + (8).to_bytes(2, "big") * 2)
+    read(1)  # the first byte of the update: the pointer event before it was handled
+
+
+def test_view_only_drops_input_and_control_passes_it() -> None:
+    """A viewer's pointer moves the desktop's pointer only when control was handed over."""
+    with Sandbox(*SCREEN) as sb:
+        sb.act({"type": "move", "x": 10, "y": 10})
+        with sb.open_view() as conn:
+            _rfb_pointer(conn, 300, 200)
+            assert sb.screenshot().cursor == (10, 10)
+        with sb.open_view(control=True) as conn:
+            _rfb_pointer(conn, 300, 200)
+            deadline = time.monotonic() + 15
+            while sb.screenshot().cursor != (300, 200):
+                assert time.monotonic() < deadline, f"control: the pointer stayed at {sb.screenshot().cursor}"
+                time.sleep(0.05)
