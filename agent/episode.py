@@ -17,10 +17,13 @@ from typing import Any
 
 from agent.step import StepRecord, read_step
 from tools.frame import Frame
+from tools.safe_files import atomic_write, is_plain_file, safe_read
 
 TASK_FILE = "task.json"
 STEPS_FILE = "steps.jsonl"
 RESULT_FILE = "result.json"
+MAX_JSON_BYTES = 16 * 1024 * 1024  # task.json / result.json of an episode read back (foreign ones included)
+MAX_STEPS_BYTES = 1024 * 1024 * 1024
 
 
 def frame_name(index: int) -> str:
@@ -29,12 +32,7 @@ def frame_name(index: int) -> str:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, data, durable=True)  # mkstemp + os.replace: a planted link is never followed
 
 
 def _json_bytes(obj: Any) -> bytes:
@@ -50,7 +48,8 @@ class EpisodeWriter:
         self.started = time.time()
         self.task = {**task, "started_at": self.started}
         _write_atomic(self.folder / TASK_FILE, _json_bytes(self.task))
-        self._steps = open(self.folder / STEPS_FILE, "ab")
+        self._steps = os.fdopen(os.open(self.folder / STEPS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW,
+                                        0o644), "ab")
         self.count = 0
 
     def update_task(self, **fields: Any) -> None:
@@ -86,7 +85,7 @@ class EpisodeWriter:
 def update_result(folder: str | Path, **fields: Any) -> dict[str, Any]:
     """Merge ``fields`` into an episode's ``result.json`` (atomically), e.g. the checker's verdict."""
     path = Path(folder) / RESULT_FILE
-    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    data = _read_json(Path(folder), RESULT_FILE, [], "") or {}
     data.update(fields)
     _write_atomic(path, _json_bytes(data))
     return data
@@ -114,11 +113,12 @@ class Episode:
         return [s.reply for s in self.steps if s.reply is not None]
 
     def frame_path(self, step: StepRecord) -> Path | None:
-        """The PNG the model saw at ``step``, if it is on disk."""
+        """The PNG the model saw at ``step``, if it is a plain file in the folder (never a link); read it
+        with ``tools.safe_files.safe_read(ep.folder, path.name, …)``."""
         name = step.frame
         if not name:
             return None
-        return self.folder / name if (self.folder / name).exists() else None
+        return self.folder / name if is_plain_file(self.folder, name) else None
 
 
 def load_episode(folder: str | Path) -> Episode:
@@ -130,29 +130,37 @@ def load_episode(folder: str | Path) -> Episode:
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not an episode folder")
     problems: list[str] = []
-    task = _read_json(folder / TASK_FILE, problems)
-    result = _read_json(folder / RESULT_FILE, problems, missing="no result.json: the run did not finish")
+    task = _read_json(folder, TASK_FILE, problems)
+    result = _read_json(folder, RESULT_FILE, problems, missing="no result.json: the run did not finish")
     damage: dict[int, list[str]] = {}
-    steps = _read_steps(folder / STEPS_FILE, problems, damage)
+    steps = _read_steps(folder, problems, damage)
     for step in steps:
-        if step.frame and not (folder / step.frame).exists():
-            problems.append(f"step {step.index}: frame {step.frame} is missing")
+        if step.frame and not is_plain_file(folder, step.frame):
+            what = "is not a plain file in the folder; it is not read" if os.path.lexists(folder / step.frame) \
+                else "is missing"
+            problems.append(f"step {step.index}: frame {step.frame} {what}")
     named = {s.frame for s in steps if s.frame}
     for png in sorted(folder.glob("step-*.png")):
-        if png.name not in named:
+        if not is_plain_file(folder, png.name):
+            problems.append(f"{png.name} is a link or not a plain file; it is not read")
+        elif png.name not in named:
             problems.append(f"{png.name} has no step line (the run stopped before recording that step)")
     if result is not None and isinstance(result.get("steps"), int) and result["steps"] != len(steps):
         problems.append(f"result.json counts {result['steps']} steps, {STEPS_FILE} holds {len(steps)}")
     return Episode(folder, task, steps, result, problems, damage)
 
 
-def _read_steps(path: Path, problems: list[str], damage: dict[int, list[str]]) -> list[StepRecord]:
+def _read_steps(folder: Path, problems: list[str], damage: dict[int, list[str]]) -> list[StepRecord]:
     """The step lines of ``steps.jsonl``; torn, unparseable and damaged lines are named in ``problems``
     (and a damaged step's fields in ``damage``, by its position)."""
-    if not path.exists():
+    try:
+        raw = safe_read(folder, STEPS_FILE, MAX_STEPS_BYTES)
+    except FileNotFoundError:
         problems.append(f"no {STEPS_FILE}: no step was recorded")
         return []
-    raw = path.read_bytes()
+    except OSError as exc:
+        problems.append(f"{STEPS_FILE} cannot be read ({exc})")
+        return []
     lines = raw.split(b"\n")
     steps: list[StepRecord] = []
     for n, line in enumerate(lines, 1):
@@ -177,16 +185,19 @@ def _read_steps(path: Path, problems: list[str], damage: dict[int, list[str]]) -
     return steps
 
 
-def _read_json(path: Path, problems: list[str], missing: str | None = None) -> dict[str, Any] | None:
-    if not path.exists():
-        problems.append(missing or f"no {path.name}")
-        return None
+def _read_json(folder: Path, name: str, problems: list[str], missing: str | None = None) -> dict[str, Any] | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        problems.append(f"{path.name} is damaged ({exc})")
+        data = json.loads(safe_read(folder, name, MAX_JSON_BYTES).decode("utf-8"))
+    except FileNotFoundError:
+        problems.append(missing or f"no {name}")
+        return None
+    except OSError as exc:  # tools.safe_files.UnsafeFile: a link, too big, not a regular file
+        problems.append(f"{name} cannot be read ({exc})")
+        return None
+    except ValueError as exc:  # not JSON, not UTF-8
+        problems.append(f"{name} is damaged ({exc})")
         return None
     if not isinstance(data, dict):
-        problems.append(f"{path.name} does not hold a JSON object")
+        problems.append(f"{name} does not hold a JSON object")
         return None
     return data

@@ -44,6 +44,7 @@ from agent.profiles import Profile
 from tasks.grounding.datasets import Sample
 from tasks.grounding.metrics import compute_metrics, judge
 from tools.frame import Frame
+from tools.safe_files import atomic_write
 
 RESULTS_VERSION = 1
 
@@ -211,12 +212,7 @@ def write_results(out: Path, details: list[dict[str, Any]], run: dict[str, Any])
     metrics = compute_metrics(details)
     doc = {"run": run, "details": details, "metrics": metrics}
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        json.dump(doc, f, ensure_ascii=False, indent=1, default=str)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, out)
+    atomic_write(out, json.dumps(doc, ensure_ascii=False, indent=1, default=str), durable=True)
     return metrics
 
 

@@ -24,6 +24,7 @@ from typing import Any, Literal, TextIO
 from agent.episode import RESULT_FILE
 from agent.step import StepRecord
 from tools.actions import describe
+from tools.safe_files import atomic_write
 
 Status = Literal["passed", "failed", "error", "cancelled", "not_started", "skipped"]
 UNFINISHED = ("cancelled", "not_started", "skipped")
@@ -309,10 +310,7 @@ def run_tasks(tasks: list[Any], settings: RunSettings, *, progress: Callable[[st
 
     def write() -> None:
         summary.tasks = earlier + [results[t.id] for t in tasks if t.id in results] + not_run
-        path = settings.out / "results.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(summary.to_json(), indent=2, ensure_ascii=False))
-        os.replace(tmp, path)
+        atomic_write(settings.out / "results.json", json.dumps(summary.to_json(), indent=2, ensure_ascii=False))
 
     write()
     pool = ThreadPoolExecutor(max_workers=max(1, settings.parallel), thread_name_prefix="task")

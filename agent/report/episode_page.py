@@ -12,6 +12,7 @@ steps, and the untyped files (task.json, result.json, request messages) are read
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -180,12 +181,12 @@ def _figure(ep: Episode, step: StepRecord, embedder: FrameEmbedder, notes: list[
     name = step.frame
     if not name:
         return '<div class="noframe">no frame was recorded for this step</div>'
-    path = ep.frame_path(step)
+    path = ep.frame_path(step)  # None for a name out of the folder and for a link: neither is read
+    if path is None and os.path.lexists(ep.folder / name):
+        notes.append(f"step {step.index}: frame {name} is outside the episode folder (or a link); not shown")
+        return f'<div class="noframe">frame <code>{esc(name)}</code> is outside the episode folder</div>'
     if path is None:
         return f'<div class="noframe">frame <code>{esc(name)}</code> is missing</div>'
-    if not path.resolve().is_relative_to(ep.folder.resolve()):
-        notes.append(f"step {step.index}: frame {name} is outside the episode folder; not shown")
-        return f'<div class="noframe">frame <code>{esc(name)}</code> is outside the episode folder</div>'
     try:
         frame = embedder.embed(path)
     except Exception as exc:  # a damaged PNG must not stop the page

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.report.render import rel_href
+from tools.safe_files import safe_read
 
 THUMB_MAX_WIDTH = 1024
 JPEG_QUALITY = 82
 DEFAULT_FULL_BUDGET = 24 * 1024 * 1024  # bytes of full-size originals embedded in one page
+MAX_FRAME_BYTES = 64 * 1024 * 1024  # a frame file larger than this is not read
 
 
 @dataclass
@@ -49,7 +51,8 @@ class FrameEmbedder:
         """Read and encode one frame; raises ``OSError``/``ValueError`` when the file is unreadable."""
         from PIL import Image
 
-        raw = Path(path).read_bytes()
+        path = Path(path)
+        raw = safe_read(path.parent, path.name, MAX_FRAME_BYTES)  # never through a link out of the folder
         with Image.open(io.BytesIO(raw)) as img:
             img.load()
             width, height = img.size

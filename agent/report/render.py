@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from agent.report.fields import as_number
+from tools.safe_files import atomic_write
 
 # Colours of the time phases (timeline bars, legends); anything else recorded gets OTHER_COLOR.
 PHASE_COLORS: dict[str, str] = {
@@ -160,10 +161,7 @@ def write_page(path: Path, text: str) -> Path:
     """Write a page atomically (UTF-8, lone surrogates replaced) and return its path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(text.encode("utf-8", "replace"))
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, text)  # mkstemp in the folder + os.replace: a planted link is never followed
 
 
 CSS = """

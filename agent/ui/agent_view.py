@@ -11,6 +11,7 @@ ends the run as ``cancelled``; the sandbox is always closed and the episode fold
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import re
 import time
@@ -133,12 +134,14 @@ def render_step(folder: Path, step: StepRecord, pointer: tuple[float, float] | N
     """A ``StepView`` for a recorded step (draws the markers; runs in a worker thread)."""
     from PIL import Image
 
+    from agent.report.frames import MAX_FRAME_BYTES
     from agent.ui.drawing import mark_actions, to_png
+    from tools.safe_files import is_plain_file, safe_read
 
     actions = [a.model_dump(mode="json") for a in step.executed_actions]
     image_png = None
-    if step.frame and (folder / step.frame).exists():
-        with Image.open(folder / step.frame) as img:
+    if step.frame and is_plain_file(folder, step.frame):  # never through a link out of the episode
+        with Image.open(io.BytesIO(safe_read(folder, step.frame, MAX_FRAME_BYTES))) as img:
             img = img.convert("RGB")
             pointer = mark_actions(img, actions, pointer)
             image_png = to_png(img, max_width=1600)

@@ -286,14 +286,21 @@ def _box(raw: list[float], convention: str, file: Path, index: int) -> tuple[flo
 
 
 def _find_image(name: str, dirs: list[Path]) -> Path | None:
+    """The image a record names, in the first image folder that has it; UnsafeFile for a name that is
+    absolute, climbs out with ``..`` or leads through a link out of its image folder (the dataset is
+    hostile: it must not make us read, and report on, any file of the machine)."""
+    from tools.safe_files import inside  # here: the sandbox's view holds this module but not tools.safe_files
+
     for d in dirs:
-        p = d / name
+        p = inside(d, name)
         if p.is_file():
             return p
     return None
 
 
 def _load_file(file: Path, fmt: str, image_dirs: list[Path], check_images: bool) -> list[Sample]:
+    from tools.safe_files import UnsafeFile  # here: the sandbox's view holds this module, not tools.safe_files
+
     records = _read_records(file)
     out: list[Sample] = []
     if fmt == "screenspot-pro":
@@ -312,7 +319,11 @@ def _load_file(file: Path, fmt: str, image_dirs: list[Path], check_images: bool)
             field, msg = _field_of(e)
             raise DatasetError(msg, file=file, index=index, field=field) from None
         bbox = _box(rec.bbox, "xyxy" if fmt == "screenspot-pro" else "xywh", file, index)
-        image = _find_image(rec.img_filename, image_dirs)
+        try:
+            image = _find_image(rec.img_filename, image_dirs)
+        except UnsafeFile as e:
+            raise DatasetError(f"the image path leaves the dataset root: {e}", file=file, index=index,
+                               field="img_filename") from None
         if image is None:
             if check_images:
                 looked = ", ".join(str(d) for d in image_dirs)

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tools.safe_files import atomic_write
+
 _CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;background:#fafafa;color:#222}
 h1{font-size:20px} .card{background:#fff;border:1px solid #ddd;border-radius:6px;margin:0 0 1.5em;padding:1em}
@@ -194,5 +196,5 @@ def write_failures_html(details: Sequence[Mapping[str, Any]], path: str | Path, 
             '<span style="color:#d50000">✚ predicted point</span></p>'
             + "".join(cards) + "</body></html>")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
+    atomic_write(path, page)  # a report: mkstemp + os.replace, never through a planted link
     return len(failures)
