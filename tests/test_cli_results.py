@@ -45,6 +45,7 @@ def test_resume_keeps_earlier_results_and_the_model_and_server_are_recorded(tmp_
     assert task["model"] == "Kimi-VL-A3B-Thinking" and task["base_url"] == stub2.base_url
     report = (out / "report.html").read_text()
     assert "xterm-infeasible-gui" in report and stub2.base_url in report and "+1 unusable" in report
+    assert stub2.base_url in (out / "xterm-mkdir" / "report.html").read_text()  # the episode's own page too
     assert "1 +1 unusable" in first.stdout  # the table's steps column
 
 

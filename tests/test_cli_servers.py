@@ -58,3 +58,18 @@ def test_a_server_that_never_answers_times_out_as_the_user_set_and_ground_says_s
     assert "requests time out after 1 s" in proc.stderr
     line = next(line for line in proc.stderr.splitlines() if "request(s) failed" in line)
     assert "1× " in line and "did not answer within 1 s" in line, line
+
+
+def test_the_ui_hands_its_request_timeout_to_the_model_clients_it_makes():
+    """`screenact ui --request-timeout` reaches the Chainlit process through its environment, and every client
+    the panel makes waits that long (the real settings module, started as screenact ui starts it)."""
+    import subprocess
+    import sys
+
+    from agent.ui.ui_config import UIConfig
+    from tests.test_cli_checks import ROOT
+
+    env = {**UIConfig(request_timeout=7.5).to_env(), "PATH": "/usr/bin:/bin"}
+    code = "from agent.ui.settings import Settings, make_model; print(make_model(Settings.initial(None)).read_timeout)"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "7.5", proc.stderr[-2000:]

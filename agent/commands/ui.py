@@ -188,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     config = UIConfig(base_url=args.base_url, model=args.model, profile=args.profile, episodes=episodes,
                       context_len=args.context_len or DEFAULT_CONTEXT_LEN, isolate=not args.no_isolate, max_sandboxes=args.max_sandboxes,
                       state_dir=state, host=args.host, port=args.port, allow_origins=tuple(sorted(gate.origins)),
-                      token=args.token)
+                      token=args.token, request_timeout=args.request_timeout)
     announce(args.host, args.port, args.token, f"episodes in {episodes}; Chainlit files in {state}")
     serve(config)
     return 0  # not reached

@@ -91,7 +91,7 @@ def _header(ep: Episode, title: str) -> str:
     executed = sum(len(s.executed) for s in ep.steps)
     rejected = sum(len(s.rejections) for s in ep.steps)
     status = as_text(res.get("status"))
-    meta = [(k, esc(task.get(k))) for k in ("mode", "profile", "model", "grounder") if task.get(k) is not None]
+    meta = [(k, esc(task.get(k))) for k in ("mode", "profile", "model", "base_url", "grounder") if task.get(k) is not None]
     if task.get("started_at") is not None:
         meta.append(("started", esc(fmt_when(task.get("started_at")))))
     meta.append(("folder", f"<code>{esc(ep.folder.name)}</code>"))

@@ -129,7 +129,7 @@ def make_model(st: Settings, *, on_delta: Callable[[str, str], None] | None = No
     return OpenAIModel(
         model=st.model or None, base_url=st.base_url or None, api_key=st.server_key,
         stream=st.stream if stream is None else stream,
-        on_delta=on_delta, thinking_markers=profile.thinking, connect_timeout=3.0,
+        on_delta=on_delta, thinking_markers=profile.thinking, connect_timeout=3.0, read_timeout=CONFIG.request_timeout,
         retry=RetryPolicy(max_retries=retries, base_delay=0.3, max_delay=2.0),
         image_transport="file" if file_transport else "data",
         media_dir=CONFIG.media_dir if file_transport else None)

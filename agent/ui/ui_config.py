@@ -35,6 +35,7 @@ class UIConfig:
     port: int = DEFAULT_PORT
     allow_origins: tuple[str, ...] = ()  # origins besides the UI's own that may connect
     token: str | None = None             # required off loopback; read from SCREENACT_UI_TOKEN
+    request_timeout: float = 300.0       # seconds a model request may go unanswered (--request-timeout)
 
     @property
     def media_dir(self) -> Path:
@@ -46,7 +47,8 @@ class UIConfig:
                f"{PREFIX}CONTEXT_LEN": str(self.context_len), f"{PREFIX}ISOLATE": "1" if self.isolate else "0",
                f"{PREFIX}MAX_SANDBOXES": str(self.max_sandboxes), f"{PREFIX}STATE_DIR": str(self.state_dir),
                f"{PREFIX}HOST": self.host, f"{PREFIX}PORT": str(self.port),
-               f"{PREFIX}ALLOW_ORIGINS": " ".join(self.allow_origins)}
+               f"{PREFIX}ALLOW_ORIGINS": " ".join(self.allow_origins),
+               f"{PREFIX}REQUEST_TIMEOUT": f"{self.request_timeout:g}"}
         if self.token:
             env[TOKEN_ENV] = self.token
         if self.base_url:
@@ -82,4 +84,14 @@ class UIConfig:
             port=number("PORT", DEFAULT_PORT),
             allow_origins=tuple((get("ALLOW_ORIGINS") or "").split()),
             token=get("TOKEN"),
+            request_timeout=_seconds(get("REQUEST_TIMEOUT"), 300.0),
         )
+
+
+def _seconds(text: str | None, default: float) -> float:
+    """A positive number of seconds from the environment, else ``default``."""
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        return default
+    return value if 0 < value < float("inf") else default
