@@ -11,6 +11,7 @@ closed. Cancelling the coroutine ends the episode as ``cancelled`` and returns n
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -56,11 +57,12 @@ class EpisodeResult:
     seconds: float = 0.0
 
 
-def open_sandbox(width: int, height: int, isolate: bool) -> Any:
-    """The default desktop: a fresh ``sandbox.Sandbox``."""
+def open_sandbox(width: int, height: int, isolate: bool, home: str | None = None) -> Any:
+    """The default desktop: a fresh ``sandbox.Sandbox`` (with ``HOME`` at ``home``, when given)."""
     from sandbox import Sandbox
 
-    return Sandbox(width, height, isolate=isolate, allow_unisolated=not isolate)
+    env = {"HOME": home} if home else None
+    return Sandbox(width, height, isolate=isolate, allow_unisolated=not isolate, env=env)
 
 
 async def run_episode(task: Any, driver: Driver, folder: str | Path, *, observers: Sequence[Observer] = (),
@@ -80,6 +82,9 @@ async def run_episode(task: Any, driver: Driver, folder: str | Path, *, observer
     desktop, stage = None, "start"
     try:
         recorder.status("starting", f"Opening a fresh {task.screen.width}×{task.screen.height} desktop…")
+        home = getattr(task, "home", None)
+        if home and open_desktop is open_sandbox:
+            open_desktop = functools.partial(open_sandbox, home=home)
         desktop = await _open(open_desktop, task.screen.width, task.screen.height, isolate)
         stage = "setup"
         await _set_up(task, desktop, recorder)
@@ -138,7 +143,10 @@ async def _set_up(task: Any, desktop: Any, recorder: Recorder) -> None:
 
 
 async def _judge(task: Any, desktop: Any, outcome: RunOutcome, folder: Path) -> Any:
-    from tasks import check
+    from tasks import check, run_setup
+
+    if getattr(task, "before_check", None):
+        await asyncio.to_thread(run_setup, task, desktop, task.before_check)
 
     verdict = await asyncio.to_thread(check, task, desktop, outcome.final_action)
     update_result(folder, verdict={"passed": verdict.passed, "reason": verdict.reason})

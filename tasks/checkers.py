@@ -308,12 +308,13 @@ class Command(TaskModel):
     stdout_excludes: list[str] = []
     stdout_equals: str | None = None  # compared after stripping surrounding whitespace
     timeout: float = Field(default=10.0, gt=0, le=MAX_TIMEOUT_S)
+    cwd: str | None = None  # the folder it runs in (OSWorld's commands run in the home)
 
     _list = field_validator("stdout_contains", "stdout_excludes", mode="before")(classmethod(lambda cls, v: as_list(v)))
 
     def evaluate(self, ctx: CheckContext) -> Verdict:
         """Run the command in the sandbox and compare its exit code and output."""
-        result = ctx.sandbox.run(self.argv, timeout=self.timeout)
+        result = ctx.sandbox.run(self.argv, timeout=self.timeout, cwd=self.cwd)
         problems = []
         if self.exit_code is not None and result.code != self.exit_code:
             got = "a time-out" if result.code is None else f"exit code {result.code}"

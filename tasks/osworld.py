@@ -7,9 +7,14 @@ may be a list combined with ``conj`` "and"/"or") and ``related_apps``. What maps
 =====================================================  ============================================
 OSWorld                                                 screenact
 =====================================================  ============================================
-config ``launch`` {command, shell}                      setup ``launch`` (argv)
-config ``execute`` / ``command`` {command, shell}       setup ``run`` (exit code not checked, as there)
+config ``launch`` {command, shell}                      setup ``launch`` (argv; ``python`` is the project's
+                                                        interpreter, with pyautogui bound to the display)
+config ``execute`` / ``command`` {command, shell}       setup ``run`` in the home (exit code not checked, as there)
 config ``sleep`` {seconds}                              setup ``sleep`` (at most 10 s)
+config ``activate_window`` {window_name}                ``wait_window``, then ``xdotool … windowactivate``
+config ``download`` {files: [{url, path}]}              ``write_file`` from the local OSWorld file cache
+                                                        (``--osworld-cache``), never the network
+evaluator ``postconfig`` (the same steps)               ``before_check``
 func ``infeasible``                                     checker ``infeasible``
 ``compare_text_file``: vm_file vs vm_file               ``file_equals`` with ``expected_path``
   (options ignore_blanks, ignore_case)                  (``normalize: blanks``, ``ignore_case``)
@@ -18,24 +23,45 @@ func ``infeasible``                                     checker ``infeasible``
 ``exact_match``: vm_command_line + rule {expected}      ``command`` with ``stdout_equals``
 =====================================================  ============================================
 
-Everything else (downloads, ``open``, cloud files, browser and office getters, postconfig steps
-other than sleeps…) cannot run here; such tasks come back in the ``skipped`` list with the reason.
-Paths under OSWorld's home ``/home/user`` are moved to the sandbox's home ``/tmp/home``.
+The desktop is OSWorld's as far as it can be: ``HOME`` is ``/home/user`` with ``~/Desktop`` and the
+XDG folders (paths are kept, never rewritten), ``{CLIENT_PASSWORD}`` and the ``{SCREEN_…}`` placeholders
+are filled in, and the sandbox's ``sudo`` accepts ``sudo -S``. Everything else (files missing from the
+cache, ``open``, cloud files, browser and office getters…) cannot run here; such tasks are skipped with
+the reason.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shlex
-from pathlib import Path
+import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from tasks.task import MAX_SLEEP_S, Task, TaskFileError, task_from_data
 
 OSWORLD_HOME = "/home/user"
-SANDBOX_HOME = "/tmp/home"
 OSWORLD_SCREEN = {"width": 1920, "height": 1080}
+CLIENT_PASSWORD = "password"  # OSWorld's default; the sandbox's sudo accepts any
+XDG_FOLDERS = ("Desktop", "Documents", "Downloads", "Music", "Pictures", "Public", "Templates", "Videos")
+
+
+@dataclass(frozen=True)
+class OsworldOptions:
+    """How OSWorld tasks are brought here: the local file cache for downloads (None: every download is
+    missing) and the values of the placeholders."""
+
+    cache: Path | None = None
+    password: str = CLIENT_PASSWORD
+    width: int = OSWORLD_SCREEN["width"]
+    height: int = OSWORLD_SCREEN["height"]
+
+    def placeholders(self) -> dict[str, str]:
+        return {"{CLIENT_PASSWORD}": self.password, "{SCREEN_WIDTH}": str(self.width),
+                "{SCREEN_HEIGHT}": str(self.height), "{SCREEN_WIDTH_HALF}": str(self.width // 2),
+                "{SCREEN_HEIGHT_HALF}": str(self.height // 2)}
 
 
 class Skipped(NamedTuple):
@@ -50,45 +76,80 @@ class _Unsupported(ValueError):
     """The task uses something that has no equivalent here."""
 
 
-def _rehome(value: Any, home: str) -> Any:
-    """Move OSWorld home paths (and ``~``-free absolute paths under it) into the sandbox's home."""
+def _substitute(value: Any, table: dict[str, str]) -> Any:
+    """Fill in OSWorld's placeholders in every string of a task."""
     if isinstance(value, str):
-        return value.replace(OSWORLD_HOME, home)
+        for key, text in table.items():
+            value = value.replace(key, text)
+        return value
     if isinstance(value, list):
-        return [_rehome(v, home) for v in value]
+        return [_substitute(v, table) for v in value]
     if isinstance(value, dict):
-        return {k: _rehome(v, home) for k, v in value.items()}
+        return {k: _substitute(v, table) for k, v in value.items()}
     return value
+
+
+def _python(argv: list[str]) -> list[str]:
+    """``python``/``python3`` is the project's interpreter inside (it has pyautogui)."""
+    return ["{python}", *argv[1:]] if argv and argv[0] in ("python", "python3") else argv
 
 
 def _argv(command: Any, shell: bool) -> list[str]:
     if isinstance(command, list):
         if not command or not all(isinstance(c, str) for c in command):
             raise _Unsupported(f"command must be a non-empty list of strings, got {command!r}")
-        return ["sh", "-c", " ".join(command)] if shell else list(command)
+        return ["sh", "-c", " ".join(command)] if shell else _python(list(command))
     if isinstance(command, str) and command.strip():
-        return ["sh", "-c", command] if shell else shlex.split(command)
+        return ["sh", "-c", command] if shell else _python(shlex.split(command))
     raise _Unsupported(f"command must be a string or a list of strings, got {command!r}")
 
 
-def _setup_step(step: Any, index: int) -> dict[str, Any]:
+def _cached(task_id: str, index: str, files: Any, cache: Path | None) -> list[dict[str, Any]]:
+    """``write_file`` steps for a ``download`` from the local cache, laid out as OSWorld's own:
+    ``<cache>/<task id>/<uuid5(NAMESPACE_URL, url)>_<basename of path>``."""
+    if not isinstance(files, list) or not files:
+        raise _Unsupported(f"{index} download: 'files' must be a non-empty list of {{url, path}}")
+    steps = []
+    for f in files:
+        if not (isinstance(f, dict) and isinstance(f.get("url"), str) and isinstance(f.get("path"), str)):
+            raise _Unsupported(f"{index} download: each file needs a 'url' and a 'path', got {f!r}")
+        name = f"{uuid.uuid5(uuid.NAMESPACE_URL, f['url'])}_{os.path.basename(f['path'])}"
+        source = cache / task_id / name if cache is not None else None
+        if source is None or not source.is_file():
+            raise _Unsupported(f"{index} download: file not in the cache (no network)"
+                               + (f": {source}" if source is not None else "; give --osworld-cache"))
+        path = f["path"] if f["path"].startswith("/") else f"{OSWORLD_HOME}/{f['path']}"
+        steps.append({"kind": "write_file", "path": path, "source": str(source.resolve()), "mode": 0o755})
+    return steps
+
+
+def _steps(step: Any, index: str, task_id: str, options: OsworldOptions) -> list[dict[str, Any]]:
+    """Our steps for one OSWorld config (or postconfig) step."""
     if not isinstance(step, dict) or "type" not in step:
-        raise _Unsupported(f"config[{index}] is not a {{type, parameters}} step: {step!r}")
+        raise _Unsupported(f"{index} is not a {{type, parameters}} step: {step!r}")
     kind, params = step["type"], step.get("parameters") or {}
     if kind == "launch":
-        return {"kind": "launch", "argv": _argv(params.get("command"), bool(params.get("shell", False)))}
+        return [{"kind": "launch", "argv": _argv(params.get("command"), bool(params.get("shell", False))),
+                 "cwd": OSWORLD_HOME}]
     if kind in ("execute", "command"):
         if params.get("until"):
-            raise _Unsupported(f"config[{index}] {kind} with 'until' (retry until an output appears) is not supported")
-        return {"kind": "run", "argv": _argv(params.get("command"), bool(params.get("shell", False))), "check": False}
+            raise _Unsupported(f"{index} {kind} with 'until' (retry until an output appears) is not supported")
+        return [{"kind": "run", "argv": _argv(params.get("command"), bool(params.get("shell", False))),
+                 "check": False, "cwd": OSWORLD_HOME}]
     if kind == "sleep":
         seconds = float(params.get("seconds", 0))
         if seconds <= 0:
-            raise _Unsupported(f"config[{index}] sleep needs a positive 'seconds'")
-        return {"kind": "sleep", "seconds": min(seconds, MAX_SLEEP_S)}
+            raise _Unsupported(f"{index} sleep needs a positive 'seconds'")
+        return [{"kind": "sleep", "seconds": min(seconds, MAX_SLEEP_S)}]
+    if kind == "activate_window":
+        name = params.get("window_name")
+        if not isinstance(name, str) or not name:
+            raise _Unsupported(f"{index} activate_window needs a 'window_name'")
+        return [{"kind": "wait_window", "title": name},
+                {"kind": "run", "argv": ["xdotool", "search", "--name", name, "windowactivate"], "check": False}]
     if kind == "download":
-        raise _Unsupported(f"config[{index}] download: file not in the cache (no network)")
-    raise _Unsupported(f"config[{index}] step type {kind!r} has no equivalent here")
+        return _cached(task_id, index, params.get("files"), options.cache)
+    raise _Unsupported(f"{index} step type {kind!r} has no equivalent here")
 
 
 def _rules(expected: Any) -> dict[str, Any]:
@@ -126,7 +187,7 @@ def _checker(func: str, result: Any, expected: Any, options: Any) -> dict[str, A
         include, exclude = list(rules.get("include") or []), list(rules.get("exclude") or [])
         if rtype == "vm_command_line":
             return {"kind": "command", "argv": _argv(result.get("command"), bool(result.get("shell", False))),
-                    "exit_code": None, "stdout_contains": include, "stdout_excludes": exclude}
+                    "exit_code": None, "stdout_contains": include, "stdout_excludes": exclude, "cwd": OSWORLD_HOME}
         if rtype == "vm_file":
             return {"kind": "file_contains", "path": result["path"], "text": include, "absent": exclude}
         raise _Unsupported(f"check_include_exclude on a {rtype!r} result has no equivalent here")
@@ -135,17 +196,13 @@ def _checker(func: str, result: Any, expected: Any, options: Any) -> dict[str, A
         if rtype != "vm_command_line" or not isinstance(rules.get("expected"), str):
             raise _Unsupported(f"exact_match is supported on command output with a string rule, got {rtype!r}")
         return {"kind": "command", "argv": _argv(result.get("command"), bool(result.get("shell", False))),
-                "exit_code": None, "stdout_equals": rules["expected"]}
+                "exit_code": None, "stdout_equals": rules["expected"], "cwd": OSWORLD_HOME}
     raise _Unsupported(f"evaluator function {func!r} has no equivalent here")
 
 
 def _evaluator(ev: Any) -> dict[str, Any]:
     if not isinstance(ev, dict) or not ev.get("func"):
         raise _Unsupported("the task has no evaluator (its 'func' is empty): nothing could judge it")
-    for step in ev.get("postconfig") or []:
-        if not (isinstance(step, dict) and step.get("type") == "sleep"):
-            kind = step.get("type") if isinstance(step, dict) else step
-            raise _Unsupported(f"postconfig step {kind!r} is not supported")
     func = ev["func"]
     if func == "infeasible":
         return {"kind": "infeasible"}
@@ -160,35 +217,30 @@ def _evaluator(ev: Any) -> dict[str, Any]:
     return _checker(func, ev.get("result"), ev.get("expected"), ev.get("options"))
 
 
-def osworld_to_data(item: Any, home: str = SANDBOX_HOME) -> dict[str, Any]:
+def osworld_to_data(item: Any, options: OsworldOptions | None = None) -> dict[str, Any]:
     """Our task data for one OSWorld task (raises ValueError with the reason when it cannot be mapped)."""
+    options = options or OsworldOptions()
     if not isinstance(item, dict):
         raise _Unsupported(f"a task is a JSON object, got {type(item).__name__}")
     for key in ("id", "instruction"):
         if not isinstance(item.get(key), str) or not item[key].strip():
             raise _Unsupported(f"the task has no {key!r}")
-    item = _rehome(item, home)
+    item = _substitute(item, options.placeholders())
     config = item.get("config") or []
     if not isinstance(config, list):
         raise _Unsupported("'config' must be a list of steps")
+    evaluator = item.get("evaluator")
+    checker = _evaluator(evaluator)
+    homes = {"kind": "run", "argv": ["mkdir", "-p", *(f"{OSWORLD_HOME}/{d}" for d in XDG_FOLDERS)]}
+    setup = [homes] + [s for i, step in enumerate(config) for s in _steps(step, f"config[{i}]", item["id"], options)]
+    post = [s for i, step in enumerate(evaluator.get("postconfig") or [])
+            for s in _steps(step, f"postconfig[{i}]", item["id"], options)]
     tags = ["osworld"] + [str(a) for a in item.get("related_apps") or []]
     if item.get("snapshot"):
         tags.append(f"snapshot:{item['snapshot']}")
-    return {
-        "id": item["id"],
-        "instruction": item["instruction"].strip(),
-        "setup": [_setup_step(s, i) for i, s in enumerate(config)],
-        "checker": _evaluator(item.get("evaluator")),
-        "screen": dict(OSWORLD_SCREEN),
-        "tags": tags,
-    }
-
-
-@dataclass(frozen=True)
-class OsworldOptions:
-    """How OSWorld tasks are brought here: the home their paths move to."""
-
-    home: str = SANDBOX_HOME
+    return {"id": item["id"], "instruction": item["instruction"].strip(), "setup": setup, "checker": checker,
+            "before_check": post, "home": OSWORLD_HOME,
+            "screen": {"width": options.width, "height": options.height}, "tags": tags}
 
 
 def is_osworld_task(item: Any) -> bool:
@@ -217,7 +269,7 @@ def osworld_task(item: Any, path: str | Path | None = None, options: OsworldOpti
     TaskFileError."""
     _check_shape(item, path, index)
     try:
-        return task_from_data(osworld_to_data(item, (options or OsworldOptions()).home), path), None
+        return task_from_data(osworld_to_data(item, options), path), None
     except _Unsupported as exc:
         return None, str(exc)
     except TaskFileError as exc:
@@ -232,7 +284,7 @@ def _files(path: Path) -> list[Path]:
     raise TaskFileError(path, "no such file or folder")
 
 
-def load_osworld(path: str | Path, home: str = SANDBOX_HOME) -> tuple[list[Task], list[Skipped]]:
+def load_osworld(path: str | Path, options: OsworldOptions | None = None) -> tuple[list[Task], list[Skipped]]:
     """Import OSWorld task JSON from a file (one task or a list) or a folder (every ``*.json`` in it).
     Returns the tasks that map onto ours and, for the others, why not."""
     tasks: list[Task] = []
@@ -247,7 +299,7 @@ def load_osworld(path: str | Path, home: str = SANDBOX_HOME) -> tuple[list[Task]
         for item in items:
             ident = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
             try:
-                data = osworld_to_data(item, home)
+                data = osworld_to_data(item, options)
                 tasks.append(task_from_data(data, f))
             except _Unsupported as exc:
                 skipped.append(Skipped(str(f), ident, str(exc)))

@@ -10,7 +10,8 @@ import time
 from typing import Any
 
 from sandbox import App, Sandbox, SandboxError
-from tasks.task import LaunchStep, RunStep, SleepStep, Task, WaitFileStep, WaitWindowStep, WriteFileStep
+from tasks.task import (LaunchStep, RunStep, SleepStep, Task, WaitFileStep, WaitWindowStep, WriteFileStep,
+                        resolve_argv)
 
 POLL_S = 0.02
 
@@ -79,10 +80,11 @@ def _app_log_tail(sandbox: Sandbox, limit: int = 800) -> str:
     return f"; {tail}" if tail else ""
 
 
-def run_setup(task: Task, sandbox: Sandbox) -> list[App]:
-    """Execute ``task.setup`` in order; returns the apps launched. Raises SetupError on the first failure."""
+def run_setup(task: Task, sandbox: Sandbox, steps: list | None = None) -> list[App]:
+    """Execute ``task.setup`` (or ``steps``, e.g. ``task.before_check``) in order; returns the apps launched.
+    Raises SetupError on the first failure."""
     apps: list[App] = []
-    for i, step in enumerate(task.setup):
+    for i, step in enumerate(task.setup if steps is None else steps):
         try:
             if isinstance(step, LaunchStep):
                 app = sandbox.launch(step.command(), env=step.env, cwd=step.cwd)
@@ -92,9 +94,9 @@ def run_setup(task: Task, sandbox: Sandbox) -> list[App]:
                 if step.wait_window is not None:
                     sandbox.wait_window(step.wait_window, timeout=step.timeout)
             elif isinstance(step, WriteFileStep):
-                sandbox.write_file(step.path, step.content.encode("utf-8"), mode=step.mode)
+                sandbox.write_file(step.path, step.data(), mode=step.mode)
             elif isinstance(step, RunStep):
-                result = sandbox.run(step.argv, timeout=step.timeout, env=step.env, cwd=step.cwd)
+                result = sandbox.run(resolve_argv(step.argv), timeout=step.timeout, env=step.env, cwd=step.cwd)
                 if step.check and result.code != 0:
                     what = "timed out" if result.code is None else f"exited with code {result.code}"
                     raise RuntimeError(f"{step.argv} {what}: {(result.stderr or result.stdout).strip()[-400:]}")

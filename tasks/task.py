@@ -105,16 +105,35 @@ class LaunchStep(TaskModel):
         """The argv to start, with the interpreter filled in."""
         if self.app is not None:
             return [sys.executable, "-m", f"tasks.apps.{self.app}", "--state", self.state_path, *self.args]  # type: ignore[list-item]
-        return [sys.executable if a == "{python}" else a for a in self.argv or []]
+        return resolve_argv(self.argv or [])
+
+
+def resolve_argv(argv: list[str]) -> list[str]:
+    """``argv`` with ``"{python}"`` replaced by the project's interpreter (it has pyautogui, bound to the display)."""
+    return [sys.executable if a == "{python}" else a for a in argv]
 
 
 class WriteFileStep(TaskModel):
-    """Write a UTF-8 text file inside the sandbox (folders are created)."""
+    """Write a file inside the sandbox (folders are created): UTF-8 ``content``, or the bytes of ``source``, a
+    file on the host (an OSWorld download from the local cache)."""
 
     kind: Literal["write_file"]
     path: str
-    content: str
+    content: str | None = None
+    source: str | None = None
     mode: int = 0o644
+
+    @model_validator(mode="after")
+    def _one_content(self) -> "WriteFileStep":
+        if (self.content is None) == (self.source is None):
+            raise ValueError("give exactly one of 'content' (text) or 'source' (a host file to copy in)")
+        return self
+
+    def data(self) -> bytes:
+        """The bytes to write."""
+        if self.source is not None:
+            return Path(self.source).read_bytes()
+        return (self.content or "").encode("utf-8")
 
     @field_validator("path")
     @classmethod
@@ -317,6 +336,8 @@ class Task(TaskModel):
     screen: Screen = Screen()
     tags: list[str] = []
     lang: str = Field(default="en", pattern=r"^[a-z]{2}(-[A-Za-z]{2,4})?$")
+    home: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9_./-]+$")  # the desktop's HOME, if not the sandbox's
+    before_check: list[SetupStep] = []  # steps run after the agent ends, before the checker (OSWorld's postconfig)
 
     _path: str | None = PrivateAttr(default=None)
 

@@ -18,12 +18,13 @@ OS_DIR = DATA / "examples" / "os"
 
 # Each kept os-domain file: None (runs here) or a piece of the reason it is skipped.
 EXPECTED_OS = {
-    "0b35aee5": "download: file not in the cache", "13584542": "postconfig step 'execute'",
-    "23393935": "download: file not in the cache", "28cc3b7e": None, "37887e8c": "download: file not in the cache",
-    "3ce045a0": "'check_text_enlarged' has no equivalent", "4127319a": "download: file not in the cache",
-    "43c2d64c": None, "4783cc41": "'activate_window'", "4d117223": "download: file not in the cache",
-    "4d2b519e": "'func' is empty", "5812b315": "postconfig step 'execute'", "5c1075ca": "download: file not in the cache",
-    "5c433d22": "'func' is empty", "5ced85fc": "'activate_window'", "5ea617a3": "download: file not in the cache",
+    "0b35aee5": "getter vm_terminal_output has no equivalent", "13584542": "getter vm_terminal_output",
+    "23393935": "'check_moved_jpgs' has no equivalent", "28cc3b7e": None, "37887e8c": "download: file not in the cache",
+    "3ce045a0": "'check_text_enlarged' has no equivalent", "4127319a": "getter vm_terminal_output",
+    "43c2d64c": None, "4783cc41": None, "4d117223": "config[0] download: file not in the cache (no network)",
+    "4d2b519e": "'func' is empty", "5812b315": "postconfig[1] download: file not in the cache",
+    "5c1075ca": "download: file not in the cache", "5c433d22": "'func' is empty",
+    "5ced85fc": "postconfig[0] download: file not in the cache", "5ea617a3": "download: file not in the cache",
     "6ebbfb01": None, "6f56bf42": "download: file not in the cache", "765d2b74": "'func' is empty",
     "7688b85f": None, "94d95f96": None, "a462a795": None, "a4d98375": None, "ae039631": None, "b3d4a89c": None,
     "b6781586": "'is_utc_0' has no equivalent", "bedcedc4": None, "c288e301": None, "c56de254": None,
@@ -53,7 +54,9 @@ def test_every_kept_osworld_file_is_listed_as_runnable_or_skipped_with_its_reaso
             assert e["status"] == "skipped" and why in e["reason"], e
     others = {e["id"][:8]: e for e in entries if "/os/" not in e["source"]}
     assert others["3720f614"]["status"] == "ok"  # chrome, infeasible: nothing to install
-    assert "download: file not in the cache (no network)" in others["f918266a"]["reason"]
+    assert "download: file not in the cache (no network)" in others["2c9fc0de"]["reason"]
+    assert others["f918266a"]["reason"] == "evaluator getter cloud_file has no equivalent here"
+    assert "'is_extension_installed' has no equivalent" in others["0512bb38"]["reason"]  # vs_code
 
 
 def test_formats_are_told_apart_and_the_plain_listing_says_why(tmp_path):

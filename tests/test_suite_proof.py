@@ -61,6 +61,6 @@ def test_osworld_task_runs_in_a_sandbox():
         run_setup(task, sb)
         verdict = check(task, sb, None, wait=False)
         assert not verdict.passed and "does not exist" in verdict.reason
-        assert sb.run(["sh", "-c", "printf 'Hello  OSWorld\\n' > /tmp/home/Desktop/greeting.txt"]).code == 0
+        assert sb.run(["sh", "-c", "printf 'Hello  OSWorld\\n' > /home/user/Desktop/greeting.txt"]).code == 0
         verdict = check(task, sb, None, wait=False)
         assert verdict.passed, verdict.reason

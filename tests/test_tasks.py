@@ -322,13 +322,14 @@ def test_compare_ops(op, found, expected, result):
 def test_osworld_import():
     tasks, skipped = load_osworld(CORPUS / "osworld")
     by_id = {t.id: t for t in tasks}
-    assert len(tasks) == 6 and len(skipped) == 6
+    assert len(tasks) == 7 and len(skipped) == 5
     compare = by_id["5c1e8f3a-0b7d-4c55-9a1e-3f2d6b7c8a90"]
     assert isinstance(compare.checker, FileEquals)
-    assert compare.checker.path == "/tmp/home/Desktop/greeting.txt"  # /home/user moved to the sandbox's home
+    assert compare.checker.path == "/home/user/Desktop/greeting.txt" and compare.home == "/home/user"  # kept as is
     assert compare.checker.expected_path == "/tmp/expected_greeting.txt" and compare.checker.normalize == "blanks"
-    assert [s.kind for s in compare.setup] == ["run", "run", "sleep"]
-    assert compare.setup[1].argv[:2] == ["sh", "-c"] and compare.setup[1].check is False
+    assert [s.kind for s in compare.setup] == ["run", "run", "run", "sleep"]  # first: ~/Desktop and the XDG folders
+    assert "/home/user/Desktop" in compare.setup[0].argv
+    assert compare.setup[2].argv[:2] == ["sh", "-c"] and compare.setup[2].check is False
     assert (compare.screen.width, compare.screen.height) == (1920, 1080)
     assert "osworld" in compare.tags and "terminal" in compare.tags
     cmd = by_id["8a0d9c21-6e4b-4f3e-b1c7-2d5e9f0a1b34"].checker
@@ -340,13 +341,14 @@ def test_osworld_import():
     assert isinstance(by_id["0f9e8d7c-6b5a-4938-8271-605f4e3d2c1b"].checker, Infeasible)
     multi = by_id["a1b2c3d4-e5f6-4789-8abc-def012345678"]
     assert isinstance(multi.checker, AllOf) and len(multi.checker.checks) == 2
-    assert multi.setup[0].argv == ["xterm"]
+    assert multi.setup[1].argv == ["xterm"]
     reasons = {s.id: s.reason for s in skipped}
     assert "'is_expected_tabs' has no equivalent" in reasons["11111111-aaaa-4bbb-8ccc-000000000001"]
     assert "cloud" in reasons["11111111-aaaa-4bbb-8ccc-000000000002"]
     assert "download: file not in the cache" in reasons["11111111-aaaa-4bbb-8ccc-000000000003"]
-    assert "postconfig step 'execute'" in reasons["11111111-aaaa-4bbb-8ccc-000000000004"]
     assert "'open'" in reasons["11111111-aaaa-4bbb-8ccc-000000000005"]
+    post = by_id["11111111-aaaa-4bbb-8ccc-000000000004"]  # postconfig runs before the check
+    assert [s.argv for s in post.before_check] == [["pkill", "gedit"]]
     assert "no 'id'" in reasons[None]
 
 

@@ -47,12 +47,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def load_inputs(names: list[str], id_filter: str | None = None, osworld_root: Path | None = None) -> tuple[list, list]:
+def load_inputs(names: list[str], id_filter: str | None = None, osworld_root: Path | None = None,
+                osworld_cache: Path | None = None) -> tuple[list, list]:
     """(tasks that can run, entries skipped with their reason) from files, folders, OSWorld test sets or
     'suite'; a bad file is a UsageError naming file, field and value."""
     from agent.commands.tasks import find_entries
 
-    entries = find_entries(names, osworld_root)
+    entries = find_entries(names, osworld_root, osworld_cache)
     if id_filter:
         entries = [e for e in entries if id_filter in e.id]
         if not entries:
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
                          "not plan steps): use --mode scripted --grounder vlm with it, or another profile")
     out = args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     check_run_folder(out, args.resume, args.overwrite, mode, grounder)
-    tasks, skipped = load_inputs(args.tasks, args.filter, args.osworld_root)
+    tasks, skipped = load_inputs(args.tasks, args.filter, args.osworld_root, args.osworld_cache)
     check_desktop(not args.no_isolate)
     warn_unisolated(args.no_isolate)
     if mode == "scripted":
@@ -159,7 +160,7 @@ def _again(args: argparse.Namespace, mode: str, grounder: str) -> list[str]:
     again = ["screenact", "run", *args.tasks, "--mode", mode] + (["--grounder", grounder] if mode == "scripted" else [])
     for flag, value in (("--filter", args.filter), ("--base-url", args.base_url), ("--model", args.model),
                         ("--parallel", args.parallel if args.parallel != 1 else None),
-                        ("--max-steps", args.max_steps), ("--osworld-root", args.osworld_root)):
+                        ("--max-steps", args.max_steps), ("--osworld-root", args.osworld_root), ("--osworld-cache", args.osworld_cache)):
         if value is not None:
             again += [flag, str(value)]
     if args.profile != DEFAULT_PROFILE:
