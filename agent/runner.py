@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
@@ -194,7 +195,7 @@ def run_one(task: Any, settings: RunSettings, shared: _Shared, cancel: threading
         try:
             meta = {"task": task.model_dump(mode="json"), **_served(settings)}
             return await run_episode(task, _driver(settings, shared, model, cancel), folder, observers=observers,
-                                     isolate=settings.isolate, open_desktop=shared.open_desktop, meta=meta)
+                                     isolate=settings.isolate, open_desktop=_opener(task, shared), meta=meta)
         finally:
             if model is not None and hasattr(model, "aclose"):
                 await model.aclose()
@@ -207,6 +208,16 @@ def run_one(task: Any, settings: RunSettings, shared: _Shared, cancel: threading
         result = _task_result(task.id, episode)
     result.time_s = round(time.monotonic() - t0, 2)
     return result
+
+
+def _opener(task: Any, shared: _Shared) -> Callable[[int, int, bool], Any]:
+    """The desktop factory for ``task``: a task with its own home (OSWorld's) gets a sandbox of its own with that
+    ``HOME``; the others the run's (a warm pool's, when there is one)."""
+    if getattr(task, "home", None):
+        from agent.pipeline import open_sandbox
+
+        return partial(open_sandbox, home=task.home)
+    return shared.open_desktop
 
 
 def _served(settings: RunSettings) -> dict[str, Any]:
@@ -348,7 +359,8 @@ def _warm_pool(tasks: list[Any], settings: RunSettings) -> Any:
     capacity = default_capacity(settings.parallel) if settings.pool is None else settings.pool
     if capacity <= 0 or len(tasks) <= 1:
         return None
-    return SandboxPool([(t.screen.width, t.screen.height) for t in tasks], capacity, isolate=settings.isolate)
+    sizes = [(t.screen.width, t.screen.height) for t in tasks if not getattr(t, "home", None)]  # see _opener
+    return SandboxPool(sizes, capacity, isolate=settings.isolate) if len(sizes) > 1 else None
 
 
 def steps_text(result: TaskResult) -> str:

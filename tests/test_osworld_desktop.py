@@ -12,32 +12,39 @@ from pathlib import Path
 
 from tests.stub_openai import StubOpenAI
 from tests.test_cli_checks import screenact
-from tests.test_cli_results import kimi
+from tests.test_cli_results import GIVE_UP, kimi
 from tests.test_osworld_files import OS_DIR
 
 MOVE_TODO = "7688b85f-87a4-4e4a-b2f8-f3d6c3f29b82"  # move ~/Desktop/todo.txt into ~/Desktop/done/ (sudo -S set-up)
 COMPRESS = "37887e8c-da15-4192-923c-08fa390a176d"  # downloads setup.sh, opens a terminal; postconfig downloads eval.sh
+INFEASIBLE = "b3d4a89c-53f2-4d6b-8b6a-541fb5d205fa"  # switch off Bluetooth: passed only by giving up
 DONE = kimi("The task is complete.", "DONE")
 
 
-def run_task(tmp_path: Path, task_id: str, replies: list[str], *extra: object) -> dict:
+def run_tasks(tmp_path: Path, task_ids: list[str], replies: list[str], *extra: object) -> list[dict]:
     tasks = tmp_path / "tasks"
     tasks.mkdir(exist_ok=True)
-    shutil.copy(OS_DIR / f"{task_id}.json", tasks)
+    for task_id in task_ids:
+        shutil.copy(OS_DIR / f"{task_id}.json", tasks)
     out = tmp_path / "run"
     with StubOpenAI(replies) as stub:
         proc = screenact("run", tasks, "--base-url", stub.base_url, "--out", out, *extra)
     assert proc.returncode in (0, 1), proc.stderr
-    (result,) = json.loads((out / "results.json").read_text())["tasks"]
+    return json.loads((out / "results.json").read_text())["tasks"]
+
+
+def run_task(tmp_path: Path, task_id: str, replies: list[str], *extra: object) -> dict:
+    (result,) = run_tasks(tmp_path, [task_id], replies, *extra)
     return result
 
 
 def test_an_osworld_task_solved_in_a_terminal_passes(tmp_path):
     replies = [kimi("Open a terminal.", "pyautogui.hotkey('ctrl', 'alt', 't')"),
                kimi("Move the file.", "pyautogui.write('mv ~/Desktop/todo.txt ~/Desktop/done/\\n')"),
-               DONE]
-    result = run_task(tmp_path, MOVE_TODO, replies)
-    assert result["status"] == "passed", result
+               DONE, GIVE_UP]
+    # Two tasks in one run (a run of several may warm sandboxes ahead): each still gets HOME /home/user.
+    results = run_tasks(tmp_path, [MOVE_TODO, INFEASIBLE], replies)
+    assert [(r["id"], r["status"]) for r in results] == [(MOVE_TODO, "passed"), (INFEASIBLE, "passed")], results
 
 
 def test_an_osworld_task_answered_done_at_once_fails(tmp_path):
