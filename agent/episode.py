@@ -112,6 +112,11 @@ class Episode:
         """The raw model replies in order (steps that asked the model)."""
         return [s.reply for s in self.steps if s.reply is not None]
 
+    def own_frame(self, step: StepRecord) -> Path | None:
+        """The step's frame when it is on disk inside the episode folder; a name that leads out of it gives None."""
+        path = self.frame_path(step)
+        return path if path is not None and path.resolve().is_relative_to(self.folder.resolve()) else None
+
     def frame_path(self, step: StepRecord) -> Path | None:
         """The PNG the model saw at ``step``, if it is a plain file in the folder (never a link); read it
         with ``tools.safe_files.safe_read(ep.folder, path.name, …)``."""

@@ -72,7 +72,11 @@ class HealingDesktop:
         if planned.frame is None or not planned.description:
             return None
         now = self.desktop.screenshot()
-        old, new = gray(planned.frame), _gray_of(now)
+        try:
+            old, new = gray(planned.frame), _gray_of(now)
+        except (OSError, ValueError) as exc:  # a recorded frame that cannot be read (a hostile folder)
+            self.failed.append(f"step {planned.step}: the recorded frame cannot be read ({exc})")
+            return None
         if old.shape != new.shape:
             return None
         mask = changed(old, new, self.settings)
@@ -113,7 +117,7 @@ def plan(ep: Episode, steps: list[StepRecord]) -> list[_Planned]:
     for step in steps:
         words = step.action_text or step.instruction or _action_line(step.reply) or ""
         for e in step.executed:
-            out.append(_Planned(step.index, e.action.model_dump(mode="json"), ep.frame_path(step), words))
+            out.append(_Planned(step.index, e.action.model_dump(mode="json"), ep.own_frame(step), words))
     return out
 
 

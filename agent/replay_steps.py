@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from agent.episode import Episode
 from agent.frame_diff import DiffSettings, compare, diff_image, gray, target_change
 from agent.step import StepRecord
@@ -67,10 +69,15 @@ def check_step(old: Episode, rec: StepRecord, new: Episode, rep: StepRecord, act
                settings: DiffSettings, imaged: bool) -> tuple[StepCheck, list[Finding]]:
     """Compare one replayed step with its recording; save a diff image unless ``imaged`` (one was saved already)."""
     check = StepCheck(rep.index, actions_same)
-    a, b = old.frame_path(rec), new.frame_path(rep)
+    a, b = old.own_frame(rec), new.own_frame(rep)
     if a is None or b is None:
         return check, []
-    diff, mask = compare(gray(a), gray(b), settings)
+    try:
+        before, now = gray(a), gray(b)
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        check.screen_same = False
+        return check, [Finding(rep.index, "a frame cannot be read", str(a), f"{type(exc).__name__}: {exc}")]
+    diff, mask = compare(before, now, settings)
     check.similarity, check.screen_same = diff.similarity, diff.same(settings)
     points = pointer_points(rec)
     off = [p for p in points if target_change(mask, p, settings) > settings.target_tolerance]

@@ -135,3 +135,18 @@ def test_a_caret_is_not_a_difference_a_patch_is_unless_masked(episode):
     moved = compare(frame, np.asarray(patch), settings)[0]
     assert not moved.same(settings) and moved.box == (301, 150, 339, 170)  # its edge columns count as a caret's
     assert compare(frame, np.asarray(patch), DiffSettings(masks=((290, 140, 350, 180),)))[0].similarity == 1.0
+
+
+def test_a_hostile_episode_frame_is_a_divergence_not_a_crash_nor_a_read_outside(episode, tmp_path):
+    import json
+    import shutil
+
+    bad = shutil.copytree(episode, tmp_path / "bad")
+    (bad / "step-0002.png").write_bytes(b"not a png at all")
+    lines = [json.loads(line) for line in (bad / "steps.jsonl").read_text().splitlines()]
+    lines[0]["frame"] = "../../../../etc/passwd"  # a frame path that leaves the folder is not opened
+    (bad / "steps.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    report = replay_task_episode(bad, tmp_path / "again")
+    assert report.checks[0].similarity is None
+    assert report.first.step == 2 and report.first.what == "a frame cannot be read"
+    assert report.verdict is True
