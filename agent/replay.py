@@ -443,12 +443,14 @@ class _TaskView:
 def assert_replays(folder: str | Path, sandbox_factory: Callable[[int, int], Any] | None = None,
                    tmp: str | Path | None = None, *, tolerance: float = DiffSettings.tolerance,
                    masks: Sequence[tuple[int, int, int, int]] = (), reground: Any = None,
+                   launch: Sequence[Sequence[str]] = (), wait_window: str | None = None,
                    profile: str | None = None) -> ReplayReport:
     """For users' tests: replay an episode offline, then live, and fail with the first diverging step.
 
     An episode recorded from a task (``screenact run``, an MCP session) replays live with the task's own setup
     and checker, in a sandbox of the recorded size, or in ``sandbox_factory(width, height)``'s desktop. Any
-    other episode replays live only in the factory's desktop, which must be set up like the recording. The
+    other episode replays live in the factory's desktop, set up like the recording, or in a sandbox of the
+    recorded size that starts the ``launch`` commands (argv lists) and waits for ``wait_window``. The
     screens compare within ``tolerance`` (the share of changed 16-px blocks), ``masks`` (x1, y1, x2, y2)
     ignored. ``reground`` (``"ocr"``, ``"vlm"`` or a grounder) heals a moved pointer target; the replay then
     passes when the verdict does. The new episode and any diff image go to ``tmp``/replay (default: a new
@@ -458,7 +460,7 @@ def assert_replays(folder: str | Path, sandbox_factory: Callable[[int, int], Any
         raise AssertionError(_failure(report))
     ep = load_episode(folder)
     task_episode = bool((ep.task or {}).get("task")) or acts_only(ep)
-    if sandbox_factory is None and not task_episode:
+    if sandbox_factory is None and not task_episode and not launch:
         return report
     out = Path(tmp if tmp is not None else tempfile.mkdtemp(prefix="screenact-replay-")) / "replay"
     diff = DiffSettings(tolerance=tolerance, masks=tuple(tuple(int(v) for v in m) for m in masks))
@@ -469,7 +471,7 @@ def assert_replays(folder: str | Path, sandbox_factory: Callable[[int, int], Any
     if task_episode:
         report = replay_task_episode(folder, out, diff=diff, open_desktop=sandbox_factory, reground=reground)
     else:
-        desktop = sandbox_factory(*_screen_size(ep))
+        desktop = (sandbox_factory or _launched(launch, wait_window))(*_screen_size(ep))
         try:
             report = replay_live(folder, desktop, out, profile=profile, diff=diff, reground=reground)
         finally:
@@ -477,6 +479,25 @@ def assert_replays(folder: str | Path, sandbox_factory: Callable[[int, int], Any
     if not report.ok:
         raise AssertionError(_failure(report))
     return report
+
+
+def _launched(launch: Sequence[Sequence[str]], wait_window: str | None) -> Callable[[int, int], Any]:
+    """A factory of sandboxes that start ``launch`` and wait for the window ``wait_window``."""
+    from sandbox import Sandbox
+
+    def make(width: int, height: int) -> Any:
+        sb = Sandbox(width, height)
+        try:
+            for argv in launch:
+                sb.launch(list(argv))
+            if wait_window:
+                sb.wait_window(wait_window)
+        except BaseException:
+            sb.close()
+            raise
+        return sb
+
+    return make
 
 
 def _failure(report: ReplayReport) -> str:

@@ -15,7 +15,7 @@ import pytest
 from agent.episode import load_episode
 from agent.replay import assert_replays, replay_live, replay_offline
 from sandbox import Sandbox
-from tests.episode_recorder import HEIGHT, WIDTH, setup
+from tests.episode_recorder import HEIGHT, WIDTH, XTERM, setup
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = Path(__file__).resolve().parent / "corpus" / "episodes" / "xterm-write"
@@ -45,6 +45,8 @@ def test_the_user_helper_replays_in_a_few_lines(tmp_path):
 
     report = assert_replays(COMMITTED, desktop, tmp_path)
     assert report.ok and [c.similarity for c in report.checks] == [1.0] * 4
+    again = assert_replays(COMMITTED, tmp=tmp_path / "launched", launch=[XTERM], wait_window="shell")
+    assert again.ok and len(again.checks) == 4
 
 
 def test_a_diverging_step_is_reported_with_both_sides(tmp_path):
