@@ -264,6 +264,7 @@ def replay_live(folder: str | Path, sandbox: Any, out: str | Path, *, profile: s
     """Drive ``sandbox`` (already set up like the original) with the recorded replies; compare step by step.
     ``reground`` (a grounder) heals moved pointer targets (``agent.reground``)."""
     ep = load_episode(folder)
+    sandbox = SettledStart(sandbox)
     healer = _healer(ep, sandbox, reground, diff)
     if task is None:
         t = ep.task or {}
@@ -271,6 +272,29 @@ def replay_live(folder: str | Path, sandbox: Any, out: str | Path, *, profile: s
         task = _TaskView(t.get("id", ep.folder.name), t.get("instruction", ""), max(1, len(ep.steps)), steps)
     outcome = asyncio.run(_driver(ep, profile, config).run(task, healer or sandbox, out))
     return _healed(_compare(ep, Path(out), outcome.status, diff, healer and healer.healed), healer)
+
+
+class SettledStart:
+    """A replay's desktop whose first screenshot waits until the screen has been quiet for half a second: right
+    after the setup, the window manager may still be repainting a window's decoration as focused (seen under
+    load), and the first frame is compared with the recorded one."""
+
+    def __init__(self, desktop: Any) -> None:
+        self.desktop, self._started = desktop, False
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "desktop":  # not set yet (copying): no recursion
+            raise AttributeError(name)
+        return getattr(self.desktop, name)
+
+    def screenshot(self) -> Any:
+        """The screen now; the first time, once it has settled."""
+        if not self._started:
+            self._started = True
+            from tools.settle import settle
+
+            return settle(self.desktop.screenshot, quiet=0.5, timeout=5.0).frame
+        return self.desktop.screenshot()
 
 
 def _healer(ep: Episode, desktop: Any, grounder: Any, diff: DiffSettings | None) -> Any:
@@ -317,7 +341,8 @@ def replay_task_episode(folder: str | Path, out: str | Path, *, isolate: bool = 
     healers: list[Any] = []
 
     def opener(width: int, height: int, isolated: bool) -> Any:
-        desktop = open_sandbox(width, height, isolated) if open_desktop is None else open_desktop(width, height)
+        desktop = SettledStart(open_sandbox(width, height, isolated) if open_desktop is None
+                               else open_desktop(width, height))
         healers.append(_healer(ep, desktop, reground, diff))
         return healers[-1] or desktop
 
