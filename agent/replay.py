@@ -341,7 +341,8 @@ def replay_task_episode(folder: str | Path, out: str | Path, *, isolate: bool = 
     healers: list[Any] = []
 
     def opener(width: int, height: int, isolated: bool) -> Any:
-        desktop = SettledStart(open_sandbox(width, height, isolated) if open_desktop is None
+        home = getattr(task, "home", None)  # an OSWorld task's HOME, as run_episode gives its own sandbox
+        desktop = SettledStart(open_sandbox(width, height, isolated, home=home) if open_desktop is None
                                else open_desktop(width, height))
         healers.append(_healer(ep, desktop, reground, diff))
         return healers[-1] or desktop
