@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from agent.approval import Approval, rejection_message
 from agent.step import Executed, Rejected, Settle, StepRecord
 from tools.actions import ACTION_ADAPTER, Action, Done, Fail, Wait
 from tools.policy import Policy, Rejection
@@ -98,10 +99,11 @@ def identity(action: Action) -> Action:
 
 async def execute(desktop: Desktop, actions: Sequence[Action], step: StepRecord, *, policy: Policy,
                   deadline: float, to_screen: Callable[[Action], Action | Rejection] = identity,
-                  settling: SettleSettings | None = SettleSettings()) -> Acted:
+                  settling: SettleSettings | None = SettleSettings(), approval: Approval | None = None) -> Acted:
     """Run ``actions`` (``to_screen`` maps each to screen pixels) and record them in ``step``.
 
-    Fills ``step.executed``, ``step.rejections``, ``step.settle`` and the ``act``/``settle`` timings.
+    Fills ``step.executed``, ``step.rejections``, ``step.approvals``, ``step.settle`` and the
+    ``act``/``settle`` timings. ``approval``: actions its rules mark run only when a person says yes.
     ``deadline`` (``time.monotonic()``) cuts a long wait short and stops before an action past it.
     ``settling=None`` neither settles nor captures: ``Acted.frame`` is None (a caller that wants no screen).
     """
@@ -113,6 +115,8 @@ async def execute(desktop: Desktop, actions: Sequence[Action], step: StepRecord,
         actions = ()
     for action in actions:
         screen = _checked(action, to_screen, policy, desktop, deadline)
+        if approval is not None and not isinstance(screen, Rejected):
+            screen = await _approved(approval, action, screen, step)
         if isinstance(screen, Rejected):
             step.rejections.append(screen)
             break
@@ -139,6 +143,17 @@ async def execute(desktop: Desktop, actions: Sequence[Action], step: StepRecord,
     step.timings["settle"] = ms(time.perf_counter() - t)
     step.settle = Settle(stable=settled.stable, changed=settled.changed, frames=settled.frames)
     return Acted(settled.frame, 0.0, None, ran)
+
+
+async def _approved(approval: Approval, action: Action, screen: Action, step: StepRecord) -> Action | Rejected:
+    """``screen`` when no rule marks it or a person approved it (the decision goes into ``step``)."""
+    decision = await asyncio.to_thread(approval.decide, screen)
+    if decision is None:
+        return screen
+    step.approvals.append(decision)
+    if decision.approved:
+        return screen
+    return Rejected(action=action, message=rejection_message(decision), screen_action=screen.model_dump(mode="json"))
 
 
 def _checked(action: Action, to_screen: Callable[[Action], Action | Rejection], policy: Policy,

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.approval import Approval
 from agent.budget import BudgetSettings, ContextBudget
 from agent.episode import EpisodeWriter
 from agent.execute import Acted, Desktop, RunLimits, SettleSettings, capture, execute, ms
@@ -72,8 +73,10 @@ class Agent:
     mode = "auto"
 
     def __init__(self, model: ModelClient, profile: Profile, *, policy: Policy | None = None,
-                 config: AgentConfig | None = None, model_name: str | None = None, cancel: Any = None) -> None:
-        self.cancel = cancel  # a threading.Event (anything with is_set()): ends the run as cancelled
+                 config: AgentConfig | None = None, model_name: str | None = None, cancel: Any = None,
+                 approval: Approval | None = None) -> None:
+        self.cancel = cancel
+        self.approval = approval  # actions its rules mark wait for a person's yes  # a threading.Event (anything with is_set()): ends the run as cancelled
         self.model = model
         self.profile = profile
         self.policy = policy or profile.policy()
@@ -169,7 +172,8 @@ class Agent:
         """Transform, check and execute the reply's actions (``agent.execute``); rejections become feedback."""
         acted = await execute(desktop, parsed.actions, step, policy=self.policy, deadline=limits.deadline,
                               to_screen=image.transform.action_to_screen,
-                              settling=SettleSettings(self.config.settle_quiet_s, self.config.settle_timeout_s))
+                              settling=SettleSettings(self.config.settle_quiet_s, self.config.settle_timeout_s),
+                              approval=self.approval)
         step.feedback = "; ".join(map(str, step.rejections)) or None
         return acted
 

@@ -49,6 +49,7 @@ class RunSettings:
     context_len: int = 8192
     request_timeout: float = 300.0
     estimate_tokens: bool = False
+    approve: bool = False  # auto mode: actions the default approval rules mark wait for a yes on the terminal
     pool: int | None = None  # sandboxes started ahead for the next tasks (None: agent.sandbox_pool.default_capacity)
 
     def budget(self) -> Any:
@@ -236,8 +237,11 @@ def _driver(settings: RunSettings, shared: _Shared, model: Any, cancel: threadin
     from agent.loop import Agent, AgentConfig
     from agent.profiles import get_profile
 
+    from agent.approval import Approval
+
     config = AgentConfig(max_steps=settings.max_steps, budget=settings.budget())
-    return Agent(model, get_profile(settings.profile), config=config, model_name=settings.model, cancel=cancel)
+    return Agent(model, get_profile(settings.profile), config=config, model_name=settings.model, cancel=cancel,
+                 approval=Approval() if settings.approve else None)
 
 
 def _task_result(task_id: str, episode: Any) -> TaskResult:

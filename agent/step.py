@@ -74,6 +74,16 @@ class Rejected(_Record):
         return f"{self.what} was not executed: {self.message}"
 
 
+class ApprovalRecord(_Record):
+    """A person's decision on an action an approval rule marked (``agent.approval``): the screen action,
+    the rule in words, the answer, and who gave it (``terminal``, ``no terminal`` …)."""
+
+    action: Action
+    rule: str
+    approved: bool
+    by: str
+
+
 class Settle(_Record):
     """How the screen behaved after acting: frames compared until quiet."""
 
@@ -159,6 +169,7 @@ class StepRecord(_Record):
     grounding: list[GroundingRecord] = Field(default_factory=list)
     executed: list[Executed] = Field(default_factory=list)
     rejections: list[Rejected] = Field(default_factory=list)
+    approvals: list[ApprovalRecord] = Field(default_factory=list)
     feedback: str | None = None
     error: str | None = None
     usage: Usage | None = None

@@ -43,6 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-steps", type=positive_int, help="override each task's max_steps (--mode auto only)")
     p.add_argument("--filter", metavar="TEXT", help="only tasks whose id contains TEXT")
     p.add_argument("--no-isolate", action="store_true", help="run sandboxes without bubblewrap (not isolated)")
+    p.add_argument("--approve", action="store_true",
+                   help="--mode auto: ask on the terminal before an action the approval rules mark (rm -rf, sudo, "
+                   "curl | sh, … see docs/approval.md); with no terminal such actions are rejected")
     add_osworld_flags(p)
     p.set_defaults(func=run)
 
@@ -76,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
     tasks, skipped = load_inputs(args.tasks, args.filter, args.osworld_root, args.osworld_cache)
     check_desktop(not args.no_isolate)
     warn_unisolated(args.no_isolate)
+    if args.approve and mode != "auto":
+        raise UsageError("--approve asks before the model's actions in --mode auto; a scripted task's steps are "
+                         "the task's own")
     if mode == "scripted":
         missing = [t.id for t in tasks if not t.steps]
         if missing:
@@ -98,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
                            profile=args.profile, model=model, base_url=base_url if model else None,
                            grounder=grounder, isolate=not args.no_isolate, max_steps=args.max_steps,
                            context_len=context_len, request_timeout=args.request_timeout,
-                           estimate_tokens=args.estimate_tokens)
+                           estimate_tokens=args.estimate_tokens, approve=args.approve)
     return finish(run_tasks(tasks, settings, suite=" ".join(args.tasks),
                                    skipped=[(e.id, e.reason) for e in skipped]), out, _again(args, mode, grounder))
 
