@@ -385,13 +385,10 @@ class Worker:
     def op_view(self, nonce: str, control: bool = False) -> dict[str, Any]:
         """Serve one live-view connection: the host sent its socket over the view pair with ``nonce``."""
         conn = self._view_socket(nonce)
-        try:
-            proc = subprocess.Popen(
-                viewer_argv(self.env["DISPLAY"], control), env=self.env, stdin=conn, stdout=conn,
-                stderr=open(self.log_dir / "x11vnc.log", "ab", buffering=0), preexec_fn=_die_with_worker,
-                close_fds=True)
-        finally:
-            conn.close()
+        # beside the apps' logs, not among them: log_tail reports the newest app's
+        with conn, open(self.log_dir.parent / "x11vnc.log", "ab", buffering=0) as log:
+            proc = subprocess.Popen(viewer_argv(self.env["DISPLAY"], control), env=self.env, stdin=conn,
+                                    stdout=conn, stderr=log, preexec_fn=_die_with_worker, close_fds=True)
         self.viewers = [v for v in self.viewers if v.poll() is None] + [proc]
         return {"pid": proc.pid}
 

@@ -245,9 +245,15 @@ def test_view_only_drops_input_and_control_passes_it() -> None:
     """A viewer's pointer moves the desktop's pointer only when control was handed over."""
     with Sandbox(*SCREEN) as sb:
         sb.act({"type": "move", "x": 10, "y": 10})
+        sb.launch(["sh", "-c", "echo app-says-hello >&2; exec sleep 60"])
+        deadline = time.monotonic() + 15
+        while "app-says-hello" not in sb.app_log_tail():
+            assert time.monotonic() < deadline, "the app's log stayed empty"
+            time.sleep(0.05)
         with sb.open_view() as conn:
             _rfb_pointer(conn, 300, 200)
             assert sb.screenshot().cursor == (10, 10)
+        assert "app-says-hello" in sb.app_log_tail()  # the viewer's log does not hide the newest app's
         with sb.open_view(control=True) as conn:
             _rfb_pointer(conn, 300, 200)
             deadline = time.monotonic() + 15
