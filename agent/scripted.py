@@ -34,6 +34,7 @@ class ScriptedConfig:
 
     settle_quiet_s: float = 0.12
     settle_timeout_s: float = 3.0
+    relook_s: float = 2.0  # how long a step whose target is missing waits for the screen to change
     time_limit_s: float = 600.0
 
 
@@ -87,6 +88,17 @@ class ScriptedRunner:
             capture_s = 0.0
         return outcome.end_with(Done())
 
+    async def _changed_screen(self, desktop: Desktop, frame: Any, limits: RunLimits) -> Any | None:
+        """The first frame that differs from ``frame`` within ``relook_s`` (and the run's deadline), else None."""
+        end = min(time.monotonic() + self.config.relook_s, limits.deadline)
+        before = frame.array()[:, :, :3].tobytes()
+        while time.monotonic() < end:
+            await asyncio.sleep(self.config.settle_quiet_s)
+            later, _ = await capture(desktop)
+            if later.array()[:, :, :3].tobytes() != before:
+                return later
+        return None
+
     async def _step(self, step: StepRecord, text: str, frame: Any, desktop: Desktop, limits: RunLimits,
                     outcome: RunOutcome, recorder: Recorder) -> tuple[RunOutcome | None, Any]:
         """Ground and execute one step into ``step``: (the outcome when the episode ends here, else None;
@@ -95,11 +107,10 @@ class ScriptedRunner:
         try:
             actions = await self._actions(step, text, frame)
             if any(g.point is None for g in step.grounding):
-                # on a busy machine the screen may have settled mid-redraw (a tab's page not drawn yet):
-                # one more look, grounded again only if the screen changed since
-                await asyncio.sleep(self.config.settle_quiet_s)
-                later, _ = await capture(desktop)
-                if later.array()[:, :, :3].tobytes() != frame.array()[:, :, :3].tobytes():
+                # the screen may have settled mid-redraw (a tab's page not drawn yet): one more look,
+                # grounded again only once the screen has changed
+                later = await self._changed_screen(desktop, frame, limits)
+                if later is not None:
                     frame = later
                     step.frame = recorder.save_frame(step.index, frame)
                     actions = await self._actions(step, text, frame)
