@@ -329,7 +329,9 @@ def stub():
 
 @pytest.fixture(scope="module")
 def ui(stub, tmp_path_factory):
-    server = UIServer(stub.base_url, tmp_path_factory.mktemp("ui"), env={"OPENAI_API_KEY": SECRET_KEY})
+    # CI services set CI=true, which Chainlit's CLI takes as its --ci flag (it then swaps in a fake key)
+    env = {"OPENAI_API_KEY": SECRET_KEY, "CI": "true"}
+    server = UIServer(stub.base_url, tmp_path_factory.mktemp("ui"), env=env)
     try:
         server.started_in = server.wait_ready()
         yield server

@@ -206,10 +206,16 @@ def announce(host: str, port: int, token: str | None, where: str) -> None:
     print(f"screenact ui: http://{name}:{port}{query} ({where})", file=sys.stderr, flush=True)
 
 
+CHAINLIT_FLAG_ENV = frozenset({"CI", "WATCH", "HEADLESS", "DEBUG", "NO_CACHE", "RUN_TARGET"})
+
+
 def serve(config: "UIConfig") -> None:
     """Become the Chainlit server. exec, not a child: the signals a supervisor sends (SIGTERM, SIGINT,
     SIGKILL) reach the server itself, so there is no parent that could die and leave it serving."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCREENACT_UI_")}
+    # Chainlit's CLI reads bare CI, WATCH, DEBUG, ... as its own flags; CI=true (set by every CI service)
+    # makes it overwrite OPENAI_API_KEY with a fake key, so the user's server would get the wrong one.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("SCREENACT_UI_") and k not in CHAINLIT_FLAG_ENV}
     env.update(config.to_env())
     env["CHAINLIT_APP_ROOT"] = str(config.state_dir)
     env.setdefault("PYTHONUNBUFFERED", "1")
