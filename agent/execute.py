@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from agent.approval import Approval, rejection_message
 from agent.step import Executed, Rejected, Settle, StepRecord
-from tools.actions import ACTION_ADAPTER, Action, Done, Fail, Wait
+from tools.actions import ACTION_ADAPTER, TERMINAL_ACTIONS, Action, Wait
 from tools.policy import Policy, Rejection
 from tools.settle import settle
 
@@ -120,7 +120,7 @@ async def execute(desktop: Desktop, actions: Sequence[Action], step: StepRecord,
         if isinstance(screen, Rejected):
             step.rejections.append(screen)
             break
-        if isinstance(screen, (Done, Fail)):
+        if isinstance(screen, TERMINAL_ACTIONS):
             terminal = screen
             step.executed.append(Executed(action=screen))
             break
@@ -165,7 +165,7 @@ def _checked(action: Action, to_screen: Callable[[Action], Action | Rejection], 
     checked = policy.check(screen, desktop.width, desktop.height)
     if isinstance(checked, Rejection):
         return Rejected(action=action, message=checked.message, screen_action=checked.action)
-    if isinstance(checked, (Done, Fail)):
+    if isinstance(checked, TERMINAL_ACTIONS):
         return checked
     left = deadline - time.monotonic()
     if left <= 0:

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from agent.episode import STEPS_FILE, Episode, load_episode
 from agent.errors import UsageError
 from agent.step import StepRecord
-from tools.actions import Action, Done, Fail
+from tools.actions import TERMINAL_ACTIONS, Action
 from tools.render import pyautogui_code
 
 Target = Literal["raw", "canonical"]
@@ -116,8 +116,8 @@ def _messages(ep: Episode, step: StepRecord, images: _Images, tag: str) -> tuple
 def canonical_reply(step: StepRecord, profile: Any, screen: tuple[int, int]) -> str | None:
     """The thought and the validated actions, re-rendered in ``profile``'s format (None: no usable action)."""
     actions: list[Action] = [e.action for e in step.executed if e.ok]
-    if not any(isinstance(a, (Done, Fail)) for a in actions):  # an answer the loop ended on without executing
-        actions += [a for a in step.parsed if isinstance(a, (Done, Fail))]
+    if not any(isinstance(a, TERMINAL_ACTIONS) for a in actions):  # an answer the loop ended on without executing
+        actions += [a for a in step.parsed if isinstance(a, TERMINAL_ACTIONS)]
     if not actions:
         return None
     w, h = screen

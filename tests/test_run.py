@@ -24,11 +24,28 @@ def kimi(thought: str, code: str) -> str:
     return f"◁think▷{thought}◁/think▷## Action:\n{thought}\n\n## Code:\n```python\n{code}\n```"
 
 
+def earlier_run(out: Path, outside: Path) -> None:
+    """A finished run in ``out`` whose results name its episode, a symlink to ``outside`` and a path."""
+    (out / "old-task").mkdir(parents=True)
+    (out / "old-task" / "episode.json").write_text("{}")
+    outside.mkdir()
+    (outside / "keep.txt").write_text("not the run's")
+    (out / "linked").symlink_to(outside)
+    (out / "notes.txt").write_text("the user's own file")
+    (out / "report.html").write_text("<p>old</p>")
+    tasks = [{"id": "old-task"}, {"id": "linked"}, {"id": "../" + outside.name}]
+    (out / "results.json").write_text(json.dumps({"run": {"mode": "scripted"}, "tasks": tasks}))
+
+
 def test_scripted_run_with_the_ocr_grounder_passes_and_writes_everything(tmp_path, capsys):
     out = tmp_path / "run"
+    earlier_run(out, tmp_path / "elsewhere")
     code = main(["run", "suite", "--mode", "scripted", "--grounder", "ocr", "--parallel", "2", "--out", str(out),
-                 "--filter", "form-country-canada"] )
+                 "--filter", "form-country-canada", "--overwrite"])
     assert code == 0, capsys.readouterr()
+    # --overwrite removed the earlier run's episode, and only that: not through a symlink or a path
+    assert not (out / "old-task").exists() and (out / "notes.txt").exists()
+    assert (tmp_path / "elsewhere" / "keep.txt").exists() and (out / "linked").is_symlink()
     results = json.loads((out / "results.json").read_text())
     assert results["summary"] == {"passed": 1, "failed": 0, "errors": 0, "cancelled": 0, "not_started": 0, "skipped": 0,
                                   "total": 1, "pass_rate": 1.0}

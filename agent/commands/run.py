@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -100,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("grounder: ocr (the embedded CPU grounder, no model)", file=sys.stderr)
     out_folder(out)
+    if args.overwrite:
+        clear_earlier_run(out)
     settings = RunSettings(mode=mode, out=out, parallel=args.parallel, resume=args.resume,
                            profile=args.profile, model=model, base_url=base_url if model else None,
                            grounder=grounder, isolate=not args.no_isolate, max_steps=args.max_steps,
@@ -141,6 +144,28 @@ def check_run_folder(out: Path, resume: bool, overwrite: bool, mode: str, ground
     if previous and was != now:
         raise UsageError(f"--resume: {out} holds a run in {_label(*was)}; this one would be {_label(*now)} "
                          "(use the same flags, or another --out)")
+
+
+def clear_earlier_run(out: Path) -> list[str]:
+    """For --overwrite: delete what the earlier run in ``out`` wrote — the episode folders its results.json
+    names, its results and its report — so the new run's page shows no stale episodes. Anything else in
+    ``out`` stays; a name that is not a plain folder directly inside ``out`` (a path, a symlink) is left
+    alone, since results.json may come from someone else. Returns the folders deleted."""
+    from agent.report.episode_page import REPORT_NAME
+    from agent.runner import read_results
+
+    gone = []
+    for item in read_results(out).get("tasks", []):
+        name = item.get("id") if isinstance(item, dict) else None
+        if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name:
+            continue
+        folder = out / name
+        if folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder)
+            gone.append(name)
+    for name in ("results.json", REPORT_NAME):
+        (out / name).unlink(missing_ok=True)
+    return gone
 
 
 def _label(mode: str | None, grounder: str | None) -> str:

@@ -135,6 +135,14 @@ def as_number(value: Any, what: str, limits: Limits) -> float:
     raise Problem(f"{what} must be a number, not {_type_word(value)}")
 
 
+def wait_seconds(args: dict[str, Any], names: tuple[str, ...], limits: Limits) -> float:
+    """A wait's length from the first of ``names`` present in a JSON call's arguments, else ``bare_wait``."""
+    for name in names:
+        if args.get(name) is not None:
+            return as_number(args[name], name, limits)
+    return limits.bare_wait
+
+
 def as_int(value: Any, what: str, limits: Limits) -> int:
     """An integer from an integral number or numeric string (``3``, ``3.0``, ``"3"``)."""
     number = as_number(value, what, limits)

@@ -39,7 +39,7 @@ from typing import Any
 from tools.keys import split_combo
 from tools.actions import Click, Done, Drag, Fail, Key, KeyDown, KeyUp, MouseDown, MouseUp, Move, Scroll, TypeText, Wait
 from tools.parse._base import Builder, Limits, Parsed, Problem, begin, make
-from tools.parse._literals import as_int, as_number, as_text
+from tools.parse._literals import as_int, as_number, as_text, wait_seconds
 from tools.parse._text import code_blocks, outside_blocks
 
 HINT = 'Answer with a JSON action such as ```json\n{"action_type": "CLICK", "x": 640, "y": 360}\n```.'
@@ -228,8 +228,7 @@ def _hotkey(p: dict[str, Any], builder: Builder, limits: Limits, kind: str) -> N
 
 
 def _wait(p: dict[str, Any], builder: Builder, limits: Limits, kind: str) -> None:
-    seconds = p.get("seconds", p.get("time"))
-    builder.add(make(Wait, kind, seconds=limits.bare_wait if seconds is None else as_number(seconds, "seconds", limits)))
+    builder.add(make(Wait, kind, seconds=wait_seconds(p, ("seconds", "time"), limits)))
 
 
 def _done(p: dict[str, Any], builder: Builder, limits: Limits, kind: str) -> None:

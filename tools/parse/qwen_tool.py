@@ -28,7 +28,7 @@ from typing import Any
 
 from tools.actions import Click, Done, Drag, Fail, Key, Move, Scroll, TypeText, Wait
 from tools.parse._base import Builder, Limits, Parsed, Problem, begin, first_point, make
-from tools.parse._literals import as_int, as_number, as_text
+from tools.parse._literals import as_int, as_number, as_text, wait_seconds
 from tools.parse._text import code_blocks, outside_blocks, point_in_text
 from tools.parse.pyautogui_code import read_code_in
 
@@ -206,8 +206,7 @@ def _type(args: dict[str, Any], builder: Builder, limits: Limits, action: str) -
 
 
 def _wait(args: dict[str, Any], builder: Builder, limits: Limits, action: str) -> None:
-    seconds = args.get("time", args.get("seconds"))
-    builder.add(make(Wait, action, seconds=limits.bare_wait if seconds is None else as_number(seconds, "time", limits)))
+    builder.add(make(Wait, action, seconds=wait_seconds(args, ("time", "seconds"), limits)))
 
 
 def _terminate(args: dict[str, Any], builder: Builder, limits: Limits, action: str) -> None:
