@@ -14,7 +14,7 @@ from agent.errors import UsageError
 from agent.lifecycle import sigterm_as_interrupt
 
 # Subcommands in the order --help lists them; each module has add_parser(subparsers) and run(args).
-COMMANDS = ["demo", "run", "tasks", "export", "ground", "make_grounding_set", "replay", "report", "serve", "ui", "mcp", "sandbox"]
+COMMANDS = ["demo", "run", "tasks", "export", "ground", "make_grounding_set", "replay", "report", "serve", "ui", "mcp", "sandbox", "doctor"]
 
 
 def _available() -> list:

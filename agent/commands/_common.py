@@ -69,12 +69,15 @@ def positive_float(text: str) -> float:
     return value
 
 
-def add_model_flags(p: argparse.ArgumentParser) -> None:
+def add_model_flags(p: argparse.ArgumentParser, several: bool = False) -> None:
     """``--base-url``, ``--model``, ``--profile``, ``--context-len``: where the model is and how to talk to it.
+    ``several``: ``--base-url`` may name several servers (repeated, or comma-separated; see :func:`endpoints`).
 
     Check them with :func:`check_model_flags` before use."""
-    p.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://gpu-box:8000/v1 "
-                   "(default: $OPENAI_BASE_URL, else http://localhost:8000/v1)")
+    p.add_argument("--base-url", action="append" if several else "store", metavar="URL",
+                   help="OpenAI-compatible server, e.g. http://gpu-box:8000/v1 "
+                   + ("(repeatable, or comma-separated: requests are spread over the servers) " if several else "")
+                   + "(default: $OPENAI_BASE_URL, else http://localhost:8000/v1)")
     p.add_argument("--model", help="served model name (default: the only model the server lists)")
     p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"model profile (default {DEFAULT_PROFILE})")
     p.add_argument("--context-len", type=int, default=None, metavar="TOKENS",
@@ -93,26 +96,49 @@ def add_estimate_tokens_flag(p: argparse.ArgumentParser) -> None:
                    "(one request fewer per model call; max_tokens may come out a little lower)")
 
 
-def endpoint(args: argparse.Namespace) -> str:
-    """The model server's base URL: ``--base-url``, else ``$OPENAI_BASE_URL`` / ``$OPENAI_API_BASE``, else the
-    default; a UsageError naming where it came from and the fix when it has no http:// or https://."""
+def _checked_url(source: str, value: str) -> str:
+    """``value`` without its trailing slash; a UsageError naming ``source`` and the fix when it has no scheme."""
+    if not value.startswith(("http://", "https://")):
+        raise UsageError(f"{source} must start with http:// or https://, got {value!r}; "
+                         f"for example http://{value.split('://')[-1]}")
+    return value.rstrip("/")
+
+
+def endpoints(args: argparse.Namespace) -> list[str]:
+    """Every model server's base URL: each ``--base-url`` (repeated, or comma-separated), else
+    ``$OPENAI_BASE_URL`` / ``$OPENAI_API_BASE``, else the default; a UsageError naming where a URL came from
+    when it has no http:// or https://, or when one server is named twice."""
     from agent.models.openai_backend import DEFAULT_BASE_URL
 
-    for source, value in (("--base-url", args.base_url), ("OPENAI_BASE_URL", os.environ.get("OPENAI_BASE_URL")),
-                          ("OPENAI_API_BASE", os.environ.get("OPENAI_API_BASE"))):
+    given = args.base_url if isinstance(args.base_url, list) else [args.base_url] if args.base_url else []
+    urls = [_checked_url("--base-url", part.strip()) for value in given for part in value.split(",") if part.strip()]
+    if given and not urls:
+        raise UsageError("--base-url needs a URL, e.g. http://localhost:8000/v1")
+    twice = next((u for i, u in enumerate(urls) if u in urls[:i]), None)
+    if twice is not None:
+        raise UsageError(f"--base-url {twice} is named twice")
+    if urls:
+        return urls
+    for source in ("OPENAI_BASE_URL", "OPENAI_API_BASE"):
+        value = os.environ.get(source)
         if value:
-            if not value.startswith(("http://", "https://")):
-                raise UsageError(f"{source} must start with http:// or https://, got {value!r}; "
-                                 f"for example http://{value.split('://')[-1]}")
-            return value.rstrip("/")
-    return DEFAULT_BASE_URL
+            return [_checked_url(source, value)]
+    return [DEFAULT_BASE_URL]
+
+
+def endpoint(args: argparse.Namespace) -> str:
+    """The model server's base URL, for a command that talks to one (see :func:`endpoints`)."""
+    urls = endpoints(args)
+    if len(urls) > 1:
+        raise UsageError(f"this command talks to one model server; --base-url names {len(urls)}")
+    return urls[0]
 
 
 def check_model_flags(args: argparse.Namespace) -> "Profile":
     """The profile ``--profile`` names; a UsageError naming the flag and value when a model flag is bad."""
     from agent.profiles import get_profile
 
-    endpoint(args)
+    endpoints(args)
     if args.context_len is not None and args.context_len < MIN_CONTEXT_LEN:
         raise UsageError(f"--context-len must be at least {MIN_CONTEXT_LEN}, got {args.context_len}")
     try:
