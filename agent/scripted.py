@@ -10,7 +10,6 @@ so that an infeasible task can be scripted honestly.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,6 @@ from tasks.steps import Step, StepParseError, parse_step
 from tools.actions import Action, Click, Done, Drag, Fail, Key, Scroll, TypeText, Wait
 from tools.policy import Policy
 
-_TERMINAL = re.compile(r"^\s*(?:(done|finish(?:ed)?|完成)|(?:fail|give up|无法完成|放弃))\s*[:：]?\s*(.*)$", re.I)
 
 
 @dataclass
@@ -132,10 +130,9 @@ class ScriptedRunner:
 
     async def _actions(self, step: StepRecord, text: str, frame: Any) -> list[Action]:
         """The actions of a step in words, in screen pixels; its groundings land in ``step.grounding``."""
-        terminal = _TERMINAL.match(text)
-        if terminal:
-            return [Done() if terminal.group(1) else Fail(reason=terminal.group(2) or None)]
         parsed = parse_step(text)
+        if parsed.kind in ("done", "fail"):
+            return [Done(answer=parsed.text) if parsed.kind == "done" else Fail(reason=parsed.text)]
         t = time.perf_counter()
         actions, groundings = await self._plan(parsed, frame)
         step.timings["ground"] = ms(time.perf_counter() - t)

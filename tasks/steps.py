@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict
 StepKind = Literal["click", "double_click", "right_click", "type", "press", "scroll", "drag", "wait", "done", "fail"]
 MAX_WAIT_S = 30.0
 MAX_REPEAT = 50
+MAX_STEP_CHARS = 2000  # a step is one sentence; longer text is a mistake (or an attack on the regexes)
 
 
 class StepParseError(ValueError):
@@ -162,6 +163,13 @@ def _quoted_then_rest(s: str, raw: str) -> tuple[str, str]:
     raise StepParseError(f"{raw!r}: the quoted text is not closed with {close}")
 
 
+def _times(text: str, suffix: str, flags: int = 0) -> tuple[str, str | None]:
+    """Split ``text`` into what comes before a closing repeat count (``suffix``, its group 1 the number) and
+    that number, or (``text``, None). A search anchored at the end, so no lazy group has to backtrack."""
+    m = re.search(suffix + "$", text, flags)
+    return (text[:m.start()].strip(), m.group(1)) if m and text[:m.start()].strip() else (text, None)
+
+
 def _count(word: str | None) -> int:
     if not word:
         return 1
@@ -183,6 +191,9 @@ def parse_step(raw: str) -> Step:
     if not isinstance(raw, str) or not raw.strip():
         raise StepParseError("a step must be a non-empty sentence")
     s = raw.strip()
+    if len(s) > MAX_STEP_CHARS:
+        raise StepParseError(f"{raw[:40]!r}…: a step is one sentence of at most {MAX_STEP_CHARS} characters, "
+                             f"this one has {len(s)}")
 
     # the end of a script: done [: answer], fail [: reason] (also "give up", 完成, 无法完成, 放弃) ---------
     m = _TERMINAL.match(s)
@@ -217,14 +228,15 @@ def _english(s: str, raw: str) -> Step | None:
                 raise StepParseError(f"{raw!r}: expected \"into <field>\" after the text")
             target = _target(m.group(1), raw)
         return _step("type", raw, text=text, target=target)
-    m = re.match(r"^press\s+(.+?)(?:\s+(\d+)\s+times?)?\s*\.?$", s, re.I)
+    m = re.match(r"^press\s(.+)$", s, re.I)
     if m:
-        return _step("press", raw, keys=normalize_keys(m.group(1)), amount=_count(m.group(2)))
+        keys, times = _times(m.group(1).strip().removesuffix(".").rstrip(), r"\s(\d+)\s+times?", re.I)
+        return _step("press", raw, keys=normalize_keys(keys), amount=_count(times))
     m = re.match(r"^scroll\s+(up|down)(?:\s+(\d+)\s+times?)?(?:\s+(?:in|on|over)\s+(.+))?\s*$", s, re.I)
     if m:
         target = _target(m.group(3), raw) if m.group(3) else None
         return _step("scroll", raw, direction=m.group(1).lower(), amount=_count(m.group(2)), target=target)
-    m = re.match(r"^drag\s+(.+?)\s+to\s+(.+)$", s, re.I)
+    m = re.match(r"^drag\s(.+?)\sto\s(.+)$", s, re.I)
     if m:
         return _step("drag", raw, target=_target(m.group(1), raw), to=_target(m.group(2), raw))
     m = re.match(rf"^wait\s+(?:for\s+)?{_NUM}(?:\s*(?:s|secs?|seconds?))?\s*\.?$", s, re.I)
@@ -239,12 +251,14 @@ def _chinese(s: str, raw: str) -> Step | None:
     if m:
         kind = {"双击": "double_click", "右键单击": "right_click", "右键点击": "right_click", "右击": "right_click"}.get(m.group(1), "click")
         return _step(kind, raw, target=_target(m.group(2), raw))
-    m = re.match(r"^在\s*(.+?)\s*(?:中|里|内)?\s*输入\s*(?=['\"‘“「])(.+)$", s)
+    # Each lazy group runs up to a literal word and is trimmed in Python: the same patterns with \\s* on both
+    # sides of a lazy group backtracked polynomially (a step of 400 spaces took 10 s).
+    m = re.match(r"^在(.+?)输入\s*(?=['\"‘“「])(.+)$", s)
     if m:
         text, rest = _quoted_then_rest(m.group(2), raw)
         if rest:
             raise StepParseError(f"{raw!r}: unexpected words after the text: {rest!r}")
-        return _step("type", raw, text=text, target=_target(m.group(1), raw))
+        return _step("type", raw, text=text, target=_target(_zh_place(m.group(1), "中里内"), raw))
     if s.startswith("输入"):
         text, rest = _quoted_then_rest(s[2:], raw)
         target = None
@@ -254,23 +268,44 @@ def _chinese(s: str, raw: str) -> Step | None:
                 raise StepParseError(f"{raw!r}: expected 到<输入框> after the text")
             target = _target(m.group(1), raw)
         return _step("type", raw, text=text, target=target)
-    m = re.match(r"^按下?\s*(.+?)(?:\s*(\d+|[一两二三四五六七八九十])\s*次)?\s*[。.]?$", s)
+    m = re.match(r"^按下?(.+)$", s)
     if m:
-        return _step("press", raw, keys=normalize_keys(m.group(1)), amount=_count(m.group(2)))
-    m = re.match(r"^(?:在\s*(.+?)\s*(?:中|里|内|上)\s*)?向(上|下)滚动(?:\s*(\d+|[一两二三四五六七八九十])\s*次)?(?:\s*(?:在|于)\s*(.+?)(?:中|里|内|上)?)?\s*[。.]?$", s)
-    if m:
-        where = m.group(1) or m.group(4)
-        return _step("scroll", raw, direction="up" if m.group(2) == "上" else "down", amount=_count(m.group(3)),
-                     target=_target(where, raw) if where else None)
-    m = re.match(r"^(?:将|把)?\s*(.+?)\s*拖(?:动|拽)?到\s*(.+)$", s)
+        keys, times = _times(m.group(1).strip().rstrip("。.").rstrip(), r"(\d+|[一两二三四五六七八九十])\s*次")
+        return _step("press", raw, keys=normalize_keys(keys), amount=_count(times))
+    step = _chinese_scroll(s, raw)
+    if step is not None:
+        return step
+    m = re.match(r"^(?:将|把)?(.+?)拖(?:动|拽)?到(.+)$", s)
     if m and (s.startswith(("将", "把", "拖"))):
-        src = m.group(1).removeprefix("拖动").removeprefix("拖").strip()
+        src = m.group(1).strip().removeprefix("拖动").removeprefix("拖").strip()
         return _step("drag", raw, target=_target(src, raw), to=_target(m.group(2), raw))
     m = re.match(rf"^等待\s*{_NUM}\s*秒\s*[。.]?$", s)
     if m:
         return _wait(float(m.group(1)), raw)
     return None
 
+
+def _zh_place(text: str, after: str) -> str:
+    """A Chinese place phrase without its spaces and one closing 中/里/内(/上) (在 X 中 → X)."""
+    text = text.strip()
+    return text[:-1].rstrip() if len(text) > 1 and text[-1] in after else text
+
+
+def _chinese_scroll(s: str, raw: str) -> Step | None:
+    """在 X 中向下滚动 [N 次], or 向上滚动 [N 次] [在 X 中]; None when ``s`` is no scroll."""
+    m = re.match(r"^(?:在(.+?))?向(上|下)滚动(.*)$", s)
+    if not m:
+        return None
+    before = m.group(1)
+    if before is not None and (len(before.strip()) < 2 or before.strip()[-1] not in "中里内上"):
+        return None
+    tail = re.match(r"^(?:(\d+|[一两二三四五六七八九十])\s*次)?\s*(?:(?:在|于)(.*))?$",
+                    m.group(3).strip().rstrip("。.").strip())
+    if not tail:
+        return None
+    where = _zh_place(before, "中里内上") if before else _zh_place(tail.group(2) or "", "中里内上")
+    return _step("scroll", raw, direction="up" if m.group(2) == "上" else "down", amount=_count(tail.group(1)),
+                 target=_target(where, raw) if where else None)
 
 
 def _wait(seconds: float, raw: str) -> Step:

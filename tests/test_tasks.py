@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from tasks import SUITE_DIR, Task, TaskFileError, load_suite, load_task, parse_step
 from tasks.checkers import _MISSING, AllOf, AppState, Command, FileContains, FileEquals, Infeasible, _compare, lookup
 from tasks.osworld import load_osworld
-from tasks.steps import StepParseError, guess_label, normalize_keys
+from tasks.steps import MAX_STEP_CHARS, StepParseError, guess_label, normalize_keys
 from tasks.task import LaunchStep, TargetClick, TargetDrag, WaitFor, task_from_data
 from tools.actions import Click, Fail, TypeText
 
@@ -358,3 +360,26 @@ def test_osworld_single_file_and_bad_json(tmp_path):
     (tmp_path / "broken.json").write_text("{")
     tasks, skipped = load_osworld(tmp_path)
     assert not tasks and "not readable JSON" in skipped[0].reason
+
+
+# A task file is hostile: a step shaped to make the step patterns backtrack must not hang the loader.
+BACKTRACK_SHAPES = [(verb, fill) for verb in ("在", "将", "按", "向下滚动在", "点击", "drag", "drag x", "press x",
+                                              "type 'a' into", "scroll up in")
+                    for fill in (" ", "\t", "1", " to", " 中", "“", "'")]
+
+
+def test_steps_shaped_to_backtrack_parse_in_linear_time():
+    """Hang detector, not a timing target: the old patterns needed minutes to hours for these shapes."""
+    code = ("import sys, json\nfrom tasks.steps import parse_step, StepParseError\n"
+            "for verb, fill in json.loads(sys.argv[1]):\n"
+            f"    s = verb + (fill * {MAX_STEP_CHARS})[:{MAX_STEP_CHARS} - len(verb) - 1] + 'x'\n"
+            "    try: parse_step(s)\n    except StepParseError: pass\n")
+    subprocess.run([sys.executable, "-c", code, json.dumps(BACKTRACK_SHAPES)], check=True, timeout=60,
+                   cwd=Path(__file__).resolve().parent.parent)
+
+
+def test_a_step_longer_than_a_sentence_is_refused_naming_the_limit():
+    from tasks.steps import MAX_STEP_CHARS
+
+    with pytest.raises(StepParseError, match=f"at most {MAX_STEP_CHARS} characters"):
+        parse_step("click " + "x" * MAX_STEP_CHARS)
