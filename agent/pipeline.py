@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from agent.episode import RESULT_FILE, EpisodeWriter, update_result
 from agent.execute import Desktop
 from agent.recorder import Observer, Recorder, RunOutcome, TaskLike
+from agent.sandbox_pool import started_ahead
 
 _STAGES = {"start": "the desktop could not be started", "setup": "setup failed", "drive": "the run failed",
            "check": "the checker could not run"}
@@ -55,6 +56,7 @@ class EpisodeResult:
     error: str | None = None
     cancelled: bool = False
     seconds: float = 0.0
+    reset: dict[str, Any] | None = None  # from_pool, desktop_s (to get the desktop), setup_s (the task's setup)
 
 
 def open_sandbox(width: int, height: int, isolate: bool, home: str | None = None) -> Any:
@@ -85,12 +87,18 @@ async def run_episode(task: Any, driver: Driver, folder: str | Path, *, observer
         home = getattr(task, "home", None)
         if home and open_desktop is open_sandbox:
             open_desktop = functools.partial(open_sandbox, home=home)
+        t0 = time.monotonic()
         desktop = await _open(open_desktop, task.screen.width, task.screen.height, isolate)
+        t1 = time.monotonic()
         stage = "setup"
         await _set_up(task, desktop, recorder)
+        result.reset = {"from_pool": started_ahead(desktop), "desktop_s": round(t1 - t0, 4),
+                        "setup_s": round(time.monotonic() - t1, 4)}
         stage = "drive"
         recorder.status("running", f"The {driver.mode} driver is running.")
         result.outcome = await driver.drive(task, desktop, recorder)
+        if (result.folder / RESULT_FILE).exists():  # the driver finished the episode: add how its reset went
+            update_result(result.folder, reset=result.reset)
         if judge and result.outcome.status not in ("error", "cancelled"):
             stage = "check"
             recorder.status("checking", "Checking the result…")

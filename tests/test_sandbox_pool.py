@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
+import pytest
+
 from agent.runner import RunSettings, run_tasks
-from agent.sandbox_pool import SandboxPool, default_capacity
+from agent.sandbox_pool import SandboxPool, default_capacity, started_ahead
 from sandbox import sandbox_processes
 from tasks import SUITE_DIR, load_task
 
@@ -43,7 +47,39 @@ def test_a_run_takes_its_sandboxes_from_the_pool(tmp_path: Path):
     summary = run_tasks(tasks, RunSettings(mode="scripted", out=tmp_path, parallel=1, pool=2),
                         progress=lambda line: None)
     assert [t.status for t in summary.tasks] == ["passed", "passed"]
+    resets = [json.loads((tmp_path / t.id / "result.json").read_text())["reset"] for t in summary.tasks]
+    assert all(r["from_pool"] for r in resets)  # recorded per episode, with the reset's parts
+    assert all(r["desktop_s"] >= 0 and r["setup_s"] > 0 for r in resets)
 
 
 def test_default_pool_is_small():
     assert 1 <= default_capacity(1) <= 2 and default_capacity(2) <= 3
+
+
+def test_a_standing_pool_keeps_the_size_last_asked_for_and_a_task_waits_for_the_one_starting():
+    """The UI's pool: it knows no next task, so it keeps one of the size last asked for; a run asking while
+    that one is still starting gets it (not a second one started cold)."""
+    with SandboxPool([(640, 480)], capacity=1, isolate=True, keep=True) as pool:
+        first = pool.open(640, 480, True)  # asked at once: the pool is still starting it
+        assert pool.taken_warm == 1 and pool.taken_cold == 0 and started_ahead(first)
+        first.close()
+        assert pool.wait_ready(1) and pool.ready() == [(640, 480)]  # one more behind the one taken
+        other = pool.open(800, 600, True)  # another size: started now, and kept from now on
+        assert pool.taken_cold == 1 and not started_ahead(other)
+        other.close()
+        assert pool.wait_ready(1)
+        deadline = time.monotonic() + 30
+        while pool.ready() != [(800, 600)] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pool.ready() == [(800, 600)]  # the 640×480 one was closed, not kept beside it
+
+
+@pytest.mark.parametrize("command", [["run", "suite", "--grounder", "ocr"], ["demo"], ["ui"]])
+@pytest.mark.parametrize("value, says", [("-1", "must be 0 or more, got -1"), ("two", "expected a whole number, got 'two'")])
+def test_a_bad_pool_flag_is_refused_with_its_value(command, value, says, capsys):
+    from agent.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main([*command, "--pool", value])
+    assert exc.value.code == 2
+    assert f"argument --pool: {says}" in capsys.readouterr().err

@@ -335,13 +335,21 @@ def ui(stub, tmp_path_factory):
     try:
         server.started_in = server.wait_ready()
         yield server
-        # every run closed its desktop (the stopped one too): nothing is left below the server
+        # every run closed its desktop (the stopped one too): nothing is left below the server but the one
+        # idle desktop of its warm pool (no app in it)
         deadline = time.monotonic() + 10
-        while (left := descendants(server.proc.pid)) and time.monotonic() < deadline:
+        while not _only_the_warm_desktop(left := descendants(server.proc.pid)) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not left, left
+        assert _only_the_warm_desktop(left), "\n".join(c[:100] for c in left.values())
     finally:
         server.stop()
+
+
+def _only_the_warm_desktop(procs: dict[int, str]) -> bool:
+    """Whether ``procs`` are at most one idle sandbox: its bwrap, worker, Xvfb and window manager, no app."""
+    core = ("bwrap ", "Xvfb ", "openbox ")
+    workers = [c for c in procs.values() if "-m sandbox.worker" in c and not c.startswith("bwrap ")]
+    return len(workers) <= 1 and all(c.startswith(core) or "-m sandbox.worker" in c for c in procs.values())
 
 
 @pytest.fixture(scope="module")
@@ -484,6 +492,7 @@ def test_agent_runs_a_bundled_task_step_by_step_to_a_verdict(page, stub, ui, art
     assert folders, list(ui.episodes.iterdir())
     result = json.loads((folders[-1] / "result.json").read_text())
     assert result["status"] == "done" and result["verdict"]["passed"] is True
+    assert result["reset"]["from_pool"] is True  # the UI's warm pool had the desktop started ahead
     assert str(folders[-1]) in text
     print(f"step 1 on screen after {live:.1f} s")
 

@@ -43,15 +43,31 @@ def add_screen_arg(p: argparse.ArgumentParser, default: str | None) -> None:
                    help=f"screen size of the desktop{f' (default {default})' if default else ''}")
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number of at least 1, with an error naming the value otherwise."""
+def _whole_number(text: str, least: int, words: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be {words}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1, with an error naming the value otherwise."""
+    return _whole_number(text, 1, "at least 1")
+
+
+def add_pool_flag(p: argparse.ArgumentParser, default: str) -> None:
+    """``--pool N``: sandboxes kept started ahead (the warm pool, :mod:`agent.sandbox_pool`); 0 turns it off."""
+    p.add_argument("--pool", type=non_negative_int, default=None, metavar="N",
+                   help="desktops kept started ahead so that the next task finds one ready (each used once, "
+                   f"then closed; each idle one holds ~100-180 MiB); 0 turns the warm pool off (default {default})")
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: a whole number of at least 0, with an error naming the value otherwise."""
+    return _whole_number(text, 0, "0 or more")
 
 
 DEFAULT_REQUEST_TIMEOUT = 300.0

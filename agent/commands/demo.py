@@ -10,6 +10,8 @@ import argparse
 import time
 from pathlib import Path
 
+from agent.commands._common import add_pool_flag
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -18,6 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "by the embedded OCR grounder (RapidOCR on the CPU) and executed in fresh isolated sandboxes; each "
         "task's checker gives the verdict. Prints the results table and where the episodes and report are.")
     p.add_argument("--parallel", type=int, default=2, metavar="N", help="tasks at once (default 2)")
+    add_pool_flag(p, "--parallel + 1, at most 2 on a machine of 2 cores")
     p.add_argument("--out", type=Path, help="run folder (default runs/demo-<date-time>)")
     p.add_argument("--filter", metavar="TEXT", help="only tasks whose id contains TEXT")
     p.add_argument("--overwrite", action="store_true", help="start again in an --out that holds an earlier run")
@@ -39,5 +42,5 @@ def run(args: argparse.Namespace) -> int:
     out_folder(out)
     print(f"running {len(tasks)} bundled tasks, scripted, with the OCR grounder, {args.parallel} at once → {out}",
           flush=True)
-    settings = RunSettings(mode="scripted", out=out, parallel=args.parallel, grounder="ocr")
+    settings = RunSettings(mode="scripted", out=out, parallel=args.parallel, grounder="ocr", pool=args.pool)
     return finish(run_tasks(tasks, settings, suite="bundled (scripted steps)"), out)

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from agent.budget import DEFAULT_CONTEXT_LEN
-from agent.commands._common import (add_estimate_tokens_flag, add_model_flags, check_desktop, check_model_flags,
-                                    check_server, endpoint, out_folder, positive_int, shell_command,
+from agent.commands._common import (add_estimate_tokens_flag, add_model_flags, add_pool_flag, check_desktop,
+                                    check_model_flags, check_server, endpoint, out_folder, positive_int, shell_command,
                                     warn_unisolated)
 from agent.commands.tasks import add_osworld_flags
 from agent.profiles import DEFAULT_PROFILE
@@ -37,6 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_model_flags(p)
     add_estimate_tokens_flag(p)
     p.add_argument("--parallel", type=int, default=1, metavar="N", help="tasks at once (default 1)")
+    add_pool_flag(p, "--parallel + 1, at most 2 on a machine of 2 cores")
     p.add_argument("--out", type=Path, help="run folder (default runs/<date-time>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out: skip tasks already judged, keep every earlier result")
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
                            profile=args.profile, model=model, base_url=base_url if model else None,
                            grounder=grounder, isolate=not args.no_isolate, max_steps=args.max_steps,
                            context_len=context_len, request_timeout=args.request_timeout,
-                           estimate_tokens=args.estimate_tokens, approve=args.approve)
+                           estimate_tokens=args.estimate_tokens, approve=args.approve, pool=args.pool)
     return finish(run_tasks(tasks, settings, suite=" ".join(args.tasks),
                                    skipped=[(e.id, e.reason) for e in skipped]), out, _again(args, mode, grounder))
 
@@ -190,7 +191,7 @@ def _again(args: argparse.Namespace, mode: str, grounder: str) -> list[str]:
     """The command line of this run (without --out/--resume/--overwrite), to continue it."""
     again = ["screenact", "run", *args.tasks, "--mode", mode] + (["--grounder", grounder] if mode == "scripted" else [])
     for flag, value in (("--filter", args.filter), ("--base-url", args.base_url), ("--model", args.model),
-                        ("--parallel", args.parallel if args.parallel != 1 else None),
+                        ("--parallel", args.parallel if args.parallel != 1 else None), ("--pool", args.pool),
                         ("--max-steps", args.max_steps), ("--osworld-root", args.osworld_root), ("--osworld-cache", args.osworld_cache)):
         if value is not None:
             again += [flag, str(value)]

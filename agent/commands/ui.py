@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.budget import DEFAULT_CONTEXT_LEN
-from agent.commands._common import add_model_flags, check_door, check_model_flags, check_port
+from agent.commands._common import add_model_flags, add_pool_flag, check_door, check_model_flags, check_port
 from agent.errors import UsageError
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ INSTALL_HINT = "the browser front end needs Chainlit: pip install 'screenact[ui]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from agent.ui.ui_config import DEFAULT_PORT, TOKEN_ENV
+    from agent.ui.ui_config import DEFAULT_POOL, DEFAULT_PORT, TOKEN_ENV
 
     p = sub.add_parser(
         "ui", help="open the browser front end: chat about images, watch the agent, try grounding",
@@ -52,6 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=Path, default=Path("runs/ui"),
                    help="where agent runs are recorded, one folder each (default runs/ui)")
     p.add_argument("--max-sandboxes", type=int, default=2, help="desktops running at once (default 2)")
+    add_pool_flag(p, str(DEFAULT_POOL))
     p.add_argument("--no-isolate", action="store_true",
                    help="run desktops without bubblewrap isolation where it is unavailable (warns loudly)")
     p.add_argument("--state-dir", type=Path,
@@ -171,7 +172,7 @@ def check_args(args: argparse.Namespace) -> "Gate":
 
 
 def run(args: argparse.Namespace) -> int:
-    from agent.ui.ui_config import UIConfig, default_state_dir
+    from agent.ui.ui_config import DEFAULT_POOL, UIConfig, default_state_dir
 
     gate = check_args(args)
     if chainlit_dir() is None:
@@ -187,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
     check_port(args.host, args.port)
     config = UIConfig(base_url=args.base_url, model=args.model, profile=args.profile, episodes=episodes,
                       context_len=args.context_len or DEFAULT_CONTEXT_LEN, isolate=not args.no_isolate, max_sandboxes=args.max_sandboxes,
+                      pool=DEFAULT_POOL if args.pool is None else args.pool,
                       state_dir=state, host=args.host, port=args.port, allow_origins=tuple(sorted(gate.origins)),
                       token=args.token, request_timeout=args.request_timeout)
     announce(args.host, args.port, args.token, f"episodes in {episodes}; Chainlit files in {state}")

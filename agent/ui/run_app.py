@@ -6,10 +6,19 @@ this file only imports it (importing registers the Chainlit handlers), puts the 
 server and has a shutdown stop the agent runs first (Chainlit loads this file before it serves).
 """
 
-import agent.ui.app  # noqa: F401
-from agent.ui import gate, shutdown
-from agent.ui.modes.agent import stop_all_runs
-from agent.ui.settings import CONFIG
+import asyncio
 
-shutdown.install_on_chainlit(stop_all_runs)
+import agent.ui.app  # noqa: F401
+from agent.ui import desktops, gate, shutdown
+from agent.ui.modes.agent import stop_all_runs
+from agent.ui.settings import CONFIG, SCREENS
+
+
+async def _before_shutdown() -> None:
+    await stop_all_runs()
+    await asyncio.to_thread(desktops.close)  # the warm desktops no run took
+
+
+desktops.start(tuple(int(v) for v in SCREENS[0].split("x")), CONFIG.pool, CONFIG.isolate)
+shutdown.install_on_chainlit(_before_shutdown)
 gate.install_on_chainlit(gate.Gate.for_bind(CONFIG.host, CONFIG.port, CONFIG.allow_origins, CONFIG.token))

@@ -10,6 +10,8 @@ from typing import Mapping
 
 PREFIX = "SCREENACT_UI_"
 DEFAULT_PORT = 8090
+DEFAULT_POOL = 1
+"""Desktops the UI keeps started ahead when ``--pool`` is not given: one, for the next agent run."""
 TOKEN_ENV = PREFIX + "TOKEN"  # also where users put the token (``screenact ui --help`` names it)
 
 
@@ -30,6 +32,7 @@ class UIConfig:
     context_len: int = 8192
     isolate: bool = True
     max_sandboxes: int = 2
+    pool: int = DEFAULT_POOL             # desktops kept started ahead for the next agent run (--pool)
     state_dir: Path = Path(".")
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
@@ -45,7 +48,8 @@ class UIConfig:
     def to_env(self) -> dict[str, str]:
         env = {f"{PREFIX}PROFILE": self.profile, f"{PREFIX}EPISODES": str(self.episodes),
                f"{PREFIX}CONTEXT_LEN": str(self.context_len), f"{PREFIX}ISOLATE": "1" if self.isolate else "0",
-               f"{PREFIX}MAX_SANDBOXES": str(self.max_sandboxes), f"{PREFIX}STATE_DIR": str(self.state_dir),
+               f"{PREFIX}MAX_SANDBOXES": str(self.max_sandboxes), f"{PREFIX}POOL": str(self.pool),
+               f"{PREFIX}STATE_DIR": str(self.state_dir),
                f"{PREFIX}HOST": self.host, f"{PREFIX}PORT": str(self.port),
                f"{PREFIX}ALLOW_ORIGINS": " ".join(self.allow_origins),
                f"{PREFIX}REQUEST_TIMEOUT": f"{self.request_timeout:g}"}
@@ -79,6 +83,7 @@ class UIConfig:
             context_len=number("CONTEXT_LEN", 8192),
             isolate=(get("ISOLATE") or "1") != "0",
             max_sandboxes=max(1, number("MAX_SANDBOXES", 2)),
+            pool=max(0, number("POOL", DEFAULT_POOL)),
             state_dir=Path(get("STATE_DIR") or env.get("CHAINLIT_APP_ROOT") or os.getcwd()),
             host=get("HOST") or "127.0.0.1",
             port=number("PORT", DEFAULT_PORT),

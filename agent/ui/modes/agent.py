@@ -12,6 +12,7 @@ from typing import Any
 import chainlit as cl
 
 from agent.models import Reply
+from agent.ui import desktops
 from agent.ui.agent_view import (RunResult, RunSpec, StepView, bundled_spec, instruction_spec, load_bundled,
                                  run_agent)
 from agent.ui.chat import clip, code_span, describe_error, md_escape
@@ -139,7 +140,7 @@ async def run_and_report(spec: RunSpec) -> None:
     try:
         result = await run_agent(spec, model, sampling_profile(st), CONFIG.episodes, listener,
                                  model_name=st.model or None, isolate=CONFIG.isolate,
-                                 max_sandboxes=CONFIG.max_sandboxes)
+                                 max_sandboxes=CONFIG.max_sandboxes, sandbox_factory=desktops.open_desktop)
     finally:
         RUNNING.discard(task)
         cl.user_session.set("agent_task", None)
