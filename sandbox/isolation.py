@@ -16,7 +16,7 @@ import stat
 import subprocess
 
 from sandbox.seccomp import keyring_filter
-from sandbox.view import SANDBOX_GID, SANDBOX_UID, View, build_view
+from sandbox.view import SANDBOX_GID, SANDBOX_HOME, SANDBOX_UID, View, build_view
 
 PRIVILEGES = ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID), "--disable-userns",
               "--cap-drop", "ALL"]
@@ -62,9 +62,9 @@ def bwrap_problem() -> str | None:
     return problem
 
 
-def bwrap_argv(tmpfs_bytes: int, shares: tuple[str, ...] = ()) -> tuple[list[str], View]:
+def bwrap_argv(tmpfs_bytes: int, shares: tuple[str, ...] = (), home: str = SANDBOX_HOME) -> tuple[list[str], View]:
     """The bwrap prefix of the worker's command line, and the view whose descriptors bwrap must inherit."""
-    view = build_view(tmpfs_bytes, shares)
+    view = build_view(tmpfs_bytes, shares, home)
     seccomp = view.memfd(keyring_filter())
     argv = ["bwrap", *_chosen[0], *NAMESPACES, *view.argv, "--seccomp", str(seccomp),
             "--die-with-parent", "--new-session", "--"]

@@ -31,7 +31,7 @@ from sandbox.isolation import bwrap_argv, bwrap_problem
 from sandbox.limits import Cgroup, Limits, cgroup_name, set_rlimits
 from sandbox.procs import ENV_TAG
 from sandbox.protocol import Channel, ChannelClosed, ChannelTimeout
-from sandbox.view import PROJECT_ROOT, SANDBOX_HOME, SANDBOX_USER, SHIMS_DIR
+from sandbox.view import PROJECT_ROOT, SANDBOX_HOME, SANDBOX_USER, SHIMS_DIR, passwd
 from tools.actions import ACTION_ADAPTER, Action
 from tools.frame import SCREEN_SIDE, Frame
 
@@ -187,6 +187,9 @@ class Sandbox:
 
     def _start(self, wm: list[str] | None, env: dict[str, str] | None, shares: tuple[str, ...],
                start_timeout: float) -> None:
+        home = (env or {}).get("HOME", SANDBOX_HOME)
+        if self.isolated:
+            passwd(home)  # a HOME that cannot be written into /etc/passwd is refused before anything starts
         io_host = None if self.isolated else tempfile.mkdtemp(prefix=f"screenact-{self.id}-")
         self._io_host = io_host
         frame_fd = _frame_memory(self.width * self.height * 4)
@@ -207,7 +210,8 @@ class Sandbox:
         argv = [sys.executable, "-m", "sandbox.worker", json.dumps(config)]
         view = None
         if self.isolated:
-            prefix, view = bwrap_argv(self.limits.tmpfs_bytes, shares)
+            # /etc/passwd names the HOME the processes get: ~user, getpwuid and $HOME agree
+            prefix, view = bwrap_argv(self.limits.tmpfs_bytes, shares, home)
             argv = prefix + argv
         self._cgroup = Cgroup.create(cgroup_name(self.id), self.limits)
         setup = _child_setup(self._cgroup.procs_files() if self._cgroup else [], self.limits,
@@ -388,9 +392,10 @@ class Sandbox:
         stderr = r["stderr"] + (f"\n[timed out after {timeout:g} s]" if r["timed_out"] else "")
         return RunResult(r["code"], r["stdout"], stderr)
 
-    def read_file(self, path: str) -> bytes:
-        """The bytes of a file inside the sandbox."""
-        return bytes.fromhex(self._call("read_file", path=path)["hex"])
+    def read_file(self, path: str, *, follow: bool = True, limit: int = 16 << 20) -> bytes:
+        """The bytes of a file inside the sandbox (at most ``limit``; a larger file is an error).
+        ``follow=False``: only a regular file, not a symbolic link (for files a checker judges)."""
+        return bytes.fromhex(self._call("read_file", path=path, follow=follow, limit=limit)["hex"])
 
     def write_file(self, path: str, data: bytes | str, mode: int = 0o644) -> None:
         """Write a file inside the sandbox atomically (UTF-8 for str), creating folders."""

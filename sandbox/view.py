@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import secrets
 import stat
 import sys
@@ -36,8 +37,19 @@ PROJECT_CODE = ("sandbox", "tools/__init__.py", "tools/actions.py", "tools/frame
 PRIVATE_DIRS = ("/tmp", "/var/tmp", "/home", "/root", "/run", "/dev/shm")
 SHIMS_DIR = str(PROJECT_ROOT / "sandbox" / "data" / "bin")  # `sudo` and friends, first on PATH inside
 
-PASSWD = (f"root:x:0:0:root:/root:/bin/sh\n{SANDBOX_USER}:x:{SANDBOX_UID}:{SANDBOX_GID}:sandbox user:"
-          f"{SANDBOX_HOME}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
+HOME_PATTERN = re.compile(r"/[A-Za-z0-9_./-]+")
+"""A home the sandbox may be given: an absolute path that cannot break a line of ``/etc/passwd``."""
+
+
+def passwd(home: str = SANDBOX_HOME) -> str:
+    """The sandbox's ``/etc/passwd``: root, the sandbox user (whose home is ``home``, the ``HOME`` its
+    processes get, so that ``~user`` and ``getpwuid`` agree with ``$HOME``) and nobody."""
+    if not HOME_PATTERN.fullmatch(home):
+        raise ValueError(f"HOME {home!r} is not an absolute path of letters, digits, '_', '.', '-' and '/'")
+    return (f"root:x:0:0:root:/root:/bin/sh\n{SANDBOX_USER}:x:{SANDBOX_UID}:{SANDBOX_GID}:sandbox user:"
+            f"{home}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
+
+
 GROUP = f"root:x:0:\n{SANDBOX_USER}:x:{SANDBOX_GID}:\nnogroup:x:65534:\n"
 
 
@@ -121,8 +133,9 @@ def python_paths() -> list[str]:
     return kept
 
 
-def build_view(tmpfs_bytes: int, shares: tuple[str, ...] = ()) -> View:
-    """The bwrap arguments of the whole view; ``shares`` are extra host paths the caller exposes read-only."""
+def build_view(tmpfs_bytes: int, shares: tuple[str, ...] = (), home: str = SANDBOX_HOME) -> View:
+    """The bwrap arguments of the whole view; ``shares`` are extra host paths the caller exposes read-only,
+    ``home`` the sandbox user's home as ``/etc/passwd`` names it."""
     view = View()
     for path in PRIVATE_DIRS:
         if path == "/dev/shm":
@@ -140,7 +153,7 @@ def build_view(tmpfs_bytes: int, shares: tuple[str, ...] = ()) -> View:
         view.argv += ["--perms", "0000", "--tmpfs", path, "--remount-ro", path]
     for path in files:
         view.data(path, b"", 0)
-    view.data("/etc/passwd", PASSWD.encode(), 0o644)
+    view.data("/etc/passwd", passwd(home).encode(), 0o644)
     view.data("/etc/group", GROUP.encode(), 0o644)
     if os.path.exists("/etc/machine-id"):  # apps (D-Bus, browsers) want one; the host's identifies the host
         view.data("/etc/machine-id", secrets.token_hex(16).encode() + b"\n", 0o444)

@@ -11,12 +11,14 @@ Run as ``python -m sandbox.worker CONFIG_JSON``.
 from __future__ import annotations
 
 import ctypes
+import errno
 import json
 import mmap
 import os
 import select
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -319,8 +321,20 @@ class Worker:
             return {"code": 127, "stdout": "", "stderr": f"{argv[0]}: {exc.strerror}", "timed_out": False}
         return {"code": done.returncode, "stdout": done.stdout, "stderr": done.stderr, "timed_out": False}
 
-    def op_read_file(self, path: str, limit: int = 16 << 20) -> dict[str, Any]:
-        data = Path(path).read_bytes()[: limit + 1]
+    def op_read_file(self, path: str, limit: int = 16 << 20, follow: bool = True) -> dict[str, Any]:
+        if follow:
+            data = Path(path).read_bytes()[: limit + 1]
+        else:  # a regular file only: no symlink at the end, no FIFO or device to block on
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise ValueError(f"{path} is a symbolic link") from None
+                raise
+            with os.fdopen(fd, "rb") as f:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise ValueError(f"{path} is not a regular file")
+                data = f.read(limit + 1)
         if len(data) > limit:
             raise ValueError(f"{path} is larger than {limit} bytes")
         return {"hex": data.hex()}

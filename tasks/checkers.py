@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
@@ -63,21 +64,49 @@ def _short(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+CHECKED_FILE_LIMIT = 4 << 20
+"""The largest file a checker reads out of the sandbox (the agent could have written anything there)."""
+
+
 def _read_text(sandbox: Sandbox, path: str) -> tuple[str | None, str]:
-    """(text, problem): the file's UTF-8 text, or None and why not."""
+    """(text, problem): the file's UTF-8 text, or None and why not. The file is hostile: a regular file
+    only (no symbolic link, FIFO or device), at most ``CHECKED_FILE_LIMIT`` bytes."""
     try:
-        raw = sandbox.read_file(path)
+        raw = sandbox.read_file(path, follow=False, limit=CHECKED_FILE_LIMIT)
     except SandboxError as exc:
         msg = str(exc)
         if "No such file" in msg or "FileNotFoundError" in msg:
             return None, f"file {path} does not exist"
         if "IsADirectoryError" in msg:
             return None, f"{path} is a folder, not a file"
-        return None, f"cannot read {path}: {msg}"
+        return None, f"cannot read {path}: {msg.removeprefix('read_file failed: ValueError: ')}"
+    return _decoded(raw, f"file {path}")
+
+
+def _decoded(raw: bytes, what: str) -> tuple[str | None, str]:
     try:
         return raw.decode("utf-8"), ""
     except UnicodeDecodeError as exc:
-        return None, f"file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        return None, f"{what} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+
+
+def _expected_text(ctx: "CheckContext", path: str | None, source: str | None) -> tuple[str | None, str]:
+    """The expected text of a comparison: a host file (``source``), the bytes the setup held on the host
+    for ``path`` (``tasks.held``), else ``path`` read inside the sandbox (written after the agent ended)."""
+    from tasks.held import held
+
+    if source is not None:
+        try:
+            with open(source, "rb") as f:
+                raw = f.read(CHECKED_FILE_LIMIT + 1)
+        except OSError as exc:
+            return None, f"cannot read {source}: {exc.strerror}"
+        if len(raw) > CHECKED_FILE_LIMIT:
+            return None, f"{source} is larger than {CHECKED_FILE_LIMIT} bytes"
+        return _decoded(raw, f"file {source}")
+    assert path is not None
+    kept = held(ctx.sandbox, path)
+    return _decoded(kept, f"file {path}") if kept is not None else _read_text(ctx.sandbox, path)
 
 
 def _normalize(text: str, how: str, ignore_case: bool) -> str:
@@ -163,28 +192,30 @@ class _FileChecker(TaskModel):
 
 
 class FileEquals(_FileChecker):
-    """The file's text equals ``text`` (or the text of another sandbox file, ``expected_path``)."""
+    """The file's text equals ``text``, or the text of another file: ``expected_path`` inside the sandbox
+    (held on the host when a ``hold_file`` setup step took it out before the agent started), or
+    ``expected_source`` on the host (an OSWorld gold file from the local cache)."""
 
     kind: Literal["file_equals"]
     text: str | None = None
     expected_path: str | None = None
+    expected_source: str | None = None
     normalize: Literal["none", "strip", "blanks"] = "none"  # strip: ends; blanks: every run of whitespace
     ignore_case: bool = False
 
     @model_validator(mode="after")
     def _one_expected(self) -> "FileEquals":
-        if (self.text is None) == (self.expected_path is None):
-            raise ValueError("give exactly one of 'text' or 'expected_path'")
+        if sum(v is not None for v in (self.text, self.expected_path, self.expected_source)) != 1:
+            raise ValueError("give exactly one of 'text', 'expected_path' or 'expected_source'")
         return self
 
     def judge(self, text: str, ctx: CheckContext) -> Verdict:
         """Compare the file with the expected text, after the chosen normalization."""
         expected = self.text
-        if self.expected_path is not None:
-            expected, problem = _read_text(ctx.sandbox, self.expected_path)
+        if expected is None:
+            expected, problem = _expected_text(ctx, self.expected_path, self.expected_source)
             if expected is None:
                 return Verdict(False, f"expected file: {problem}")
-        assert expected is not None  # one of text / expected_path is set (the validator above)
         if _normalize(text, self.normalize, self.ignore_case) == _normalize(expected, self.normalize, self.ignore_case):
             return Verdict(True, f"{self.path} holds the expected text")
         return Verdict(False, f"{self.path}: expected {_short(expected)}, found {_short(text)}")
@@ -335,6 +366,75 @@ class Command(TaskModel):
         return Verdict(False, f"command {cmd!r}: {'; '.join(problems)}; found output {_short(out)}{errors}")
 
 
+TERMINAL_DUMP = "/tmp/screenact/terminal-"
+"""Where the sandbox's "Terminal" (ctrl+alt+t, sandbox/data/openbox-rc.xml) writes its text on ctrl+shift+F12
+(xterm's print-immediate; the name gets a time stamp)."""
+
+
+def terminal_text(sandbox: Sandbox, title: str = "Terminal", timeout: float = 3.0) -> tuple[str | None, str]:
+    """(text, problem): what the terminal window titled ``title`` shows, scroll-back included, with the
+    trailing blanks stripped (OSWorld's ``vm_terminal_output``: the terminal's text, ``rstrip``-ed)."""
+    folder, prefix = TERMINAL_DUMP.rsplit("/", 1)
+    find = ["find", folder, "-maxdepth", "1", "-name", f"{prefix}*"]
+    if not any(title in w.title for w in sandbox.windows()):
+        return None, f"no terminal window titled {title!r} is open"
+    sandbox.run(["mkdir", "-p", folder])
+    sandbox.run([*find, "-delete"])  # an old dump (or one the agent made) is never read
+    sandbox.run(["xdotool", "search", "--name", title, "windowactivate", "--sync"], timeout=5)
+    sandbox.act({"type": "key", "keys": ["ctrl", "shift", "f12"]})
+    deadline = time.monotonic() + timeout
+    while not (names := sandbox.run([*find, "-type", "f"]).stdout.split()):
+        if time.monotonic() > deadline:
+            return None, f"the terminal window {title!r} did not write its text (is it the ctrl+alt+t terminal?)"
+        time.sleep(0.05)
+    text, problem = _read_text(sandbox, sorted(names)[-1])
+    return (text.rstrip(), "") if text is not None else (None, problem)
+
+
+class TerminalOutput(TaskModel):
+    """The text of the terminal window (ctrl+alt+t's, scroll-back included) contains every string of
+    ``contains`` and none of ``excludes`` (OSWorld's ``vm_terminal_output`` getter)."""
+
+    kind: Literal["terminal_output"]
+    contains: list[str] = []
+    excludes: list[str] = []
+    title: str = Field(default="Terminal", min_length=1)
+
+    _list = field_validator("contains", "excludes", mode="before")(classmethod(lambda cls, v: as_list(v)))
+
+    def evaluate(self, ctx: CheckContext) -> Verdict:
+        """Have the terminal write its text, then look for the strings."""
+        text, problem = terminal_text(ctx.sandbox, self.title)
+        if text is None:
+            return Verdict(False, problem)
+        missing = [t for t in self.contains if t not in text]
+        present = [t for t in self.excludes if t in text]
+        if not missing and not present:
+            return Verdict(True, f"the terminal shows {_short(self.contains)}")
+        parts = ([f"expected it to show {_short(missing)}"] if missing else []) + \
+                ([f"expected it not to show {_short(present)}"] if present else [])
+        return Verdict(False, f"terminal: {' and '.join(parts)}; it shows {_short(text[-400:])}")
+
+
+class DirEntries(TaskModel):
+    """The names directly inside the folder ``path`` are exactly ``names`` (OSWorld's ``list_directory``
+    getter judged by ``check_moved_jpgs``)."""
+
+    kind: Literal["dir_entries"]
+    path: str
+    names: list[str]
+
+    def evaluate(self, ctx: CheckContext) -> Verdict:
+        """List the folder inside the sandbox and compare the names, in any order."""
+        listed = ctx.sandbox.run(["find", self.path, "-mindepth", "1", "-maxdepth", "1", "-printf", "%f\\0"])
+        if listed.code != 0:
+            return Verdict(False, f"cannot list {self.path}: {_short(listed.stderr.strip())}")
+        found = [n for n in listed.stdout.split("\0") if n]
+        if sorted(found) == sorted(self.names):
+            return Verdict(True, f"{self.path} holds exactly {_short(sorted(self.names))}")
+        return Verdict(False, f"{self.path}: expected exactly {_short(sorted(self.names))}, found {_short(sorted(found))}")
+
+
 class Infeasible(TaskModel):
     """The task cannot be done: passes only when the agent's final action is ``fail``."""
 
@@ -378,7 +478,8 @@ class AnyOf(TaskModel):
         return Verdict(False, "none of the alternatives passed: " + " | ".join(v.reason for v in verdicts))
 
 
-Checker = Annotated[Union[FileEquals, FileContains, FileRegex, AppState, Command, Infeasible, AllOf, AnyOf],
+Checker = Annotated[Union[FileEquals, FileContains, FileRegex, AppState, Command, TerminalOutput, DirEntries, Infeasible,
+                          AllOf, AnyOf],
                     Field(discriminator="kind")]
 AllOf.model_rebuild()
 AnyOf.model_rebuild()
@@ -408,5 +509,6 @@ def check(task: "Task", sandbox: Sandbox, final_action: Action | dict | None = N
     return task.checker.evaluate(ctx)
 
 
-__all__ = ["AllOf", "AnyOf", "AppState", "CheckContext", "Checker", "Command", "FileContains", "FileEquals",
-           "FileRegex", "Infeasible", "Verdict", "check", "iter_checkers", "lookup", "settle"]
+__all__ = ["AllOf", "AnyOf", "AppState", "CheckContext", "Checker", "Command", "DirEntries", "FileContains", "FileEquals",
+           "FileRegex", "Infeasible", "TerminalOutput", "Verdict", "check", "iter_checkers", "lookup", "settle",
+           "terminal_text"]

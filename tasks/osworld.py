@@ -14,20 +14,28 @@ config ``sleep`` {seconds}                              setup ``sleep`` (at most
 config ``activate_window`` {window_name}                ``wait_window``, then ``xdotool … windowactivate``
 config ``download`` {files: [{url, path}]}              ``write_file`` from the local OSWorld file cache
                                                         (``--osworld-cache``), never the network
+config ``open`` {path}                                  ``launch`` of its default app, if installed
+                                                        (``tasks.open_with``: by extension, an allow-list)
 evaluator ``postconfig`` (the same steps)               ``before_check``
 func ``infeasible``                                     checker ``infeasible``
-``compare_text_file``: vm_file vs vm_file               ``file_equals`` with ``expected_path``
+``compare_text_file``: vm_file vs vm_file               ``file_equals`` with ``expected_path``, the expected
+                                                        file held on the host once the setup is done
+                                                        (``hold_file``: the agent cannot read it)
+``compare_text_file``: vm_file vs cloud_file            ``file_equals`` with ``expected_source``: the gold
+                                                        file from ``<cache>/<task id>/<dest>``, on the host
   (options ignore_blanks, ignore_case)                  (``normalize: blanks``, ``ignore_case``)
 ``check_include_exclude``: vm_command_line + rule       ``command`` with stdout_contains / _excludes
 ``check_include_exclude``: vm_file + rule               ``file_contains`` (text / absent)
+``check_include_exclude``: vm_terminal_output + rule    ``terminal_output``: the ctrl+alt+t terminal's text
+``check_moved_jpgs``: list_directory + rule {expected}  ``dir_entries``: exactly those names in the folder
 ``exact_match``: vm_command_line + rule {expected}      ``command`` with ``stdout_equals``
 =====================================================  ============================================
 
 The desktop is OSWorld's as far as it can be: ``HOME`` is ``/home/user`` with ``~/Desktop`` and the
 XDG folders (paths are kept, never rewritten), ``{CLIENT_PASSWORD}`` and the ``{SCREEN_…}`` placeholders
 are filled in, and the sandbox's ``sudo`` accepts ``sudo -S``. Everything else (files missing from the
-cache, ``open``, cloud files, browser and office getters…) cannot run here; such tasks are skipped with
-the reason.
+cache, ``open`` of a file whose app is not installed, browser and office getters…) cannot run here; such
+tasks are skipped with the reason.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from tasks.open_with import NoApp, open_step
 from tasks.task import MAX_SLEEP_S, Task, TaskFileError, task_from_data
 
 OSWORLD_HOME = "/home/user"
@@ -149,6 +158,11 @@ def _steps(step: Any, index: str, task_id: str, options: OsworldOptions) -> list
                 {"kind": "run", "argv": ["xdotool", "search", "--name", name, "windowactivate"], "check": False}]
     if kind == "download":
         return _cached(task_id, index, params.get("files"), options.cache)
+    if kind == "open":
+        try:
+            return [open_step(params.get("path"), OSWORLD_HOME)]
+        except NoApp as exc:
+            raise _Unsupported(f"{index} {exc}") from None
     raise _Unsupported(f"{index} step type {kind!r} has no equivalent here")
 
 
@@ -158,13 +172,56 @@ def _rules(expected: Any) -> dict[str, Any]:
     return expected["rules"]
 
 
-GETTERS = ("vm_command_line", "vm_file", "rule")
+GETTERS = ("vm_command_line", "vm_file", "rule", "vm_terminal_output", "list_directory", "cloud_file")
 """The evaluator getters that have an equivalent here."""
-METRICS = ("compare_text_file", "check_include_exclude", "exact_match")
+METRICS = ("compare_text_file", "check_include_exclude", "exact_match", "check_moved_jpgs")
 """The evaluator functions (besides ``infeasible``) that have an equivalent here."""
 
 
-def _checker(func: str, result: Any, expected: Any, options: Any) -> dict[str, Any]:
+def _gold(expected: dict[str, Any], task_id: str, cache: Path | None) -> dict[str, Any]:
+    """Where the expected file of a comparison is: a ``cloud_file`` is OSWorld's gold file, which its
+    harness keeps at ``<cache>/<task id>/<dest>``, read on the host; a ``vm_file`` is read on the host too,
+    held there since the setup ended (a ``hold_file`` step takes it out of the sandbox)."""
+    if expected.get("type") == "vm_file":
+        return {"expected_path": expected["path"]}
+    dest = expected.get("dest")
+    if not isinstance(dest, str) or not dest or "/" in dest or dest.startswith("."):
+        raise _Unsupported(f"expected cloud_file needs a plain file name in 'dest', got {dest!r}")
+    source = cache / task_id / dest if cache is not None else None
+    if source is None or not source.is_file():
+        raise _Unsupported("expected cloud_file: the gold file is not in the cache (no network)"
+                           + (f": {source}" if source is not None else "; give --osworld-cache"))
+    return {"expected_source": str(source.resolve())}
+
+
+def _compare_text_file(result: Any, expected: Any, options: dict[str, Any], task_id: str,
+                       cache: Path | None) -> dict[str, Any]:
+    rtype, etype = result.get("type"), expected.get("type") if isinstance(expected, dict) else None
+    if rtype != "vm_file" or etype not in ("vm_file", "cloud_file"):
+        raise _Unsupported(f"compare_text_file needs a vm_file result and a vm_file or cloud_file expected "
+                           f"(got {rtype!r} and {etype!r})")
+    if result.get("multi") or expected.get("multi"):
+        raise _Unsupported("compare_text_file with multi files is not supported")
+    return {"kind": "file_equals", "path": result["path"], **_gold(expected, task_id, cache),
+            "normalize": "blanks" if options.get("ignore_blanks") else "none",
+            "ignore_case": bool(options.get("ignore_case", False))}
+
+
+def _include_exclude(result: dict[str, Any], expected: Any) -> dict[str, Any]:
+    rules = _rules(expected)
+    include, exclude = list(rules.get("include") or []), list(rules.get("exclude") or [])
+    rtype = result.get("type")
+    if rtype == "vm_command_line":
+        return {"kind": "command", "argv": _argv(result.get("command"), bool(result.get("shell", False))),
+                "exit_code": None, "stdout_contains": include, "stdout_excludes": exclude, "cwd": OSWORLD_HOME}
+    if rtype == "vm_file":
+        return {"kind": "file_contains", "path": result["path"], "text": include, "absent": exclude}
+    if rtype == "vm_terminal_output":
+        return {"kind": "terminal_output", "contains": include, "excludes": exclude}
+    raise _Unsupported(f"check_include_exclude on a {rtype!r} result has no equivalent here")
+
+
+def _checker(func: str, result: Any, expected: Any, options: Any, task_id: str, cache: Path | None) -> dict[str, Any]:
     options = options or {}
     rtype = result.get("type") if isinstance(result, dict) else None
     etype = expected.get("type") if isinstance(expected, dict) else None
@@ -173,34 +230,26 @@ def _checker(func: str, result: Any, expected: Any, options: Any) -> dict[str, A
     for getter in (rtype, etype):
         if getter is not None and getter not in GETTERS:
             raise _Unsupported(f"evaluator getter {getter} has no equivalent here")
+    if rtype is None:
+        raise _Unsupported(f"evaluator function {func!r} without a result getter")
     if func == "compare_text_file":
-        if rtype != "vm_file" or etype != "vm_file":
-            raise _Unsupported(f"compare_text_file needs vm_file result and expected (got {rtype!r} and {etype!r}; "
-                               "cloud files need a download)")
-        if result.get("multi") or expected.get("multi"):
-            raise _Unsupported("compare_text_file with multi files is not supported")
-        return {"kind": "file_equals", "path": result["path"], "expected_path": expected["path"],
-                "normalize": "blanks" if options.get("ignore_blanks") else "none",
-                "ignore_case": bool(options.get("ignore_case", False))}
+        return _compare_text_file(result, expected, options, task_id, cache)
     if func == "check_include_exclude":
-        rules = _rules(expected)
-        include, exclude = list(rules.get("include") or []), list(rules.get("exclude") or [])
-        if rtype == "vm_command_line":
-            return {"kind": "command", "argv": _argv(result.get("command"), bool(result.get("shell", False))),
-                    "exit_code": None, "stdout_contains": include, "stdout_excludes": exclude, "cwd": OSWORLD_HOME}
-        if rtype == "vm_file":
-            return {"kind": "file_contains", "path": result["path"], "text": include, "absent": exclude}
-        raise _Unsupported(f"check_include_exclude on a {rtype!r} result has no equivalent here")
-    if func == "exact_match":
-        rules = _rules(expected)
-        if rtype != "vm_command_line" or not isinstance(rules.get("expected"), str):
-            raise _Unsupported(f"exact_match is supported on command output with a string rule, got {rtype!r}")
-        return {"kind": "command", "argv": _argv(result.get("command"), bool(result.get("shell", False))),
-                "exit_code": None, "stdout_equals": rules["expected"], "cwd": OSWORLD_HOME}
-    raise _Unsupported(f"evaluator function {func!r} has no equivalent here")
+        return _include_exclude(result, expected)
+    if func == "check_moved_jpgs":
+        names = _rules(expected).get("expected")
+        if rtype != "list_directory" or not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            raise _Unsupported(f"check_moved_jpgs is supported on a list_directory result with a list of names, "
+                               f"got {rtype!r}")
+        return {"kind": "dir_entries", "path": result.get("path"), "names": names}
+    rules = _rules(expected)  # exact_match
+    if rtype != "vm_command_line" or not isinstance(rules.get("expected"), str):
+        raise _Unsupported(f"exact_match is supported on command output with a string rule, got {rtype!r}")
+    return {"kind": "command", "argv": _argv(result.get("command"), bool(result.get("shell", False))),
+            "exit_code": None, "stdout_equals": rules["expected"], "cwd": OSWORLD_HOME}
 
 
-def _evaluator(ev: Any) -> dict[str, Any]:
+def _evaluator(ev: Any, task_id: str, cache: Path | None) -> dict[str, Any]:
     if not isinstance(ev, dict) or not ev.get("func"):
         raise _Unsupported("the task has no evaluator (its 'func' is empty): nothing could judge it")
     func = ev["func"]
@@ -212,9 +261,16 @@ def _evaluator(ev: Any) -> dict[str, Any]:
         options = ev.get("options") or [{}] * n
         if not (len(results) == len(expecteds) == len(options) == n):
             raise _Unsupported("evaluator lists func/result/expected/options differ in length")
-        checks = [_checker(f, r, e, o) for f, r, e, o in zip(func, results, expecteds, options)]
+        checks = [_checker(f, r, e, o, task_id, cache) for f, r, e, o in zip(func, results, expecteds, options)]
         return {"kind": "any" if ev.get("conj") == "or" else "all", "checks": checks}
-    return _checker(func, ev.get("result"), ev.get("expected"), ev.get("options"))
+    return _checker(func, ev.get("result"), ev.get("expected"), ev.get("options"), task_id, cache)
+
+
+def _expected_paths(checker: dict[str, Any]) -> list[str]:
+    """The sandbox files a comparison takes as expected: held on the host once the setup is done."""
+    if checker["kind"] in ("all", "any"):
+        return [p for c in checker["checks"] for p in _expected_paths(c)]
+    return [checker["expected_path"]] if checker.get("expected_path") else []
 
 
 def osworld_to_data(item: Any, options: OsworldOptions | None = None) -> dict[str, Any]:
@@ -230,9 +286,10 @@ def osworld_to_data(item: Any, options: OsworldOptions | None = None) -> dict[st
     if not isinstance(config, list):
         raise _Unsupported("'config' must be a list of steps")
     evaluator = item.get("evaluator")
-    checker = _evaluator(evaluator)
+    checker = _evaluator(evaluator, item["id"], options.cache)
     homes = {"kind": "run", "argv": ["mkdir", "-p", *(f"{OSWORLD_HOME}/{d}" for d in XDG_FOLDERS)]}
     setup = [homes] + [s for i, step in enumerate(config) for s in _steps(step, f"config[{i}]", item["id"], options)]
+    setup += [{"kind": "hold_file", "path": path} for path in _expected_paths(checker)]
     post = [s for i, step in enumerate(evaluator.get("postconfig") or [])
             for s in _steps(step, f"postconfig[{i}]", item["id"], options)]
     tags = ["osworld"] + [str(a) for a in item.get("related_apps") or []]

@@ -10,8 +10,10 @@ import time
 from typing import Any
 
 from sandbox import App, Sandbox, SandboxError
-from tasks.task import (LaunchStep, RunStep, SleepStep, Task, WaitFileStep, WaitWindowStep, WriteFileStep,
-                        resolve_argv)
+from tasks.checkers import CHECKED_FILE_LIMIT
+from tasks.held import hold
+from tasks.task import (HoldFileStep, LaunchStep, RunStep, SleepStep, Task, WaitFileStep, WaitWindowStep,
+                        WriteFileStep, resolve_argv)
 
 POLL_S = 0.02
 
@@ -71,6 +73,20 @@ def wait_file(sandbox: Sandbox, path: str, timeout: float, contains: str | None 
         time.sleep(POLL_S)
 
 
+def hold_file(sandbox: Sandbox, path: str) -> None:
+    """Keep ``path``'s bytes on the host (``tasks.held``) and delete it inside; nothing when it does not exist."""
+    try:
+        data = sandbox.read_file(path, follow=False, limit=CHECKED_FILE_LIMIT)
+    except SandboxError as exc:
+        if "No such file" in str(exc) or "FileNotFoundError" in str(exc):
+            return
+        raise
+    hold(sandbox, path, data)
+    result = sandbox.run(["rm", "-f", "--", path])
+    if result.code != 0:
+        raise RuntimeError(f"cannot delete {path} inside the sandbox: {result.stderr.strip()[-200:]}")
+
+
 def _app_log_tail(sandbox: Sandbox, limit: int = 800) -> str:
     """The end of the newest app log in the sandbox (to explain a failed start)."""
     try:
@@ -106,6 +122,8 @@ def run_setup(task: Task, sandbox: Sandbox, steps: list | None = None) -> list[A
                 sandbox.wait_window(step.title, timeout=step.timeout)
             elif isinstance(step, WaitFileStep):
                 wait_file(sandbox, step.path, step.timeout, step.contains)
+            elif isinstance(step, HoldFileStep):
+                hold_file(sandbox, step.path)
             else:  # pragma: no cover - the model admits no other kind
                 raise RuntimeError(f"unknown setup step {step!r}")
         except SetupError:

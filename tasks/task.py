@@ -11,6 +11,7 @@ A task file (JSON or YAML) holds one task, or a list of tasks::
       - {kind: write_file, path: /tmp/home/a.txt, content: "hi\n"}
       - {kind: run, argv: [mkdir, -p, /tmp/home/out]}
       - {kind: wait_file, path: /tmp/xterm.ready}
+      - {kind: hold_file, path: /tmp/expected.txt}                  # kept on the host, deleted inside
     checker: {kind: app_state, app: form, path: submissions.0.name, op: equals, value: Alice}
     solution:                                                       # a reference solution (actions)
       - {type: click, target: "form:name_entry"}                    # a widget of a bundled app …
@@ -113,6 +114,13 @@ def resolve_argv(argv: list[str]) -> list[str]:
     return [sys.executable if a == "{python}" else a for a in argv]
 
 
+def absolute_path(v: str) -> str:
+    """``v`` when it is an absolute path inside the sandbox; ValueError otherwise."""
+    if not v.startswith("/"):
+        raise ValueError(f"must be an absolute path inside the sandbox, got {v!r}")
+    return v
+
+
 class WriteFileStep(TaskModel):
     """Write a file inside the sandbox (folders are created): UTF-8 ``content``, or the bytes of ``source``, a
     file on the host (an OSWorld download from the local cache)."""
@@ -138,9 +146,7 @@ class WriteFileStep(TaskModel):
     @field_validator("path")
     @classmethod
     def _abs(cls, v: str) -> str:
-        if not v.startswith("/"):
-            raise ValueError(f"must be an absolute path inside the sandbox, got {v!r}")
-        return v
+        return absolute_path(v)
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -188,7 +194,22 @@ class WaitFileStep(TaskModel):
     timeout: float = Field(default=15.0, gt=0, le=MAX_TIMEOUT_S)
 
 
-SetupStep = Annotated[Union[LaunchStep, WriteFileStep, RunStep, SleepStep, WaitWindowStep, WaitFileStep],
+class HoldFileStep(TaskModel):
+    """Take a file out of the sandbox before the agent starts: its bytes are kept on the host for the checker
+    (``tasks.held``) and it is deleted inside, so the agent cannot read a checker's expected file. A file
+    that does not exist (yet) is left alone; the checker then reads it inside, after the agent."""
+
+    kind: Literal["hold_file"]
+    path: str
+
+    @field_validator("path")
+    @classmethod
+    def _abs(cls, v: str) -> str:
+        return absolute_path(v)
+
+
+SetupStep = Annotated[Union[LaunchStep, WriteFileStep, RunStep, SleepStep, WaitWindowStep, WaitFileStep,
+                            HoldFileStep],
                       Field(discriminator="kind")]
 
 

@@ -10,8 +10,14 @@ import shutil
 import uuid
 from pathlib import Path
 
+import pytest
+
+from sandbox import Sandbox
+from tasks import check, run_setup
+from tasks.osworld import OSWORLD_HOME, OsworldOptions, osworld_task
+from tasks.task import Task
 from tests.stub_openai import StubOpenAI
-from tests.test_cli_checks import screenact
+from tests.test_cli_checks import ROOT, screenact
 from tests.test_cli_results import GIVE_UP, kimi
 from tests.test_osworld_files import OS_DIR
 
@@ -76,3 +82,120 @@ def test_a_download_task_runs_from_a_cache_in_osworlds_layout(tmp_path):
     replies = [kimi("Compress it.", "pyautogui.write('gzip /tmp/test_files/a\\n')"), DONE]
     result = run_task(tmp_path, COMPRESS, replies, "--osworld-cache", cache)
     assert result["status"] == "passed", result
+
+
+# -- one OSWorld desktop for the getters, the open step and the security checks below ------------------
+CORPUS_COMPARE = ROOT / "tests" / "corpus" / "tasks" / "osworld" / "compare-text-file.json"
+TERMINAL_SIZE = "13584542-872b-42d8-b299-866967b5c3ef"  # make the terminal 132x43 for good; checks `stty size`
+COPY_JPGS = "23393935-50c7-4a86-aeea-2b78fd089c5c"  # copy the .jpg files of ~/Desktop/photos into ~/Desktop/cpjpg
+
+
+@pytest.fixture(scope="module")
+def desk():
+    """A sandbox as an OSWorld task gets it (HOME /home/user), shared by the tests below."""
+    with Sandbox(1280, 800, env={"HOME": OSWORLD_HOME}) as sb:
+        yield sb
+
+
+def osworld(path: Path, cache: Path | None = None) -> Task:
+    task, reason = osworld_task(json.loads(path.read_text()), path, OsworldOptions(cache=cache))
+    assert task is not None, reason
+    return task
+
+
+def close_terminals(sb: Sandbox) -> None:
+    sb.run(["pkill", "-x", "xterm"])  # inside the sandbox's own PID namespace
+    sb.run(["mkdir", "-p", OSWORLD_HOME])
+
+
+def test_etc_passwd_names_the_home_the_processes_get(desk):
+    # Before: /etc/passwd said /tmp/home while HOME was /home/user, so ~user and getpwuid disagreed with $HOME.
+    out = desk.run(["sh", "-c", "echo $HOME ~user; python3 -c 'import os, pwd; print(pwd.getpwuid(os.getuid()).pw_dir)'"])
+    assert out.stdout.split() == [OSWORLD_HOME] * 3, out
+    with pytest.raises(ValueError, match="HOME"):
+        Sandbox(1280, 800, env={"HOME": "/home/x:0:0::/root:/bin/sh\nroot2"})  # no line of its own in passwd
+
+
+def test_an_expected_file_is_held_on_the_host_where_the_agent_cannot_read_it(desk):
+    task = osworld(CORPUS_COMPARE)  # its setup writes the expected text to /tmp/expected_greeting.txt
+    run_setup(task, desk)
+    # Before: the expected file stayed in the sandbox, and the agent could copy it into place.
+    peek = desk.run(["cat", "/tmp/expected_greeting.txt"])
+    assert peek.code != 0 and "Hello" not in peek.stdout, peek
+    assert not check(task, desk, wait=False).passed  # nothing done yet
+    desk.write_file("/home/user/Desktop/greeting.txt", "Hello   OSWorld\n")  # blanks are ignored by this task
+    assert check(task, desk, wait=False).passed
+    # The result is hostile: a symbolic link or a FIFO is refused, never followed or waited on.
+    desk.run(["sh", "-c", "cd ~/Desktop && rm greeting.txt && printf 'Hello OSWorld' > /tmp/x && ln -s /tmp/x greeting.txt"])
+    verdict = check(task, desk, wait=False)
+    assert not verdict.passed and "symbolic link" in verdict.reason, verdict
+    desk.run(["sh", "-c", "cd ~/Desktop && rm greeting.txt && mkfifo greeting.txt"])
+    verdict = check(task, desk, wait=False)
+    assert not verdict.passed and "not a regular file" in verdict.reason, verdict
+
+
+def test_a_gold_file_comes_from_the_cache_on_the_host(tmp_path, desk):
+    task_json = json.loads(CORPUS_COMPARE.read_text())
+    task_json["config"] = task_json["config"][:1]
+    task_json["evaluator"]["expected"] = {"type": "cloud_file", "path": "https://example.org/gold", "dest": "gold.txt"}
+    (tmp_path / "t.json").write_text(json.dumps(task_json))
+    assert "gold file is not in the cache" in osworld_task(task_json, None, OsworldOptions(cache=tmp_path))[1]
+    (tmp_path / task_json["id"]).mkdir()
+    (tmp_path / task_json["id"] / "gold.txt").write_text("Hello OSWorld")
+    task = osworld(tmp_path / "t.json", cache=tmp_path)
+    run_setup(task, desk)
+    desk.write_file("/home/user/Desktop/greeting.txt", "Hello OSWorld")
+    assert check(task, desk, wait=False).passed
+    desk.write_file("/home/user/Desktop/greeting.txt", "Hello")
+    assert "expected 'Hello OSWorld'" in check(task, desk, wait=False).reason
+
+
+def test_vm_terminal_output_reads_the_ctrl_alt_t_terminal(desk):
+    close_terminals(desk)
+    task = osworld(OS_DIR / f"{TERMINAL_SIZE}.json")
+    run_setup(task, desk)
+    run_setup(task, desk, task.before_check)  # OSWorld's postconfig: ctrl+alt+t, then `stty size`
+    verdict = check(task, desk, wait=False)
+    assert not verdict.passed and 'expected it to show ["43 132"]' in verdict.reason and "24 80" in verdict.reason
+    close_terminals(desk)
+    # What the agent could do: give every new xterm 43 rows and 132 columns, read when it starts.
+    desk.write_file(f"{OSWORLD_HOME}/.Xdefaults", "XTerm*vt100.geometry: 132x43\n")
+    run_setup(task, desk, task.before_check)
+    assert check(task, desk, wait=False).passed
+    close_terminals(desk)
+    desk.run(["rm", f"{OSWORLD_HOME}/.Xdefaults"])
+    verdict = check(task, desk, wait=False)
+    assert not verdict.passed and "no terminal window" in verdict.reason
+
+
+def test_list_directory_names_the_files_in_the_folder(tmp_path, desk):
+    task_json = json.loads((OS_DIR / f"{COPY_JPGS}.json").read_text())
+    for step in task_json["config"]:
+        if step["type"] == "download":
+            for f in step["parameters"]["files"]:
+                cache_file(tmp_path, COPY_JPGS, {"config": [step]}, "config", "not really a picture")
+    task = osworld(OS_DIR / f"{COPY_JPGS}.json", cache=tmp_path)
+    run_setup(task, desk)
+    verdict = check(task, desk, wait=False)
+    assert not verdict.passed and "found []" in verdict.reason, verdict
+    desk.run(["sh", "-c", "find ~/Desktop/photos -name '*.jpg' -exec cp {} ~/Desktop/cpjpg/ \\;"])
+    assert check(task, desk, wait=False).passed
+    desk.run(["sh", "-c", "cp ~/Desktop/photos/family/us_3.png ~/Desktop/cpjpg/"])
+    assert "us_3.png" in check(task, desk, wait=False).reason
+
+
+def test_open_starts_the_files_default_app_or_says_why_not(tmp_path, desk):
+    task_json = json.loads(CORPUS_COMPARE.read_text())
+    task_json["config"] = [{"type": "execute", "parameters": {"command": "printf 'Dear diary' > ~/Desktop/notes.txt",
+                                                              "shell": True}},
+                           {"type": "open", "parameters": {"path": "~/Desktop/notes.txt"}}]
+    (tmp_path / "t.json").write_text(json.dumps(task_json))
+    task = osworld(tmp_path / "t.json")
+    run_setup(task, desk)  # no gedit here: the sandbox's own text editor, with the file open
+    state = json.loads(desk.read_file(task.apps()["editor"]))["state"]
+    assert (state["path"], state["text"]) == ("/home/user/Desktop/notes.txt", "Dear diary")
+    assert any(w.title == "notes.txt - Text Editor" for w in desk.windows())
+    desk.run(["pkill", "-f", "tasks.apps.editor"])
+    task_json["config"][1]["parameters"]["path"] = "/home/user/Desktop/report.docx"
+    reason = osworld_task(task_json, None, OsworldOptions())[1]
+    assert reason == "config[1] open: no application for .docx files is installed here (tried libreoffice)"

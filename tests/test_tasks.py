@@ -329,7 +329,8 @@ def test_osworld_import():
     assert isinstance(compare.checker, FileEquals)
     assert compare.checker.path == "/home/user/Desktop/greeting.txt" and compare.home == "/home/user"  # kept as is
     assert compare.checker.expected_path == "/tmp/expected_greeting.txt" and compare.checker.normalize == "blanks"
-    assert [s.kind for s in compare.setup] == ["run", "run", "run", "sleep"]  # first: ~/Desktop and the XDG folders
+    # first: ~/Desktop and the XDG folders; last: the expected file leaves the sandbox before the agent starts
+    assert [s.kind for s in compare.setup] == ["run", "run", "run", "sleep", "hold_file"]
     assert "/home/user/Desktop" in compare.setup[0].argv
     assert compare.setup[2].argv[:2] == ["sh", "-c"] and compare.setup[2].check is False
     assert (compare.screen.width, compare.screen.height) == (1920, 1080)
