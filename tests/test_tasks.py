@@ -349,7 +349,7 @@ def test_osworld_import():
     assert "'is_expected_tabs' has no equivalent" in reasons["11111111-aaaa-4bbb-8ccc-000000000001"]
     assert "cloud" in reasons["11111111-aaaa-4bbb-8ccc-000000000002"]
     assert "download: file not in the cache" in reasons["11111111-aaaa-4bbb-8ccc-000000000003"]
-    assert "'open'" in reasons["11111111-aaaa-4bbb-8ccc-000000000005"]
+    assert "open: no application for .docx files" in reasons["11111111-aaaa-4bbb-8ccc-000000000005"]
     post = by_id["11111111-aaaa-4bbb-8ccc-000000000004"]  # postconfig runs before the check
     assert [s.argv for s in post.before_check] == [["pkill", "gedit"]]
     assert "no 'id'" in reasons[None]
