@@ -42,7 +42,7 @@ class RunSettings:
     resume: bool = False
     profile: str = "kimi-vl-thinking"
     model: str | None = None
-    base_url: str | None = None
+    base_url: str | None = None  # the model server, or several comma-separated: each episode keeps one of them
     grounder: Literal["ocr", "vlm"] = "ocr"
     isolate: bool = True
     max_steps: int | None = None
@@ -105,6 +105,7 @@ class _Shared:
         self.settings = settings
         self._lock = threading.Lock()
         self._ocr = None
+        self._servers: Any = None
         from agent.pipeline import open_sandbox
 
         self.open_desktop: Callable[[int, int, bool], Any] = open_sandbox  # a warm pool's, when the run has one
@@ -123,10 +124,17 @@ class _Shared:
         return VLMGrounder(model, get_profile(self.settings.profile), budget=self.settings.budget())
 
     def model(self) -> Any:
-        from agent.models import OpenAIModel
+        """The model client of one episode: it keeps the server with the fewest episodes when it starts (and
+        moves to another only when that one goes down; see ``agent.models.server_pool``)."""
+        from agent.models.server_pool import ServerPool
 
-        return OpenAIModel(model=self.settings.model, base_url=self.settings.base_url,
-                           read_timeout=self.settings.request_timeout)
+        with self._lock:
+            if self._servers is None:
+                urls = self.settings.base_url.split(",") if self.settings.base_url else [None]
+                self._servers = ServerPool(urls, model=self.settings.model,
+                                           max_model_len=self.settings.context_len,
+                                           request_timeout=self.settings.request_timeout)
+        return self._servers.model_client(sticky=True)
 
 
 def _previous(folder: Path) -> TaskResult | None:
@@ -194,7 +202,7 @@ def run_one(task: Any, settings: RunSettings, shared: _Shared, cancel: threading
 
         model = shared.model() if settings.mode == "auto" or settings.grounder == "vlm" else None
         try:
-            meta = {"task": task.model_dump(mode="json"), **_served(settings)}
+            meta = {"task": task.model_dump(mode="json"), **_served(settings, model)}
             return await run_episode(task, _driver(settings, shared, model, cancel), folder, observers=observers,
                                      isolate=settings.isolate, open_desktop=_opener(task, shared), meta=meta)
         finally:
@@ -221,11 +229,12 @@ def _opener(task: Any, shared: _Shared) -> Callable[[int, int, bool], Any]:
     return shared.open_desktop
 
 
-def _served(settings: RunSettings) -> dict[str, Any]:
-    """The model and server a run used (the name as the server answered it), for task.json and results.json."""
+def _served(settings: RunSettings, model: Any = None) -> dict[str, Any]:
+    """The model and server a run used (the name as the server answered it), for task.json and results.json;
+    with an episode's ``model`` client, the server that episode talks to."""
     if settings.mode == "scripted" and settings.grounder == "ocr":
         return {}
-    return {"model": settings.model, "base_url": settings.base_url}
+    return {"model": settings.model, "base_url": getattr(model, "base_url", settings.base_url)}
 
 
 def _driver(settings: RunSettings, shared: _Shared, model: Any, cancel: threading.Event) -> Any:

@@ -18,6 +18,9 @@ the middle of the body or SSE stream), ``"end_early"`` (end a stream cleanly but
 finish_reason and no ``[DONE]``), ``"invalid_json"``, ``"drop"`` (close without answering),
 ``"refuse"`` (drop it and stop listening for ``delay`` seconds).
 ``stub.refuse_for(seconds)`` stops listening altogether, so clients see a refused connection.
+``stub.go_down()`` is a server that dies: it stops listening and every request it has not answered yet,
+or gets on a connection still open, is dropped unanswered. ``stub.answered`` holds the body of every
+chat request it did answer (200, not streamed), in order.
 A model name the stub does not serve gets vLLM's 404 body; a prompt that does not fit
 ``max_model_len`` gets vLLM's 400 "maximum context length" error (in the current wording), and a
 request with more images than ``limit_images`` (vLLM's ``--limit-mm-per-prompt``) gets vLLM's 400
@@ -182,7 +185,9 @@ class StubOpenAI:
         self.loop_replies = loop_replies
         self.record_path = Path(record_path) if record_path else None
         self.healthy = True
+        self.down = False
         self.requests: list[RecordedRequest] = []
+        self.answered: list[dict] = []
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -248,6 +253,11 @@ class StubOpenAI:
                 self._listen()
 
         threading.Thread(target=reopen, daemon=True).start()
+
+    def go_down(self) -> None:
+        """Die: stop listening for good, and drop unanswered every request not answered yet (see the docstring)."""
+        self.down = True
+        threading.Thread(target=self._close_listener, daemon=True).start()  # may be called from a handler
 
     # ------------------------------------------------------------------ scripting
     def push(self, *replies: str | dict) -> None:
@@ -407,6 +417,9 @@ class _Handler(BaseHTTPRequestHandler):
     # ---------------------------------------------------------------- routes
     def do_GET(self) -> None:  # noqa: N802
         stub = self.stub
+        if stub.down:
+            self._abort()
+            return
         stub._record(RecordedRequest("GET", self.path, None, {k.lower(): v for k, v in self.headers.items()}))
         fault = stub._take_fault(self.path)
         if fault and self._apply_fault(fault):
@@ -426,6 +439,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         stub = self.stub
+        if stub.down:
+            self._abort()
+            return
         self.arrived = time.monotonic()
         try:
             body = self._read_json()
@@ -502,6 +518,9 @@ class _Handler(BaseHTTPRequestHandler):
         reply = stub._next_reply(body)
         if stub.latency:  # answer ``latency`` seconds after the request arrived, whatever parsing it took
             time.sleep(max(0.0, stub.latency - (time.monotonic() - self.arrived)))
+        if stub.down:  # it died while this request was inside: no answer
+            self._abort()
+            return
         if isinstance(reply, str):
             reply = {"content": reply}
         content = reply.get("content") or ""
@@ -538,6 +557,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._abort()
         else:
             self._send(200, raw)
+            with stub._lock:
+                stub.answered.append(body)
 
     def _stream(self, ident: str, created: int, model: str, content: str, reasoning: str | None,
                 finish: str, usage: dict | None, fault: Fault | None) -> None:

@@ -19,6 +19,7 @@ from agent.profiles import DEFAULT_PROFILE
 
 if TYPE_CHECKING:
     from agent.models.openai_backend import OpenAIModel
+    from agent.models.server_pool import ServerPool
     from agent.profiles import Profile
     from agent.ui.gate import Gate
 
@@ -182,6 +183,31 @@ async def check_server(model: "OpenAIModel", override: int | None) -> int:
         return context_len_from(served.max_model_len, override, f"the server at {model.base_url} ({served.name})")
     except ContextMismatch as exc:
         raise UsageError(str(exc)) from None
+
+
+async def check_servers(pool: "ServerPool", override: int | None) -> int:
+    """:func:`check_server` for every server of the pool, all at once, before any work: each reachable, each
+    serving the model (the same one: with no ``--model``, each server's only one), each context length agreeing
+    with ``override``. Sets the pool's model and context length, the smallest of the servers', and returns it."""
+    import asyncio
+
+    clients = [pool.client(url) for url in pool.urls]
+    try:
+        answers = await asyncio.gather(*(check_server(c, override) for c in clients), return_exceptions=True)
+    finally:
+        for client in clients:
+            await client.aclose()
+    failed = next((a for a in answers if isinstance(a, BaseException)), None)
+    if failed is not None:
+        raise failed
+    names = dict.fromkeys(str(c.model) for c in clients)
+    if len(names) > 1:
+        served = ", ".join(f"{c.base_url} serves {c.model}" for c in clients)
+        raise UsageError(f"the model servers serve different models ({served}); pass --model NAME with the model "
+                         "every server serves")
+    pool.model = next(iter(names))
+    pool.max_model_len = min(int(a) for a in answers)
+    return pool.max_model_len
 
 
 def out_folder(path: Path, flag: str = "--out") -> Path:

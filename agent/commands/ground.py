@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from agent.commands._common import (add_estimate_tokens_flag, add_model_flags, check_model_flags, check_server,
-                                    endpoint, out_file, positive_int, shell_command)
+from agent.commands._common import (add_estimate_tokens_flag, add_model_flags, check_model_flags, check_servers,
+                                    endpoints, out_file, positive_int, shell_command)
 from agent.errors import UsageError
 
 
@@ -32,14 +32,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grounder", choices=["vlm", "ocr"], default="vlm",
                    help="vlm: a model behind an OpenAI-compatible server, through --profile (default); "
                    "ocr: the embedded CPU grounder, no server")
-    add_model_flags(p)
+    add_model_flags(p, several=True)
     p.add_argument("--prompt-file", type=Path, metavar="PATH",
                    help="the grounding prompt from a template file, to reproduce a published protocol word for word: "
                    ".txt is the user text (the screenshot before it); .json/.yaml gives system, user and image "
                    "(before|after); {instruction}, {width}, {height} are filled in. results.json records its path "
                    "and SHA-256 (the built-in prompt's too)")
     add_estimate_tokens_flag(p)
-    p.add_argument("--concurrency", type=positive_int, default=8, help="requests in flight (default 8)")
+    p.add_argument("--concurrency", type=positive_int, default=8,
+                   help="requests in flight per model server (default 8); each request goes to the server with "
+                   "the fewest outstanding")
     p.add_argument("--limit", type=positive_int, help="only the first N samples")
     p.add_argument("--lang", choices=["en", "cn"], default="en",
                    help="instruction language: cn uses ScreenSpot-Pro's instruction_cn (default en)")
@@ -114,32 +116,33 @@ def run(args: argparse.Namespace) -> int:
     from agent.ground_run import ResumeMismatch, WontFit, check_fits, run_grounding
     from agent.models.base import ModelError, UnknownModel
 
-    from agent.models import OpenAIModel
+    from agent.models.server_pool import ServerPool
     from agent.prompt_file import grounding_prompt_identity
 
     dataset, samples = _load_samples(args)
     out: Path = args.out
     profile = _profile(args)
-    model = None if profile is None else \
-        OpenAIModel(model=args.model, base_url=endpoint(args), read_timeout=args.request_timeout)
+    pool = None if profile is None else \
+        ServerPool(endpoints(args), model=args.model, request_timeout=args.request_timeout)
+    model = None if pool is None else pool.model_client(per_server=args.concurrency)
+    in_flight = args.concurrency * (len(pool.servers) if pool is not None else 1)
 
     async def main():
         try:
-            # the server is asked once before any sample: an unreachable server, an unknown model name or a
-            # --context-len the server contradicts fails here, before a results file exists
-            context_len = await check_server(model, args.context_len) if model is not None else None
+            # each server is asked once before any sample: an unreachable server, an unknown model name or a
+            # --context-len a server contradicts fails here, before a results file exists
+            context_len = await check_servers(pool, args.context_len) if pool is not None else None
             grounder = _grounder(args, model, profile, context_len)
             if context_len is not None:
                 try:
                     check_fits(grounder.profile, samples, context_len)
                 except WontFit as exc:
                     raise UsageError(str(exc)) from None
-            server = f" at {model.base_url} (model {model.model}, context length {context_len}, requests time out " \
-                f"after {args.request_timeout:g} s)" if model is not None else ""
             print(f"grounding {len(samples)} of {len(dataset)} samples ({dataset.format}, {dataset.root}) with "
-                  f"{grounder.name}{server}, {args.concurrency} at once → {out}", file=sys.stderr)
+                  f"{grounder.name}{_servers(pool, context_len, args.request_timeout)}, {in_flight} at once → {out}",
+                  file=sys.stderr)
             return grounder, await run_grounding(
-                samples, grounder, out=out, concurrency=args.concurrency, resume=args.resume, lang=args.lang,
+                samples, grounder, out=out, concurrency=in_flight, resume=args.resume, lang=args.lang,
                 dataset={"root": str(dataset.root), "format": dataset.format, "samples": len(dataset)},
                 progress=not args.no_progress,
                 prompt=grounding_prompt_identity(profile) if profile is not None else None)
@@ -161,6 +164,15 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(result.fatal, UnknownModel):
         raise UsageError(str(result.fatal))
     return _report(args, result, dataset, len(samples), grounder.name)
+
+
+def _servers(pool, context_len: int | None, timeout: float) -> str:
+    """`` at URL (model …, context length …, …)`` for the start line; "" without a model."""
+    if pool is None:
+        return ""
+    where = pool.urls[0] if len(pool.urls) == 1 else f"{len(pool.urls)} servers ({', '.join(pool.urls)})"
+    return (f" at {where} (model {pool.model}, context length {context_len}, requests time out after "
+            f"{timeout:g} s)")
 
 
 def _report(args: argparse.Namespace, result, dataset, asked_for: int, grounder_name: str) -> int:
@@ -189,7 +201,8 @@ def _report(args: argparse.Namespace, result, dataset, asked_for: int, grounder_
 
 def _again(args: argparse.Namespace) -> str:
     """The command that continues this run, quoted for a shell."""
-    return shell_command("screenact", "ground", args.dataset, "--out", args.out, "--resume")
+    servers = [arg for url in args.base_url or () for arg in ("--base-url", url)]
+    return shell_command("screenact", "ground", args.dataset, *servers, "--out", args.out, "--resume")
 
 
 def failure_reasons(details: list[dict], shown: int = 3) -> str:

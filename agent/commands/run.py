@@ -10,8 +10,8 @@ from pathlib import Path
 
 from agent.budget import DEFAULT_CONTEXT_LEN
 from agent.commands._common import (add_estimate_tokens_flag, add_model_flags, add_pool_flag, check_desktop,
-                                    check_model_flags, check_server, endpoint, out_folder, positive_int, shell_command,
-                                    warn_unisolated)
+                                    check_model_flags, check_servers, endpoints, out_folder, positive_int,
+                                    shell_command, warn_unisolated)
 from agent.commands.tasks import add_osworld_flags
 from agent.profiles import DEFAULT_PROFILE
 from agent.errors import UsageError
@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grounder", choices=["ocr", "vlm"], default=None,
                    help="scripted mode's grounder: ocr, the embedded CPU grounder (default), or vlm, the model at "
                    "--base-url through its grounding prompt; implies --mode scripted")
-    add_model_flags(p)
+    add_model_flags(p, several=True)
     add_estimate_tokens_flag(p)
     p.add_argument("--parallel", type=int, default=1, metavar="N", help="tasks at once (default 1)")
     add_pool_flag(p, "--parallel + 1, at most 2 on a machine of 2 cores")
@@ -89,14 +89,16 @@ def run(args: argparse.Namespace) -> int:
         if missing:
             print(f"note: {len(missing)} task(s) have no scripted steps and will end as errors: "
                   f"{', '.join(missing[:5])}{'…' if len(missing) > 5 else ''}", file=sys.stderr)
-    base_url, model, context_len = endpoint(args), args.model, args.context_len or DEFAULT_CONTEXT_LEN
+    base_url, model, context_len = ",".join(endpoints(args)), args.model, args.context_len or DEFAULT_CONTEXT_LEN
     if mode == "auto" or grounder == "vlm":
         try:
             model, context_len = server_model(args)
         except ModelError as exc:  # nothing runs against a server that is not there
             print(f"screenact run: {exc}", file=sys.stderr)
             return 1
-        print(f"{'model' if mode == 'auto' else 'grounder: vlm, model'} {model} at {base_url} (profile "
+        where = base_url if "," not in base_url else f"{base_url.count(',') + 1} servers ({base_url}; each task " \
+            "keeps the one with the fewest tasks when it starts)"
+        print(f"{'model' if mode == 'auto' else 'grounder: vlm, model'} {model} at {where} (profile "
               f"{args.profile}, context length {context_len}, requests time out after {args.request_timeout:g} s)",
               file=sys.stderr)
     else:
@@ -174,23 +176,22 @@ def _label(mode: str | None, grounder: str | None) -> str:
 
 
 def server_model(args: argparse.Namespace) -> tuple[str, int]:
-    """(served model name, context length) from one question to the server, before any task starts."""
+    """(served model name, context length) from one question to each server, before any task starts."""
     import asyncio
 
-    from agent.models import OpenAIModel
+    from agent.models.server_pool import ServerPool
 
-    async def ask() -> tuple[str, int]:
-        async with OpenAIModel(model=args.model, base_url=endpoint(args), read_timeout=args.request_timeout) as model:
-            context_len = await check_server(model, args.context_len)
-            return str(model.model), context_len
-
-    return asyncio.run(ask())
+    pool = ServerPool(endpoints(args), model=args.model, request_timeout=args.request_timeout)
+    context_len = asyncio.run(check_servers(pool, args.context_len))
+    return str(pool.model), context_len
 
 
 def _again(args: argparse.Namespace, mode: str, grounder: str) -> list[str]:
     """The command line of this run (without --out/--resume/--overwrite), to continue it."""
     again = ["screenact", "run", *args.tasks, "--mode", mode] + (["--grounder", grounder] if mode == "scripted" else [])
-    for flag, value in (("--filter", args.filter), ("--base-url", args.base_url), ("--model", args.model),
+    for url in args.base_url or ():
+        again += ["--base-url", url]
+    for flag, value in (("--filter", args.filter), ("--model", args.model),
                         ("--parallel", args.parallel if args.parallel != 1 else None), ("--pool", args.pool),
                         ("--max-steps", args.max_steps), ("--osworld-root", args.osworld_root), ("--osworld-cache", args.osworld_cache)):
         if value is not None:

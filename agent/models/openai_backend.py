@@ -157,6 +157,11 @@ def _root_url(base_url: str) -> str:
     return base[: -len("/v1")] if base.endswith("/v1") else base
 
 
+def default_base_url() -> str:
+    """The server when none is named: ``$OPENAI_BASE_URL``, else ``$OPENAI_API_BASE``, else localhost:8000."""
+    return os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_BASE") or DEFAULT_BASE_URL
+
+
 @dataclass(frozen=True)
 class ServedModel:
     """One model a server offers: its name and, when the server publishes it (vLLM does), its context length."""
@@ -205,8 +210,7 @@ class OpenAIModel:
         media_dir: str | Path | None = None,
         default_sampling: dict[str, Any] | None = None,
     ) -> None:
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_BASE")
-                         or DEFAULT_BASE_URL).rstrip("/")
+        self.base_url = (base_url or default_base_url()).rstrip("/")
         self.api_key = api_key or os.environ.get("OPENAI_API_KEY") or DEFAULT_API_KEY
         self.model = model
         self.retry = retry or RetryPolicy()
