@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PACKAGES := xvfb openbox xdotool xclip bubblewrap xterm x11-utils scrot procps iproute2 \
                 fonts-dejavu-core fonts-noto-cjk python3-tk python3-venv chromium \
-                x11vnc novnc websockify
+                x11vnc novnc websockify ffmpeg
 PYTEST_ARGS ?=
 
 .PHONY: demo test bench deps venv clean help

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -51,7 +52,7 @@ class Approval:
             approved, by = self.ask(describe(action), rule)
         except Exception as exc:  # an asker that fails has not approved anything
             approved, by = False, f"asker failed ({type(exc).__name__})"
-        return ApprovalRecord(action=action, rule=rule, approved=approved, by=by)
+        return ApprovalRecord(action=action, rule=rule, approved=approved, by=by, at=round(time.time(), 3))
 
 
 def rejection_message(record: ApprovalRecord) -> str:

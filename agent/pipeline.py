@@ -69,19 +69,20 @@ def open_sandbox(width: int, height: int, isolate: bool, home: str | None = None
 
 async def run_episode(task: Any, driver: Driver, folder: str | Path, *, observers: Sequence[Observer] = (),
                       judge: bool = True, isolate: bool = True, open_desktop: DesktopFactory = open_sandbox,
-                      meta: dict[str, Any] | None = None) -> EpisodeResult:
+                      meta: dict[str, Any] | None = None, record_video: bool = False) -> EpisodeResult:
     """Run ``task`` (a ``tasks.Task``: screen, setup, checker) with ``driver`` into ``folder``.
 
     ``judge=False`` skips the checker (a typed instruction has none). ``meta`` adds fields to
-    ``task.json``. Never raises for a failure of the desktop, the setup, the model or the checker:
-    they come back in ``outcome`` or ``error``, and in the episode folder.
+    ``task.json``. ``record_video`` writes ``episode.webm`` of the whole episode (``agent.video``). Never
+    raises for a failure of the desktop, the setup, the model or the checker: they come back in
+    ``outcome`` or ``error``, and in the episode folder.
     """
     started = time.monotonic()
     result = EpisodeResult(Path(folder))
     writer = EpisodeWriter(folder, {"id": task.id, "instruction": task.instruction, **driver.describe(),
                                     **(meta or {})})
     recorder = Recorder(writer, observers)
-    desktop, stage = None, "start"
+    desktop, stage, video = None, "start", None
     try:
         recorder.status("starting", f"Opening a fresh {task.screen.width}×{task.screen.height} desktop…")
         home = getattr(task, "home", None)
@@ -89,6 +90,10 @@ async def run_episode(task: Any, driver: Driver, folder: str | Path, *, observer
             open_desktop = functools.partial(open_sandbox, home=home)
         t0 = time.monotonic()
         desktop = await _open(open_desktop, task.screen.width, task.screen.height, isolate)
+        if record_video:
+            from agent.video import EpisodeVideo
+
+            video = await asyncio.to_thread(EpisodeVideo, desktop)
         t1 = time.monotonic()
         stage = "setup"
         await _set_up(task, desktop, recorder)
@@ -114,6 +119,8 @@ async def run_episode(task: Any, driver: Driver, folder: str | Path, *, observer
         if not (result.folder / RESULT_FILE).exists():
             writer.finish({"status": "cancelled" if result.cancelled else "error", "reason": result.error})
         writer.close()
+        if video is not None:
+            await asyncio.to_thread(video.save, result.folder)
         if desktop is not None:
             await asyncio.to_thread(_close_quietly, desktop)
         result.seconds = time.monotonic() - started

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from agent.images import Encoding, ImageRule, ModelImage, MoonViTRule, SmartResizeRule, prepare_image
 from tools.parse import DEFAULT_LIMITS, Limits, Parsed, ParseError, ThinkingMarkers, parse, split_thinking
 from tools.parse._text import KIMI_THINKING
+from tools.approval import DEFAULT_RULES, ApprovalRules
 from tools.policy import Policy
 
 if TYPE_CHECKING:
@@ -78,6 +79,7 @@ class Profile:
     grounding_template: "PromptTemplate | None" = None
     agent_template: "PromptTemplate | None" = None
     max_reply_wait_s: float = 30.0  # the waiting one reply may ask for in total (Policy.max_reply_wait)
+    approval: ApprovalRules = DEFAULT_RULES  # what `run --approve` asks about (a rules file replaces it)
 
     @property
     def images_per_prompt(self) -> int:

@@ -72,6 +72,7 @@ class Recorder:
     def __init__(self, writer: EpisodeWriter, observers: Sequence[Any] = ()) -> None:
         self.writer = writer
         self.observers = list(observers)
+        self._frame_times: dict[int, float | None] = {}  # step index -> when its frame was captured
 
     @property
     def folder(self) -> Path:
@@ -84,10 +85,13 @@ class Recorder:
 
     def save_frame(self, index: int, frame: Frame, png: bytes | None = None) -> str:
         """Write step ``index``'s frame; returns its file name."""
+        self._frame_times[index] = getattr(frame, "captured_at", None)
         return self.writer.save_frame(index, frame, png)
 
     def step(self, step: StepRecord) -> None:
-        """Record ``step`` durably, then tell the observers."""
+        """Record ``step`` durably (``at``: when its frame was captured), then tell the observers."""
+        if step.at is None:
+            step.at = self._frame_times.pop(step.index, None)
         self.writer.record(step)
         self._tell("on_step", step)
 

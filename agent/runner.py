@@ -49,7 +49,9 @@ class RunSettings:
     context_len: int = 8192
     request_timeout: float = 300.0
     estimate_tokens: bool = False
-    approve: bool = False  # auto mode: actions the default approval rules mark wait for a yes on the terminal
+    approve: bool = False  # auto mode: actions the approval rules mark wait for a yes on the terminal
+    approval_rules: Any = None  # tools.approval.ApprovalRules from --approve-rules; None: the profile's
+    record_video: bool = False  # episode.webm next to each episode (agent/video.py)
     pool: int | None = None  # sandboxes started ahead for the next tasks (None: agent.sandbox_pool.default_capacity)
 
     def budget(self) -> Any:
@@ -204,7 +206,8 @@ def run_one(task: Any, settings: RunSettings, shared: _Shared, cancel: threading
         try:
             meta = {"task": task.model_dump(mode="json"), **_served(settings, model)}
             return await run_episode(task, _driver(settings, shared, model, cancel), folder, observers=observers,
-                                     isolate=settings.isolate, open_desktop=_opener(task, shared), meta=meta)
+                                     isolate=settings.isolate, open_desktop=_opener(task, shared), meta=meta,
+                                     record_video=settings.record_video)
         finally:
             if model is not None and hasattr(model, "aclose"):
                 await model.aclose()
@@ -249,8 +252,9 @@ def _driver(settings: RunSettings, shared: _Shared, model: Any, cancel: threadin
     from agent.approval import Approval
 
     config = AgentConfig(max_steps=settings.max_steps, budget=settings.budget())
-    return Agent(model, get_profile(settings.profile), config=config, model_name=settings.model, cancel=cancel,
-                 approval=Approval() if settings.approve else None)
+    profile = get_profile(settings.profile)
+    approval = Approval(settings.approval_rules or profile.approval) if settings.approve else None
+    return Agent(model, profile, config=config, model_name=settings.model, cancel=cancel, approval=approval)
 
 
 def _task_result(task_id: str, episode: Any) -> TaskResult:

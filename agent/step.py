@@ -76,12 +76,13 @@ class Rejected(_Record):
 
 class ApprovalRecord(_Record):
     """A person's decision on an action an approval rule marked (``agent.approval``): the screen action,
-    the rule in words, the answer, and who gave it (``terminal``, ``no terminal`` …)."""
+    the rule in words, the answer, who gave it (``terminal``, ``no terminal`` …) and when (wall clock)."""
 
     action: Action
     rule: str
     approved: bool
     by: str
+    at: float | None = None
 
 
 class Settle(_Record):
@@ -152,7 +153,8 @@ class StepRecord(_Record):
     ``frame`` is the PNG the model (or grounder) saw; ``parsed`` the reply's actions in model space,
     ``executed`` what reached the desktop in screen pixels, ``rejections`` what did not run and why,
     ``feedback`` what the model is told about it next step; ``timings`` are milliseconds per phase
-    (capture, encode, model, parse, ground, act, settle).
+    (capture, encode, model, parse, ground, act, settle); ``at`` is when the step's frame was captured (wall
+    clock), which places the step on the episode's video.
     """
 
     v: int = 1
@@ -175,6 +177,7 @@ class StepRecord(_Record):
     usage: Usage | None = None
     settle: Settle | None = None
     timings: dict[str, float] = Field(default_factory=dict)
+    at: float | None = None  # wall clock (epoch s) of the step's frame: its place on the episode's video
 
     @model_validator(mode="before")
     @classmethod

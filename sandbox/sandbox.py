@@ -22,7 +22,7 @@ import warnings
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from pydantic import BaseModel
 
@@ -34,6 +34,9 @@ from sandbox.protocol import Channel, ChannelClosed, ChannelTimeout
 from sandbox.view import PROJECT_ROOT, SANDBOX_HOME, SANDBOX_USER, SHIMS_DIR, passwd
 from tools.actions import ACTION_ADAPTER, Action
 from tools.frame import SCREEN_SIDE, Frame
+
+if TYPE_CHECKING:
+    from sandbox.video import Recording
 
 log = logging.getLogger("screenact.sandbox")
 LOG_DIR_INSIDE = "/tmp/.screenact/logs"  # the apps' logs: inside only, the host reads them through the worker
@@ -423,22 +426,32 @@ class Sandbox:
     def open_view(self, control: bool = False) -> socket.socket:
         """A new RFB (VNC) connection to this desktop, served by an ``x11vnc -inetd`` the worker starts on
         the other end of a fresh socket pair; read-only unless ``control``. The caller owns the socket."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self._call_with_fd("view", theirs.fileno(), control=control)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        return ours
+
+    def record_video(self, fps: int = 5) -> "Recording":
+        """Start recording the screen (ffmpeg's x11grab inside, WebM into memory the host owns);
+        ``Recording.save(folder)`` stops it and writes ``episode.webm``. See sandbox/video.py."""
+        from sandbox.video import Recording
+
+        return Recording(self, fps)
+
+    def _call_with_fd(self, op: str, fd: int, **args: Any) -> dict[str, Any]:
+        """Send ``fd`` to the worker over the descriptor carrier, then ask it to take it for ``op``."""
         with self._lock:
             if self._closed:
                 raise self._fatal_type(self._fatal or "sandbox is closed")
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             nonce = secrets.token_hex(8)  # pairs the descriptor with this request, not a stale one
-            try:
-                with socket.socket(fileno=os.dup(self._view_fd)) as carrier:
-                    socket.send_fds(carrier, [nonce.encode()], [theirs.fileno()])
-            finally:
-                theirs.close()
-            try:
-                self._call("view", nonce=nonce, control=control)
-            except BaseException:
-                ours.close()
-                raise
-            return ours
+            with socket.socket(fileno=os.dup(self._view_fd)) as carrier:
+                socket.send_fds(carrier, [nonce.encode()], [fd])
+            return self._call(op, nonce=nonce, **args)
 
     def ping(self) -> None:
         """Check that every part is alive; raises SandboxError naming what died."""

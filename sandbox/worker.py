@@ -61,6 +61,7 @@ class Worker:
         self.env = dict(os.environ)
         self.frame_map: mmap.mmap | None = None
         self.viewers: list[subprocess.Popen] = []  # x11vnc per live-view connection; their exit is no fault
+        self.video: tuple[subprocess.Popen, int] | None = None  # ffmpeg recording the screen, and its log
 
     # -- start-up -------------------------------------------------------------------------
     def _spawn(self, name: str, role: str, argv: list[str], **kw: Any) -> Child:
@@ -397,8 +398,8 @@ class Worker:
         raise ValueError(f"no app with pid {pid}")
 
     def op_view(self, nonce: str, control: bool = False) -> dict[str, Any]:
-        """Serve one live-view connection: the host sent its socket over the view pair with ``nonce``."""
-        conn = self._view_socket(nonce)
+        """Serve one live-view connection: the host sent its socket over the carrier with ``nonce``."""
+        conn = socket.socket(fileno=self._received_fd(nonce))
         # beside the apps' logs, not among them: log_tail reports the newest app's
         with conn, open(self.log_dir.parent / "x11vnc.log", "ab", buffering=0) as log:
             proc = subprocess.Popen(viewer_argv(self.env["DISPLAY"], control), env=self.env, stdin=conn,
@@ -406,16 +407,72 @@ class Worker:
         self.viewers = [v for v in self.viewers if v.poll() is None] + [proc]
         return {"pid": proc.pid}
 
-    def _view_socket(self, nonce: str, timeout: float = 5.0) -> socket.socket:
+    def op_video_start(self, nonce: str, fps: int) -> dict[str, Any]:
+        """Record the screen into the memfd the host sent with ``nonce`` (sandbox/video.py)."""
+        from sandbox.video import video_argv
+
+        if self.video is not None:
+            raise ValueError("a video is already being recorded")
+        out = self._received_fd(nonce)
+        log = os.memfd_create("ffmpeg-log", os.MFD_CLOEXEC)  # no path an app could swap or fill for us
+        try:
+            proc = subprocess.Popen(video_argv(self.env["DISPLAY"], self.width, self.height, int(fps), out),
+                                    env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                    pass_fds=(out,), preexec_fn=_die_with_worker, close_fds=True)
+        except BaseException:
+            os.close(log)
+            raise
+        finally:
+            os.close(out)
+        self.video = (proc, log)
+        return {"pid": proc.pid, "started_at": self._first_frame(proc, log)}
+
+    @staticmethod
+    def _first_frame(proc: subprocess.Popen, log: int, timeout: float = 5.0) -> float | None:
+        """Wait until ffmpeg has grabbed its first frame (its log says when), so that what the episode does
+        next is on the video; None if it did not say within ``timeout``."""
+        from sandbox.video import first_frame_time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            started = first_frame_time(os.pread(log, 64 << 10, 0))
+            if started is not None:
+                return started
+            time.sleep(0.02)
+        return None
+
+    def op_video_stop(self) -> dict[str, Any]:
+        """Stop ffmpeg with SIGINT (it writes the WebM trailer) and say when its first frame was taken."""
+        from sandbox.video import STOP_TIMEOUT_S, first_frame_time
+
+        if self.video is None:
+            raise ValueError("no video is being recorded")
+        (proc, log), self.video = self.video, None
+        stopped_at = time.time()
+        proc.send_signal(signal.SIGINT)
+        try:
+            code = proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+        text = os.pread(log, 64 << 10, 0)
+        os.close(log)
+        # 255: ffmpeg's exit after a signal it handled ("Exiting normally, received signal 2")
+        finalised = code in (0, 255) and b"Exiting normally" in text
+        return {"code": code, "started_at": first_frame_time(text), "stopped_at": stopped_at, "finalised": finalised,
+                "problem": None if finalised else f"ffmpeg ended with code {code}: "
+                f"{text[-300:].decode(errors='replace').strip()}"}
+
+    def _received_fd(self, nonce: str, timeout: float = 5.0) -> int:
+        """The descriptor the host sent over the carrier with ``nonce`` (the caller owns it)."""
         with socket.socket(fileno=os.dup(int(self.cfg["fds"]["view"]))) as carrier:
             carrier.settimeout(timeout)
             while True:  # a descriptor left by a request that failed on the host is closed and skipped
                 msg, fds, _, _ = socket.recv_fds(carrier, 64, 4)
-                conns = [socket.socket(fileno=fd) for fd in fds]
-                if msg == nonce.encode() and len(conns) == 1:
-                    return conns[0]
-                for c in conns:
-                    c.close()
+                if msg == nonce.encode() and len(fds) == 1:
+                    return fds[0]
+                for fd in fds:
+                    os.close(fd)
 
     def op_ping(self) -> dict[str, Any]:
         return {"pid": os.getpid()}
@@ -423,6 +480,8 @@ class Worker:
     def shutdown(self) -> None:
         for viewer in self.viewers:
             viewer.kill()
+        if self.video is not None:
+            self.video[0].kill()
         for child in reversed(self.children):
             if child.proc.poll() is None:
                 child.proc.terminate()

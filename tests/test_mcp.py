@@ -108,7 +108,7 @@ def test_a_recorded_session_reports_and_replays(tmp_path):
     task = load_task(SUITE_DIR / "xterm-echo-file.yaml")
 
     async def session() -> None:
-        async with stdio_session(log, "--record", str(record)) as s:
+        async with stdio_session(log, "--record", str(record), "--record-video") as s:
             await call(s, "launch", argv=["xterm", "-title", "before-the-task"])  # the session's own episode
             await call(s, "type", text="echo héllo\n", screenshot=False)
             await call(s, "start_task", id=task.id)  # a fresh desktop, a new episode
@@ -121,6 +121,8 @@ def test_a_recorded_session_reports_and_replays(tmp_path):
     ep = load_episode(folder)
     assert ep.complete, ep.problems
     assert ep.result["verdict"]["passed"] is True and ep.task["mode"] == "mcp"
+    assert ep.result["video"]["file"] == "episode.webm" and ep.result["video"]["finalised"] is True
+    assert (folder / "episode.webm").stat().st_size == ep.result["video"]["bytes"] > 0  # each desktop: its video
     assert [s.action_text for s in ep.steps][0] == "click(-5, 3)" and ep.steps[0].rejections
     assert [e.action.type for s in ep.steps for e in s.executed] == ["click", "type"]
     page = render_report(folder).read_text()
@@ -135,6 +137,7 @@ def test_a_recorded_session_reports_and_replays(tmp_path):
     assert load_episode(tmp_path / "again").result["verdict"]["passed"] is True
     (session,) = [p for p in record.iterdir() if p != folder]
     first = load_episode(session)
+    assert first.result["video"]["finalised"] is True and (session / "episode.webm").is_file()
     assert first.complete and first.task["launches"] == [{"after_step": 0, "argv": ["xterm", "-title", "before-the-task"]}]
     assert [e.action.model_dump() for s in first.steps for e in s.executed] == [{"type": "type", "text": "echo héllo\n"}]
     replay = subprocess.run([*SERVER[:-2], "replay", str(session), "--out", str(tmp_path / "again2")], cwd=ROOT,
@@ -221,6 +224,7 @@ def test_a_scaled_screenshot_fits_and_its_pixels_map_onto_the_screen(width, heig
     (["--max-wait", "0"], "--max-wait"),
     (["--http", "70000"], "--http"),
     (["--record", "/proc/version"], "--record"),
+    (["--record-video"], "needs --record DIR"),
 ])
 def test_bad_flags_exit_2_naming_the_flag(flags, message):
     done = subprocess.run([sys.executable, "-m", "agent.cli", "mcp", *flags], cwd=ROOT, capture_output=True,

@@ -3,9 +3,10 @@
 The one definition every writer of reports and episode files, and every reader of an episode or
 dataset folder, goes through:
 
-- :func:`atomic_write` writes through a fresh ``tempfile.mkstemp`` name in the target folder, then
-  ``os.replace``: a symbolic link planted at a temporary name or at the target itself is replaced, never
-  followed, so a report of someone else's folder cannot overwrite a file elsewhere.
+- :func:`atomic_write` (:func:`atomic_copy` from a descriptor, size-capped) writes through a fresh
+  ``tempfile.mkstemp`` name in the target folder, then ``os.replace``: a symbolic link planted at a
+  temporary name or at the target itself is replaced, never followed, so a report
+  of someone else's folder cannot overwrite a file elsewhere.
 - :func:`safe_read` reads ``name`` under ``root`` through a descriptor of ``root`` with ``O_NOFOLLOW`` at
   every step: a name that climbs out, a symbolic link, anything but a regular file and anything over
   ``max_bytes`` is refused with :class:`UnsafeFile`.
@@ -32,12 +33,34 @@ def atomic_write(path: str | Path, data: bytes | str, *, durable: bool = False) 
 
     ``durable`` fsyncs the data before the rename (episode files a crash must not lose).
     """
-    path = Path(path)
     raw = data.encode("utf-8", "replace") if isinstance(data, str) else data
+    return _atomic(Path(path), lambda f: f.write(raw), durable)
+
+
+def atomic_copy(path: str | Path, source_fd: int, max_bytes: int, *, durable: bool = False) -> int:
+    """Copy the bytes of the descriptor ``source_fd`` (from offset 0) to ``path`` atomically, as
+    :func:`atomic_write` does; returns the number of bytes. A source over ``max_bytes`` raises
+    :class:`UnsafeFile` and leaves nothing behind (the source may be hostile and still growing)."""
+    copied = 0
+
+    def fill(f) -> None:
+        nonlocal copied
+        while chunk := os.pread(source_fd, min(1 << 20, max_bytes + 1 - copied), copied):
+            copied += len(chunk)
+            if copied > max_bytes:
+                raise UnsafeFile(f"{Path(path).name} would be over {max_bytes} bytes; it was not written")
+            f.write(chunk)
+
+    _atomic(Path(path), fill, durable)
+    return copied
+
+
+def _atomic(path: Path, fill, durable: bool) -> Path:
+    """mkstemp beside ``path`` (O_EXCL: a planted name is never followed), ``fill(file)``, os.replace."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(raw)
+            fill(f)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())

@@ -306,3 +306,19 @@ def check_desktop(isolate: bool) -> None:
         problem = bwrap_problem()
         if problem is not None:
             raise UsageError(f"{problem}; or pass --no-isolate to run the desktops without isolation")
+
+
+def add_record_video_flag(p: argparse.ArgumentParser) -> None:
+    """``--record-video``: episode.webm next to each episode (agent/video.py)."""
+    p.add_argument("--record-video", action="store_true",
+                   help="record each episode's screen as episode.webm in its folder (ffmpeg inside the sandbox, "
+                   "VP8 at 5 fps; the report plays it with the steps marked)")
+
+
+def check_record_video(wanted: bool) -> None:
+    """--record-video on a machine without ffmpeg: a UsageError saying what to install."""
+    from agent.video import video_problem
+
+    problem = video_problem() if wanted else None
+    if problem:
+        raise UsageError(problem)

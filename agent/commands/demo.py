@@ -10,7 +10,7 @@ import argparse
 import time
 from pathlib import Path
 
-from agent.commands._common import add_pool_flag
+from agent.commands._common import add_pool_flag, add_record_video_flag
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,11 +24,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="run folder (default runs/demo-<date-time>)")
     p.add_argument("--filter", metavar="TEXT", help="only tasks whose id contains TEXT")
     p.add_argument("--overwrite", action="store_true", help="start again in an --out that holds an earlier run")
+    add_record_video_flag(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from agent.commands._common import check_desktop, out_folder
+    from agent.commands._common import check_desktop, check_record_video, out_folder
     from agent.commands.run import check_run_folder, finish, load_inputs
     from agent.errors import UsageError
     from agent.runner import RunSettings, run_tasks
@@ -39,8 +40,10 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S")
     check_run_folder(out, False, args.overwrite, "scripted", "ocr")
     check_desktop(True)
+    check_record_video(args.record_video)
     out_folder(out)
     print(f"running {len(tasks)} bundled tasks, scripted, with the OCR grounder, {args.parallel} at once → {out}",
           flush=True)
-    settings = RunSettings(mode="scripted", out=out, parallel=args.parallel, grounder="ocr", pool=args.pool)
+    settings = RunSettings(mode="scripted", out=out, parallel=args.parallel, grounder="ocr", pool=args.pool,
+                           record_video=args.record_video)
     return finish(run_tasks(tasks, settings, suite="bundled (scripted steps)"), out)

@@ -7,7 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from agent.commands._common import add_screen_arg, check_door, check_port, out_folder, positive_int, warn_unisolated
+from agent.commands._common import (add_screen_arg, check_door, check_port, check_record_video, out_folder,
+                                    positive_int, warn_unisolated)
 from agent.errors import UsageError
 
 INSTALL_HINT = "screenact mcp needs the MCP SDK: pip install 'screenact[mcp]'"
@@ -45,6 +46,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-wait", type=float, default=10.0, metavar="SECONDS",
                    help="the longest one wait call may wait (default 10)")
     p.add_argument("--no-isolate", action="store_true", help="run desktops without bubblewrap (NOT isolated)")
+    p.add_argument("--record-video", action="store_true",
+                   help="with --record: each session's desktop as episode.webm in its episode folder (ffmpeg inside "
+                   "the sandbox; not with --shared)")
     p.set_defaults(func=run)
 
 
@@ -66,8 +70,13 @@ def _config(args: argparse.Namespace):
         raise UsageError(f"--max-wait must be between 0 and 600 seconds, got {args.max_wait:g}")
     if args.record is not None:
         out_folder(args.record, "--record")
+    if args.record_video and (args.record is None or args.shared):
+        raise UsageError("--record-video writes each session's video into its episode: it needs --record DIR and "
+                         "a desktop per session (not --shared)")
+    check_record_video(args.record_video)
     width, height = args.screen
-    return McpConfig(width, height, not args.no_isolate, apps, tasks, args.record, args.max_wait)
+    return McpConfig(width, height, not args.no_isolate, apps, tasks, args.record, args.max_wait,
+                     record_video=args.record_video)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,11 +7,12 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from agent.budget import DEFAULT_CONTEXT_LEN
-from agent.commands._common import (add_estimate_tokens_flag, add_model_flags, add_pool_flag, check_desktop,
-                                    check_model_flags, check_servers, endpoints, out_folder, positive_int,
-                                    shell_command, warn_unisolated)
+from agent.commands._common import (add_estimate_tokens_flag, add_model_flags, add_pool_flag, add_record_video_flag,
+                                    check_desktop, check_model_flags, check_record_video, check_servers, endpoints,
+                                    out_folder, positive_int, shell_command, warn_unisolated)
 from agent.commands.tasks import add_osworld_flags
 from agent.profiles import DEFAULT_PROFILE
 from agent.errors import UsageError
@@ -48,6 +49,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--approve", action="store_true",
                    help="--mode auto: ask on the terminal before an action the approval rules mark (rm -rf, sudo, "
                    "curl | sh, … see docs/approval.md); with no terminal such actions are rejected")
+    p.add_argument("--approve-rules", type=Path, metavar="FILE",
+                   help="the approval rules (YAML/JSON: actions, keys, text, regions, defaults) instead of the "
+                   "profile's; implies --approve")
+    add_record_video_flag(p)
     add_osworld_flags(p)
     p.set_defaults(func=run)
 
@@ -73,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--parallel must be at least 1, got {args.parallel}")
     mode, grounder = mode_and_grounder(args)
     profile = check_model_flags(args)
+    rules = approval_rules(args.approve_rules)
+    if (args.approve or rules) and mode != "auto":
+        raise UsageError("--approve asks before the model's actions in --mode auto; a scripted task's steps are "
+                         "the task's own")
     if mode == "auto" and profile.grounding_only:
         raise UsageError(f"profile {profile.name} is grounding-only ({profile.hf_model} points at elements but does "
                          "not plan steps): use --mode scripted --grounder vlm with it, or another profile")
@@ -80,10 +89,8 @@ def run(args: argparse.Namespace) -> int:
     check_run_folder(out, args.resume, args.overwrite, mode, grounder)
     tasks, skipped = load_inputs(args.tasks, args.filter, args.osworld_root, args.osworld_cache)
     check_desktop(not args.no_isolate)
+    check_record_video(args.record_video)
     warn_unisolated(args.no_isolate)
-    if args.approve and mode != "auto":
-        raise UsageError("--approve asks before the model's actions in --mode auto; a scripted task's steps are "
-                         "the task's own")
     if mode == "scripted":
         missing = [t.id for t in tasks if not t.steps]
         if missing:
@@ -110,9 +117,22 @@ def run(args: argparse.Namespace) -> int:
                            profile=args.profile, model=model, base_url=base_url if model else None,
                            grounder=grounder, isolate=not args.no_isolate, max_steps=args.max_steps,
                            context_len=context_len, request_timeout=args.request_timeout,
-                           estimate_tokens=args.estimate_tokens, approve=args.approve, pool=args.pool)
+                           estimate_tokens=args.estimate_tokens, approve=args.approve or rules is not None,
+                           approval_rules=rules, pool=args.pool, record_video=args.record_video)
     return finish(run_tasks(tasks, settings, suite=" ".join(args.tasks),
                                    skipped=[(e.id, e.reason) for e in skipped]), out, _again(args, mode, grounder))
+
+
+def approval_rules(path: Path | None) -> Any:
+    """The rules in ``--approve-rules FILE`` (None without it); a UsageError naming file, field and value."""
+    if path is None:
+        return None
+    from tools.approval import RulesFileError, load_rules
+
+    try:
+        return load_rules(path)
+    except RulesFileError as exc:
+        raise UsageError(f"--approve-rules {exc}") from None
 
 
 def mode_and_grounder(args: argparse.Namespace) -> tuple[str, str]:

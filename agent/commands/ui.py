@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.budget import DEFAULT_CONTEXT_LEN
-from agent.commands._common import add_model_flags, add_pool_flag, check_door, check_model_flags, check_port
+from agent.commands._common import (add_model_flags, add_pool_flag, add_record_video_flag, check_door, check_model_flags,
+                                    check_port, check_record_video)
 from agent.errors import UsageError
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_pool_flag(p, str(DEFAULT_POOL))
     p.add_argument("--no-isolate", action="store_true",
                    help="run desktops without bubblewrap isolation where it is unavailable (warns loudly)")
+    add_record_video_flag(p)
     p.add_argument("--state-dir", type=Path,
                    help="Chainlit's working folder: config, uploads (default ~/.cache/screenact/ui)")
     p.set_defaults(func=run)
@@ -186,11 +188,12 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot prepare {exc.filename or state}: {exc.strerror or exc}") from None
     check_port(args.host, args.port)
+    check_record_video(args.record_video)
     config = UIConfig(base_url=args.base_url, model=args.model, profile=args.profile, episodes=episodes,
                       context_len=args.context_len or DEFAULT_CONTEXT_LEN, isolate=not args.no_isolate, max_sandboxes=args.max_sandboxes,
                       pool=DEFAULT_POOL if args.pool is None else args.pool,
                       state_dir=state, host=args.host, port=args.port, allow_origins=tuple(sorted(gate.origins)),
-                      token=args.token, request_timeout=args.request_timeout)
+                      token=args.token, request_timeout=args.request_timeout, record_video=args.record_video)
     announce(args.host, args.port, args.token, f"episodes in {episodes}; Chainlit files in {state}")
     serve(config)
     return 0  # not reached

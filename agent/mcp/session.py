@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ class McpConfig:
     tasks: Sequence[Any] = ()  # tasks.Task, loaded at start
     record: Path | None = None
     max_wait: float = DEFAULT_MAX_WAIT
+    record_video: bool = False  # each session's desktop as episode.webm in its episode folder (needs record)
     settle: SettleSettings = field(default_factory=SettleSettings)
 
 
@@ -75,6 +76,8 @@ class Desk:
         self.task: Any = None
         self.policy = Policy(max_wait=config.max_wait)
         self.lock = asyncio.Lock()
+        self.video: Any = None  # agent.video.EpisodeVideo of the open sandbox (--record-video)
+        self.keep_video: Callable[[Any], None] | None = None  # where a finished video goes (the session's episode)
 
     async def get(self) -> Any:
         """The sandbox, opened now if there is none (hold ``lock``)."""
@@ -88,6 +91,10 @@ class Desk:
         from agent.pipeline import open_sandbox
 
         self.sandbox = await asyncio.to_thread(open_sandbox, width, height, self.config.isolate)
+        if self.config.record_video:
+            from agent.video import EpisodeVideo
+
+            self.video = await asyncio.to_thread(EpisodeVideo, self.sandbox)
         self.policy.reset()
         log.info("desktop %s opened (%dx%d, %s)", self.sandbox.id, width, height,
                     "isolated" if self.sandbox.isolated else "NOT isolated")
@@ -96,6 +103,9 @@ class Desk:
     async def close(self) -> None:
         """Close the sandbox (idempotent); the task goes with it."""
         sandbox, self.sandbox, self.task = self.sandbox, None, None
+        video, self.video = self.video, None
+        if video is not None:
+            await asyncio.to_thread(self.keep_video or type(video).discard, video)
         if sandbox is not None:
             await asyncio.to_thread(sandbox.close)
             log.info("desktop %s closed", sandbox.id)
@@ -128,6 +138,7 @@ class McpSession:
         self.max_side: int | None = None
         self._seen: tuple[str, Any] | None = None  # (sandbox id, the frame the client last got)
         self.recorder = SessionRecorder(config.record, self.id) if config.record else None
+        self.desk.keep_video = self._keep_video
 
     # -- the desktop, one call at a time ----------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -262,10 +273,17 @@ class McpSession:
             self.recorder.verdict(verdict.passed, verdict.reason, final.model_dump(mode="json"))
         return verdict
 
+    def _keep_video(self, video: Any) -> None:
+        """The desktop is closing: its video goes into the episode being written (dropped when none is)."""
+        if self.recorder is None or self.recorder.folder is None:
+            video.discard()
+            return
+        self.recorder.result["video"] = video.save(self.recorder.folder)  # finish() keeps it in result.json
+
     async def close(self) -> None:
-        """The session ended: finish its episode and close its desktop (a shared one stays)."""
-        if self.recorder is not None:
-            self.recorder.finish()
+        """The session ended: close its desktop (a shared one stays; its video is saved) and finish its episode."""
         if self.owns_desk:
             async with self.desk.lock:
                 await self.desk.close()
+        if self.recorder is not None:
+            self.recorder.finish()

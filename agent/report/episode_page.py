@@ -23,6 +23,8 @@ from agent.report.overlay import marks_from_executed, overlay_svg
 from agent.report.render import (badge, details, document, esc, fmt_int, fmt_ms, fmt_s, fmt_when, json_block,
                                  kv_table, pre, problems_box, rel_href, write_page)
 from agent.report.timeline import color, phases, stacked_bar, step_total, timeline
+from agent.report.video import JS as VIDEO_JS
+from agent.report.video import step_times, video_section
 from agent.step import GroundingRecord, StepRecord
 from tools.actions import describe
 
@@ -49,7 +51,8 @@ def render_episode(ep: Episode, page: Path, *, back: str | None = None,
     task = ep.task or {}
     title = as_text(task.get("id")) or ep.folder.name
     notes: list[str] = []  # damage found while rendering, listed with the loader's problems
-    blocks = [_guarded_step(ep, step, n, embedder, notes) for n, step in enumerate(ep.steps, 1)]
+    times = step_times(ep)
+    blocks = [_guarded_step(ep, step, n, embedder, notes, times.get(step.index)) for n, step in enumerate(ep.steps, 1)]
     taken = {f"step-{s.index}" for s in ep.steps}
     blocks += [_orphan_block(ep, png, embedder, notes, taken) for png in _orphan_frames(ep)]
     problems = list(ep.problems) + notes
@@ -59,9 +62,9 @@ def render_episode(ep: Episode, page: Path, *, back: str | None = None,
     rows = [(f"step-{s.index}", f"step {s.index}", s.timings) for s in ep.steps]
     crumbs = f'<nav class="crumbs"><a href="{esc(back)}">← run results</a></nav>' if back else ""
     body = (f"<main>{crumbs}{_header(ep, title)}{problems_box(problems, 'Missing or damaged')}"
-            f"{timeline(rows, as_number(as_dict(ep.result).get('duration_s')))}"
+            f"{video_section(ep, page)}{timeline(rows, as_number(as_dict(ep.result).get('duration_s')))}"
             f'<div id="steps">{"".join(blocks) or _no_steps()}</div></main>')
-    return document(f"{title} — screenact episode", body)
+    return document(f"{title} — screenact episode", body, script=VIDEO_JS)
 
 
 # ---------------------------------------------------------------- header
@@ -143,10 +146,11 @@ def _outcome(step: StepRecord) -> tuple[str, str]:
     return "no action", "bad"
 
 
-def _guarded_step(ep: Episode, step: StepRecord, n: int, embedder: FrameEmbedder, notes: list[str]) -> str:
+def _guarded_step(ep: Episode, step: StepRecord, n: int, embedder: FrameEmbedder, notes: list[str],
+                  video_t: float | None = None) -> str:
     """A step's block; a shape of data nobody foresaw costs that block, never the page."""
     try:
-        return _step_block(ep, step, n, embedder, notes)
+        return _step_block(ep, step, n, embedder, notes, video_t)
     except Exception as exc:
         notes.append(f"step {step.index} could not be shown ({type(exc).__name__}: {exc})")
         return (f'<section class="card step-card" id="step-{step.index}" data-outcome="unreadable">'
@@ -155,11 +159,13 @@ def _guarded_step(ep: Episode, step: StepRecord, n: int, embedder: FrameEmbedder
                 f'As read:</div>{json_block(step.model_dump(mode="json"))}</section>')
 
 
-def _step_block(ep: Episode, step: StepRecord, n: int, embedder: FrameEmbedder, notes: list[str]) -> str:
+def _step_block(ep: Episode, step: StepRecord, n: int, embedder: FrameEmbedder, notes: list[str],
+                video_t: float | None) -> str:
     outcome, okind = _outcome(step)
     acts = " · ".join(describe(a) for a in step.executed_actions)
+    seek = "" if video_t is None else f'<a href="#video" data-video-t="{video_t}">▶ {esc(fmt_s(video_t))}</a>'
     title = (f'<div class="step-title"><h3>Step {step.index}</h3>{badge(step.kind, "info")}{badge(outcome, okind)}'
-             f'<span class="acts">{esc(acts)}</span>'
+             f'<span class="acts">{esc(acts)}</span>{seek}'
              f'<span class="total">{esc(fmt_ms(step_total(step.timings)))}</span></div>')
     figure = _figure(ep, step, embedder, notes)
     right = "".join([
@@ -168,6 +174,7 @@ def _step_block(ep: Episode, step: StepRecord, n: int, embedder: FrameEmbedder, 
         _thought(step),
         _actions_table(step),
         _alerts(step),
+        _approvals(step),
         _timings_and_tokens(step),
         _reply(step),
         _request(step),
@@ -296,6 +303,19 @@ def _alerts(step: StepRecord) -> str:
     if step.feedback:
         out.append(f'<div class="note feedback"><b>Told the model:</b> {esc(step.feedback)}</div>')
     return "".join(out)
+
+
+def _approvals(step: StepRecord) -> str:
+    """Each decision on an action an approval rule marked: the action, the rule, the answer, who, when."""
+    if not step.approvals:
+        return ""
+    rows = "".join(
+        f'<tr data-approved="{str(a.approved).lower()}"><td><code>{esc(describe(a.action))}</code></td>'
+        f'<td>{esc(a.rule)}</td><td>{badge("approved", "good") if a.approved else badge("rejected", "bad")}</td>'
+        f'<td>{esc(a.by)}</td><td>{esc(fmt_when(a.at)) if a.at is not None else "—"}</td></tr>'
+        for a in step.approvals)
+    return ('<div class="section-label">Approval</div><table class="acts-table approvals"><tr><th>action</th>'
+            f'<th>rule matched</th><th>decision</th><th>by</th><th>when</th></tr>{rows}</table>')
 
 
 def _timings_and_tokens(step: StepRecord) -> str:

@@ -214,7 +214,8 @@ class LiveView:
 
 async def run_agent(spec: RunSpec, model: ModelClient, profile: Profile, episodes: Path, listener: RunListener, *,
                     model_name: str | None = None, isolate: bool = True, max_sandboxes: int = 2,
-                    config: AgentConfig | None = None, sandbox_factory: Callable[..., Any] | None = None) -> RunResult:
+                    config: AgentConfig | None = None, sandbox_factory: Callable[..., Any] | None = None,
+                    record_video: bool = False) -> RunResult:
     """Run ``spec`` in a fresh sandbox through ``agent.pipeline.run_episode``, reporting to ``listener``;
     never raises for a failure of the model, the sandbox or the setup (they come back in
     ``RunResult.error`` / ``outcome``). The model's streamed text reaches the listener through the
@@ -231,7 +232,7 @@ async def run_agent(spec: RunSpec, model: ModelClient, profile: Profile, episode
             episode = await run_episode(
                 _task_of(spec), Agent(model, profile, config=_config(config, spec), model_name=model_name), folder,
                 observers=[view], judge=spec.checked, isolate=isolate, open_desktop=sandbox_factory or open_sandbox,
-                meta={"source": "ui", "task_file": getattr(spec.task, "path", None)})
+                meta={"source": "ui", "task_file": getattr(spec.task, "path", None)}, record_video=record_video)
         result = RunResult(**vars(episode), spec=spec)
     except asyncio.CancelledError:  # stopped while waiting for a free desktop
         result.cancelled = True

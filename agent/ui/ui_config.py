@@ -39,6 +39,7 @@ class UIConfig:
     allow_origins: tuple[str, ...] = ()  # origins besides the UI's own that may connect
     token: str | None = None             # required off loopback; read from SCREENACT_UI_TOKEN
     request_timeout: float = 300.0       # seconds a model request may go unanswered (--request-timeout)
+    record_video: bool = False           # episode.webm next to each episode (--record-video)
 
     @property
     def media_dir(self) -> Path:
@@ -52,7 +53,8 @@ class UIConfig:
                f"{PREFIX}STATE_DIR": str(self.state_dir),
                f"{PREFIX}HOST": self.host, f"{PREFIX}PORT": str(self.port),
                f"{PREFIX}ALLOW_ORIGINS": " ".join(self.allow_origins),
-               f"{PREFIX}REQUEST_TIMEOUT": f"{self.request_timeout:g}"}
+               f"{PREFIX}REQUEST_TIMEOUT": f"{self.request_timeout:g}",
+               f"{PREFIX}RECORD_VIDEO": "1" if self.record_video else "0"}
         if self.token:
             env[TOKEN_ENV] = self.token
         if self.base_url:
@@ -90,6 +92,7 @@ class UIConfig:
             allow_origins=tuple((get("ALLOW_ORIGINS") or "").split()),
             token=get("TOKEN"),
             request_timeout=_seconds(get("REQUEST_TIMEOUT"), 300.0),
+            record_video=get("RECORD_VIDEO") == "1",
         )
 
 

@@ -140,7 +140,8 @@ async def run_and_report(spec: RunSpec) -> None:
     try:
         result = await run_agent(spec, model, sampling_profile(st), CONFIG.episodes, listener,
                                  model_name=st.model or None, isolate=CONFIG.isolate,
-                                 max_sandboxes=CONFIG.max_sandboxes, sandbox_factory=desktops.open_desktop)
+                                 max_sandboxes=CONFIG.max_sandboxes, sandbox_factory=desktops.open_desktop,
+                                 record_video=CONFIG.record_video)
     finally:
         RUNNING.discard(task)
         cl.user_session.set("agent_task", None)
