@@ -246,6 +246,14 @@ def _live_view(_args: argparse.Namespace) -> Iterator[Finding]:
                    apt(*absent)))
 
 
+@check("video recording")
+def _video(_args: argparse.Namespace) -> Iterator[Finding]:
+    from agent.video import video_problem
+
+    yield (Finding("ffmpeg", "ok", "ffmpeg (--record-video)") if video_problem() is None else
+           Finding("ffmpeg", "optional", "not installed (only for --record-video)", apt("ffmpeg")))
+
+
 # ------------------------------------------------------------------------------------------ the model server
 def _wants_server(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "base_url", None))
