@@ -29,6 +29,11 @@ text-decoration:none;padding:0 3px}
 JS = r"""
 (function(){
   var v=document.querySelector('.video video'); if(!v)return;
+  v.addEventListener('loadedmetadata',function(){  // the file's own length, to the frame
+    if(!(v.duration>0)||!isFinite(v.duration))return;
+    document.querySelectorAll('.vtrack a').forEach(function(a){
+      a.style.left=Math.min(100,100*parseFloat(a.dataset.videoT)/v.duration)+'%';});
+  });
   document.addEventListener('click',function(e){
     var a=e.target.closest&&e.target.closest('[data-video-t]'); if(!a)return;
     e.preventDefault(); v.currentTime=parseFloat(a.dataset.videoT)||0; v.scrollIntoView({block:'nearest'});
