@@ -1,10 +1,13 @@
 """Episodes out as fine-tuning data: one JSONL sample per model step, ``{"messages": [...], "images": [...]}``.
 
-Each sample is the prompt exactly as the model saw it (system prompt, instruction, the history the context
-budget kept) with the model's reply as the assistant target: the reply itself (``raw``) or the thought and
-the validated actions re-rendered as canonical code (``canonical``, for a profile whose replies are
-pyautogui code). Images are copied beside the JSONL under ``images/`` and named in order in ``images``;
-in the messages each stands as ``{"type": "image"}``, the shape VLM fine-tuning tools read.
+Each sample is a prompt with a target. By default the prompt is the request exactly as the model saw it
+(system prompt, instruction, the history the context budget kept) and the target the model's reply
+(``raw``), or the thought and the validated actions re-rendered in the episode's profile's format
+(``canonical``). ``profile_name`` re-renders the whole sample for another model family: prompt, images and
+target as that profile would have had them (:mod:`agent.export_render`). Images are written beside the
+JSONL under ``images/`` (once each: identical images share a file) and named in order in ``images``; in the
+messages each stands as ``{"type": "image"}``, the shape VLM fine-tuning tools read. ``fmt="hf"`` writes a
+Hugging Face ``datasets`` folder instead (:mod:`agent.export_hf`).
 
 Episode folders are foreign input: a frame is copied only when it is a regular file inside its episode
 folder.
@@ -12,22 +15,23 @@ folder.
 
 from __future__ import annotations
 
+import hashlib
 import json
-import shutil
-import struct
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from agent.episode import STEPS_FILE, Episode, load_episode
 from agent.errors import UsageError
+from agent.export_render import Rendered, inside, open_frame, render_episode, target_of
+from agent.profiles import PROFILES, Profile, get_profile
 from agent.step import StepRecord
-from tools.actions import TERMINAL_ACTIONS, Action
-from tools.render import pyautogui_code
+from tools.render import Unrenderable
 
 Target = Literal["raw", "canonical"]
+Format = Literal["jsonl", "hf"]
 DATA_FILE = "data.jsonl"
-CANONICAL_FORMATS = ("kimi-vl", "pyautogui")
 
 
 @dataclass
@@ -58,40 +62,27 @@ def passed(ep: Episode) -> bool:
     return isinstance(verdict, dict) and verdict.get("passed") is True
 
 
-def _inside(folder: Path, name: Any) -> Path | None:
-    """``folder/name`` when it is a regular file inside ``folder`` (no ``..``, no symlink out)."""
-    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
-        return None
-    path = folder / name
-    return path if path.is_file() and not path.is_symlink() else None
-
-
-def _png_size(path: Path) -> tuple[int, int]:
-    with path.open("rb") as f:
-        head = f.read(24)
-    if head[:8] != b"\x89PNG\r\n\x1a\n":
-        raise ValueError(f"{path} is not a PNG")
-    return struct.unpack(">II", head[16:24])
-
-
 class _Images:
-    """Copies images beside the JSONL and hands out their relative names."""
+    """Writes images beside the JSONL, each distinct image once, and hands out their relative names."""
 
     def __init__(self, out: Path) -> None:
         self.out = out
-        self.count = 0
+        self.names: dict[str, str] = {}
 
-    def add(self, src: Path, episode: str) -> str:
-        self.count += 1
-        rel = Path("images") / f"{self.count:06d}-{episode}-{src.name}"
-        (self.out / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, self.out / rel)
-        return rel.as_posix()
+    def add(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest not in self.names:
+            ext = "jpg" if data[:3] == b"\xff\xd8\xff" else "png"
+            rel = Path("images") / f"{len(self.names) + 1:06d}-{digest[:12]}.{ext}"
+            (self.out / rel).parent.mkdir(parents=True, exist_ok=True)
+            (self.out / rel).write_bytes(data)
+            self.names[digest] = rel.as_posix()
+        return self.names[digest]
 
 
-def _messages(ep: Episode, step: StepRecord, images: _Images, tag: str) -> tuple[list[dict[str, Any]], list[str]]:
-    """The recorded request with each frame name turned into an image slot and a copied file."""
-    out, names = [], []
+def _recorded(ep: Episode, step: StepRecord) -> tuple[list[dict[str, Any]], list[bytes]]:
+    """The recorded request with each frame name turned into an image slot, and the frames' bytes."""
+    out, images = [], []
     for message in step.request.messages if step.request else []:
         content = message.get("content")
         if isinstance(content, list):
@@ -99,10 +90,10 @@ def _messages(ep: Episode, step: StepRecord, images: _Images, tag: str) -> tuple
             for part in content:
                 if isinstance(part, dict) and part.get("type") == "image_url":
                     url = (part.get("image_url") or {}).get("url")
-                    src = _inside(ep.folder, url)
+                    src = inside(ep.folder, url)
                     if src is None:
-                        raise ValueError(f"step {step.index}: image {url!r} is not a frame of the episode")
-                    names.append(images.add(src, tag))
+                        raise ValueError(f"image {url!r} is not a frame of the episode")
+                    images.append(src.read_bytes())
                     parts.append({"type": "image"})
                 elif isinstance(part, dict) and part.get("type") == "text":
                     parts.append({"type": "text", "text": str(part.get("text", ""))})
@@ -110,77 +101,94 @@ def _messages(ep: Episode, step: StepRecord, images: _Images, tag: str) -> tuple
         elif not isinstance(content, str):
             content = ""
         out.append({"role": str(message.get("role", "user")), "content": content})
-    return out, names
+    return out, images
 
 
-def canonical_reply(step: StepRecord, profile: Any, screen: tuple[int, int]) -> str | None:
-    """The thought and the validated actions, re-rendered in ``profile``'s format (None: no usable action)."""
-    actions: list[Action] = [e.action for e in step.executed if e.ok]
-    if not any(isinstance(a, TERMINAL_ACTIONS) for a in actions):  # an answer the loop ended on without executing
-        actions += [a for a in step.parsed if isinstance(a, TERMINAL_ACTIONS)]
-    if not actions:
+def _as_recorded(ep: Episode, step: StepRecord, target: Target, profile: Profile | None) -> Rendered | str:
+    """One sample with the prompt as recorded, or why the step was left out."""
+    try:
+        messages, images = _recorded(ep, step)
+        if target == "raw":
+            reply: str | None = step.reply
+        elif profile is None:
+            return f"its profile {(ep.task or {}).get('profile')!r} is unknown here: no canonical target"
+        else:
+            reply = target_of(step, profile, profile.prepare(open_frame(ep, step)), profile.fmt)
+    except (ValueError, OSError, Unrenderable) as exc:
+        return str(exc)
+    if reply is None:
+        return "no usable action to render"
+    return Rendered(messages + [{"role": "assistant", "content": reply}], images, reply)
+
+
+def _samples(ep: Episode, target: Target, retarget: Profile | None):  # noqa: ANN202 - an iterator of pairs
+    recorded = PROFILES.get(str((ep.task or {}).get("profile") or "")) if ep.task else None
+    if retarget is not None:
+        yield from render_episode(ep, retarget, recorded.fmt if recorded else None)
+        return
+    for step in ep.steps:
+        if step.kind == "model" and step.request is not None and step.reply is not None:
+            yield step, _as_recorded(ep, step, target, recorded)
+
+
+def target_profile(name: str | None, target: Target) -> Profile | None:
+    """The profile a whole sample is re-rendered for (None: keep the recorded prompt); UsageError when it
+    cannot be (a raw reply is in the recorded model's format; a grounding-only profile plans no steps)."""
+    if name is None:
         return None
-    w, h = screen
-    scale = {"normalized": 1.0, "thousand": 1000.0}[profile.space]
-    code = pyautogui_code(actions, lambda x, y: (round(x / w * scale, 4), round(y / h * scale, 4)))
-    thought = (step.thought or "").strip()
-    think = f"{profile.thinking[0]}{thought}{profile.thinking[1]}" if profile.thinking and thought else ""
-    line = (step.action_text or thought or "").strip()
-    return f"{think}## Action:\n{line}\n\n## Code:\n```python\n{code}\n```"
-
-
-def check_profile(profile: Any) -> None:
-    """Canonical targets are written for profiles whose replies are pyautogui code in fractions or thousandths."""
-    if profile.fmt not in CANONICAL_FORMATS or profile.space not in ("normalized", "thousand"):
-        raise UsageError(f"--target canonical renders pyautogui code (formats {', '.join(CANONICAL_FORMATS)} in "
-                         f"normalized or thousand space); profile {profile.name} is {profile.fmt} in {profile.space}")
+    try:
+        profile = get_profile(name)
+    except ValueError as exc:
+        raise UsageError(f"--profile: {exc}") from None
+    if target == "raw":
+        raise UsageError(f"--profile {name} re-renders the prompt and the target; a raw target is the recorded "
+                         "model's own reply: use --target canonical")
+    if profile.grounding_only:
+        raise UsageError(f"--profile {name} is grounding-only: it has no agent prompt to render a step for")
+    return profile
 
 
 def export(paths: list[Path], out: Path, *, only_passed: bool = False, target: Target = "raw",
-           profile_name: str | None = None) -> ExportSummary:
-    """Write ``out/data.jsonl`` and ``out/images/`` from the episodes in ``paths``."""
-    from agent.profiles import get_profile
+           profile_name: str | None = None, fmt: Format = "jsonl") -> ExportSummary:
+    """Write ``out/data.jsonl`` and ``out/images/`` (``fmt="hf"``: a ``datasets`` folder) from the episodes
+    in ``paths``."""
+    if fmt == "hf":
+        from agent.export_hf import require_datasets
 
+        require_datasets()
+    retarget = target_profile(profile_name, target)
+    folders = episode_folders(paths)
+    with tempfile.TemporaryDirectory(prefix="screenact-export-") as tmp:
+        stage = out if fmt == "jsonl" else Path(tmp)
+        summary = _write(folders, stage, only_passed, target, retarget)
+        if fmt == "hf":
+            from agent.export_hf import write_hf
+
+            write_hf(stage, out)
+    return summary
+
+
+def _write(folders: list[Path], out: Path, only_passed: bool, target: Target, retarget: Profile | None) -> ExportSummary:
     summary = ExportSummary()
     out.mkdir(parents=True, exist_ok=True)
     images = _Images(out)
     with (out / DATA_FILE).open("w", encoding="utf-8") as data:
-        for n, folder in enumerate(episode_folders(paths), 1):
+        for folder in folders:
             ep = load_episode(folder)
             if only_passed and not passed(ep):
                 summary.left_out.append(f"{folder.name}: not passed")
                 continue
-            profile = get_profile(profile_name or (ep.task or {}).get("profile") or None)
-            if target == "canonical":
-                check_profile(profile)
             used = 0
-            for step in ep.steps:
-                if step.kind != "model" or step.request is None or step.reply is None:
-                    continue
-                sample = _sample(ep, step, images, f"{n:04d}", target, profile)
+            for step, sample in _samples(ep, target, retarget):
                 if isinstance(sample, str):
                     summary.left_out.append(f"{folder.name} step {step.index}: {sample}")
                     continue
-                data.write(json.dumps(sample, ensure_ascii=False) + "\n")
+                names = [images.add(b) for b in sample.images]
+                data.write(json.dumps({"messages": sample.messages, "images": names}, ensure_ascii=False) + "\n")
                 used += 1
             summary.samples += used
             summary.episodes += bool(used)
     return summary
 
 
-def _sample(ep: Episode, step: StepRecord, images: _Images, tag: str, target: Target, profile: Any) -> dict | str:
-    """One sample, or why the step was left out."""
-    frame = _inside(ep.folder, step.frame)
-    try:
-        messages, names = _messages(ep, step, images, tag)
-        reply = step.reply if target == "raw" else (
-            canonical_reply(step, profile, _png_size(frame)) if frame else None)
-    except ValueError as exc:
-        return str(exc)
-    if reply is None:
-        return "no usable action to render" if frame else "its frame is missing"
-    messages.append({"role": "assistant", "content": reply})
-    return {"messages": messages, "images": names}
-
-
-__all__ = ["DATA_FILE", "ExportSummary", "canonical_reply", "episode_folders", "export"]
+__all__ = ["DATA_FILE", "ExportSummary", "episode_folders", "export", "target_profile"]

@@ -18,14 +18,19 @@ Sampling choices worth knowing:
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from agent.images import Encoding, ImageRule, ModelImage, MoonViTRule, SmartResizeRule, prepare_image
 from tools.parse import DEFAULT_LIMITS, Limits, Parsed, ParseError, ThinkingMarkers, parse, split_thinking
 from tools.parse._text import KIMI_THINKING
+from tools.actions import Action
+from tools.coords import Transform
 from tools.approval import DEFAULT_RULES, ApprovalRules
 from tools.policy import Policy
+from tools.render import render_answer
 
 if TYPE_CHECKING:
     from agent.prompt_file import PromptTemplate
@@ -130,6 +135,31 @@ class Profile:
             read.errors, read.actions = [str(exc)], []
             return read, False
         return parsed, bool(parsed.actions) and not parsed.errors
+
+    def model_point(self, transform: Transform) -> Callable[[float, float], tuple[float, float]]:
+        """Screen pixel → this profile's coordinates on the image ``transform`` belongs to: the pixel's centre
+        (so that reading it back lands on the same pixel), written as the family writes numbers."""
+        def point(x: float, y: float) -> tuple[float, float]:
+            mx, my = transform.to_model(x + 0.5, y + 0.5)
+            if self.space == "normalized":
+                return round(mx, 4), round(my, 4)
+            # whole numbers: of the neighbours, the one that reads back nearest to the pixel (exact where it can be)
+            lx, ly = transform.to_model(x, y)
+            nx = min({math.floor(mx), math.ceil(lx)}, key=lambda m: abs(transform.to_screen(m, my)[0] - x))
+            ny = min({math.floor(my), math.ceil(ly)}, key=lambda m: abs(transform.to_screen(mx, m)[1] - y))
+            return nx, ny
+
+        return point
+
+    def render_reply(self, actions: Sequence[Action], transform: Transform, *, line: str,
+                     thought: str | None = None) -> str:
+        """Validated screen actions as this family answers: its thinking markers around ``thought`` (when it
+        thinks), then the answer in its format (``tools.render.render_answer``); ``line`` is the one-sentence
+        action. ``tools.render.Unrenderable`` when the format cannot say an action."""
+        answer = render_answer(self.fmt, actions, self.model_point(transform), line=line, thought=thought)
+        if self.thinking and thought and thought.strip():
+            return f"{self.thinking[0]}{thought.strip()}{self.thinking[1]}{answer}"
+        return answer
 
     def with_(self, **changes: Any) -> "Profile":
         """A copy with some fields changed (e.g. ``served_model_name`` for a custom server)."""
