@@ -12,9 +12,8 @@ from collections import OrderedDict
 from contextvars import ContextVar
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from agent.grounders.ocr.incremental import touches_any
 from agent.grounders.ocr.lines import Box, TextBox
 from agent.grounders.ocr.pixels import find_glyphs, fix_operators, gray
 from agent.grounders.ocr.text import normalize
@@ -106,12 +105,14 @@ class RecognitionCache:
             self._reads.clear()
 
 
-_ONLY_TOUCHING: ContextVar[Sequence[Box] | None] = ContextVar("ocr_only_touching", default=None)
+Keep = Callable[[Box], bool]
+"""Whether to recognise a line the detector found (its box in screen pixels)."""
+_KEEP: ContextVar[tuple[Keep, int, int, float] | None] = ContextVar("ocr_keep", default=None)
 
 
 class DetectionFilter:
-    """The engine's detector, keeping only the boxes that touch the rectangles set for the current
-    read (:func:`read_lines` ``only_touching``): the others are not recognised at all."""
+    """The engine's detector, keeping only the boxes the current read wants recognised
+    (:func:`read_lines` ``recognise``): the others are not recognised at all."""
 
     def __init__(self, detect: Any) -> None:
         self._detect = detect
@@ -121,11 +122,11 @@ class DetectionFilter:
 
     def __call__(self, img: Any) -> tuple[Any, float]:
         boxes, elapsed = self._detect(img)
-        rects = _ONLY_TOUCHING.get()
-        if rects is None or boxes is None or len(boxes) == 0:
+        want = _KEEP.get()
+        if want is None or boxes is None or len(boxes) == 0:
             return boxes, elapsed
-        keep = [k for k, quad in enumerate(boxes) if touches_any(_quad_box(quad, 0, 0, 1.0), rects)]
-        return boxes[keep], elapsed
+        keep, dx, dy, inv = want
+        return boxes[[k for k, quad in enumerate(boxes) if keep(_quad_box(quad, dx, dy, inv))]], elapsed
 
 
 def engine(options: tuple) -> Any:
@@ -176,9 +177,9 @@ def _crop(arr: "np.ndarray", region: Box | None) -> tuple["np.ndarray", int, int
 
 
 def read_lines(frame: "Frame", region: Box | None, *, options: tuple, scale: float, min_confidence: float,
-               box_thresh: float, only_touching: Sequence[Box] | None = None) -> Read:
+               box_thresh: float, recognise: Keep | None = None) -> Read:
     """Every text line the engine finds in ``frame`` (or in ``region`` of it), in screen pixels;
-    with ``only_touching`` (screen rectangles), only the lines that touch one of them."""
+    with ``recognise``, only the lines it says yes to."""
     import numpy as np
 
     started = time.perf_counter()
@@ -189,17 +190,14 @@ def read_lines(frame: "Frame", region: Box | None, *, options: tuple, scale: flo
 
         bgr = cv2.resize(bgr, (max(1, round(bgr.shape[1] * scale)), max(1, round(bgr.shape[0] * scale))),
                          interpolation=cv2.INTER_AREA)
-    if only_touching is not None:
-        only_touching = [((x1 - dx) * scale, (y1 - dy) * scale, (x2 - dx) * scale, (y2 - dy) * scale)
-                         for x1, y1, x2, y2 in only_touching]
-    token = _ONLY_TOUCHING.set(only_touching)
+    inv = 1.0 / scale
+    token = _KEEP.set(None if recognise is None else (recognise, dx, dy, inv))
     try:
         # no angle classifier: screen text is upright, and it costs ~5 % of the time
         result, _ = engine(options)(bgr, use_cls=False, return_word_box=True, text_score=min_confidence,
                                     box_thresh=box_thresh, unclip_ratio=1.6)
     finally:
-        _ONLY_TOUCHING.reset(token)
-    inv = 1.0 / scale
+        _KEEP.reset(token)
     boxes: list[TextBox] = []
     for item in result or []:
         quad, text, confidence = item[0], str(item[1]), float(item[2])

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from agent.grounders.base import Grounding, Point
 from agent.grounders.ocr.engine import ENGINE_DEFAULTS, Read, rapidocr_class, read_glyphs, read_lines
-from agent.grounders.ocr.incremental import Plan, changed_tiles, merge, plan_reread
+from agent.grounders.ocr.engine import Keep
+from agent.grounders.ocr.incremental import FINE, Plan, changed_tiles, merge, needs_reading, plan_reread
 from agent.grounders.ocr.lines import Box, Match, TextBox, line_candidates, rank
 from agent.grounders.ocr.pixels import find_entry_right_of, gray
 from agent.grounders.ocr.targets import parse_target
@@ -136,9 +137,9 @@ class OCRGrounder:
                 self._cache.popitem(last=False)
             return result, False
 
-    def _read_lines(self, frame: "Frame", region: Box | None, only_touching: Sequence[Box] | None = None) -> Read:
+    def _read_lines(self, frame: "Frame", region: Box | None, recognise: Keep | None = None) -> Read:
         return read_lines(frame, region, options=self._options, scale=self.scale, min_confidence=self.min_confidence,
-                          box_thresh=self.box_thresh, only_touching=only_touching)
+                          box_thresh=self.box_thresh, recognise=recognise)
 
     def _read_whole(self, frame: "Frame") -> Read:
         """The whole frame's lines: only its changed parts read again when a recent frame is close enough."""
@@ -148,15 +149,17 @@ class OCRGrounder:
         if self.incremental and self.scale == 1.0:
             for old_pixels, old in self._recent:
                 if old_pixels.shape == pixels.shape:
-                    plan = plan_reread(changed_tiles(old_pixels, pixels), old.boxes, frame.width, frame.height)
+                    plan = plan_reread(changed_tiles(old_pixels, pixels, FINE), old.boxes, frame.width, frame.height,
+                                       tile=FINE)
                     if plan is not None and (best is None or plan.area < best[0].area):
                         best = (plan, old)
         if best is None:
             result = self._read_lines(frame, None)
         else:
             plan, old = best
-            fresh = [b for r in plan.regions for b in self._read_lines(frame, r, plan.replaced).boxes]
-            result = Read(merge(old.boxes, plan.replaced, fresh), time.perf_counter() - started)
+            needed = needs_reading(plan, old.boxes)
+            fresh = [b for r in plan.regions for b in self._read_lines(frame, r, needed).boxes]
+            result = Read(merge(old.boxes, plan.changed, fresh), time.perf_counter() - started)
             self.partial_runs += 1
         self._recent.append((pixels.copy(), result))
         return result

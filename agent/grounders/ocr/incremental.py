@@ -1,19 +1,20 @@
 """Incremental reading: which parts of a frame changed since a frame already read, and the merge.
 
 An action usually changes a small part of the screen (a display, a checkbox, a typed word). The
-frame is compared with the last one read in square tiles. The changed tiles, grown by a margin and
-by every old text line they touch, become a few rectangles the detector reads again (aligned to its
-32-pixel grid, so a crop reaches it at native size, as the whole frame does); of what it finds there,
-only the lines touching changed tiles (or an old line touching them) are recognised, and replace
-the old lines they touch. Old lines
-on unchanged pixels are kept as they were read. The recogniser also remembers each crop it read
-(:class:`~agent.grounders.ocr.engine.RecognitionCache`), so an unchanged line costs nothing.
+frame is compared with the last one read in 8-px tiles. The changed tiles (in 32-px tiles), grown by a
+margin and by every old text line they touch, become a few rectangles the detector reads again
+(aligned to its 32-pixel grid, so a crop reaches it at native size, as the whole frame does). Of the
+lines it finds there, only those whose pixels changed (touching a changed 8-px tile), or that no
+unchanged old line stands for, are recognised: recognition costs the same for a short word as for a
+long line (the recogniser pads every crop to 320 px), so it is what a step pays for. Old lines on
+unchanged pixels are kept as they were read, unless a fresh line overlaps them. The recogniser also
+remembers each crop it read (:class:`~agent.grounders.ocr.engine.RecognitionCache`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from agent.grounders.ocr.lines import Box, TextBox
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 
 TILE = 32
 """Tile side in pixels (also the detector's stride: crops stay on its grid)."""
+FINE = 8
+"""Side of the tiles that say which pixels changed (whose lines must be recognised again)."""
 MIN_SIDE = 64
 """Smallest side of a re-read rectangle: RapidOCR letterboxes crops of 30 px or less, or longer than 8:1."""
 
@@ -43,6 +46,29 @@ def changed_tiles(prev: "np.ndarray", cur: "np.ndarray", tile: int = TILE) -> "n
     padded = np.zeros((rows * tile, cols * tile), dtype=bool)
     padded[:h, :w] = diff
     return padded.reshape(rows, tile, cols, tile).any(axis=(1, 3))
+
+
+def pool_tiles(tiles: "np.ndarray", factor: int) -> "np.ndarray":
+    """A tile grid ``factor`` times coarser: a tile is changed when one of the tiles it covers is."""
+    import numpy as np
+
+    rows, cols = tiles.shape
+    padded = np.zeros((-(-rows // factor) * factor, -(-cols // factor) * factor), dtype=bool)
+    padded[:rows, :cols] = tiles
+    return padded.reshape(padded.shape[0] // factor, factor, padded.shape[1] // factor, factor).any(axis=(1, 3))
+
+
+def _components(tiles: "np.ndarray", tile: int, width: int, height: int) -> list[Box]:
+    """The bounding rectangles (screen pixels) of the groups of changed tiles that touch each other."""
+    import cv2
+    import numpy as np
+
+    count, _, stats, _ = cv2.connectedComponentsWithStats(tiles.astype(np.uint8), connectivity=8)
+    out = []
+    for i in range(1, count):
+        col, row, cols, rows = (int(v) for v in stats[i][:4])
+        out.append((col * tile, row * tile, min(width, (col + cols) * tile), min(height, (row + rows) * tile)))
+    return out
 
 
 def _touches(a: Box, b: Box) -> bool:
@@ -90,12 +116,14 @@ def _settle(regions: list[Box], lines: Sequence[TextBox], width: int, height: in
 
 @dataclass(frozen=True)
 class Plan:
-    """What to read again: the ``replaced`` rectangles (the changed tiles, and every old line touching
-    them) and the larger ``regions`` around them that the detector sees (context, so that text is
-    detected as in the whole frame)."""
+    """What to read again: the ``replaced`` rectangles (the changed 32-px tiles, and every old line
+    touching them), the larger ``regions`` around them that the detector sees (context, so that text
+    is detected as in the whole frame), and the ``changed`` pixels (8-px tiles: lines touching them
+    are read again, the old lines touching them are dropped)."""
 
     replaced: tuple[Box, ...]
     regions: tuple[Box, ...]
+    changed: tuple[Box, ...] = ()
 
     @property
     def area(self) -> int:
@@ -103,25 +131,46 @@ class Plan:
 
 
 def plan_reread(tiles: "np.ndarray", lines: Sequence[TextBox], width: int, height: int, *,
-                margin: int = TILE, max_fraction: float = 0.5) -> Plan | None:
-    """What to read again for changed ``tiles`` (see :func:`changed_tiles`), given the old frame's
-    ``lines``; None when more than ``max_fraction`` of the screen would be read again (a full read
-    is then as cheap)."""
-    import cv2
-    import numpy as np
-
+                margin: int = TILE, max_fraction: float = 0.5, tile: int = TILE) -> Plan | None:
+    """What to read again for changed ``tiles`` of side ``tile`` (see :func:`changed_tiles`), given the
+    old frame's ``lines``; None when more than ``max_fraction`` of the screen would be read again (a
+    full read is then as cheap)."""
     if not tiles.any():
         return Plan((), ())
-    count, _, stats, _ = cv2.connectedComponentsWithStats(tiles.astype(np.uint8), connectivity=8)
-    changed = []
-    for i in range(1, count):
-        col, row, cols, rows = (int(v) for v in stats[i][:4])
-        changed.append((col * TILE, row * TILE, min(width, (col + cols) * TILE), min(height, (row + rows) * TILE)))
+    coarse = tiles if tile == TILE else pool_tiles(tiles, TILE // tile)
+    changed = _components(coarse, TILE, width, height)
     replaced = [*changed, *(b.box for b in lines if touches_any(b.box, changed))]
     grown = [(max(0, x1 - margin), max(0, y1 - margin), min(width, x2 + margin), min(height, y2 + margin))
              for x1, y1, x2, y2 in replaced]
-    plan = Plan(tuple(replaced), tuple(_settle(grown, lines, width, height)))
+    fine = changed if tile == TILE else _components(tiles, tile, width, height)
+    plan = Plan(tuple(replaced), tuple(_settle(grown, lines, width, height)), tuple(fine))
     return None if plan.area > max_fraction * width * height else plan
+
+
+def _stands_for(a: Box, b: Box) -> bool:
+    """Whether boxes ``a`` and ``b`` are the same line found twice: each one's centre inside the other."""
+    def inside(p: Box, q: Box) -> bool:
+        x, y = (p[0] + p[2]) / 2, (p[1] + p[3]) / 2
+        return q[0] <= x <= q[2] and q[1] <= y <= q[3]
+
+    return inside(a, b) and inside(b, a)
+
+
+def needs_reading(plan: Plan, lines: Sequence[TextBox]) -> "Callable[[Box], bool]":
+    """For a line the detector finds in ``plan``'s regions: whether to recognise it — its pixels changed,
+    or it overlaps an old line that is dropped (its pixels changed) and no old line on unchanged pixels
+    stands for it (the detector now cuts the text there differently). Any other line lies on unchanged
+    pixels, where the old reading stays."""
+    near = [b.box for b in lines if touches_any(b.box, plan.regions)]
+    stale = [box for box in near if touches_any(box, plan.changed)]
+    kept = [box for box in near if not touches_any(box, plan.changed)]
+
+    def needed(box: Box) -> bool:
+        if touches_any(box, plan.changed):
+            return True
+        return touches_any(box, stale) and not any(_stands_for(box, old) for old in kept)
+
+    return needed
 
 
 def touches_any(box: Box, rects: Sequence[Box]) -> bool:
@@ -130,11 +179,12 @@ def touches_any(box: Box, rects: Sequence[Box]) -> bool:
 
 
 def merge(lines: Sequence[TextBox], replaced: Sequence[Box], fresh: Sequence[TextBox]) -> tuple[TextBox, ...]:
-    """Old ``lines`` clear of the replaced rectangles and of every fresh line, plus the ``fresh`` lines
-    (read where the screen changed), top to bottom."""
+    """Old ``lines`` clear of the ``replaced`` rectangles (the changed pixels) and of every fresh line,
+    plus the ``fresh`` lines (read where the screen changed), top to bottom."""
     fresh_boxes = [b.box for b in fresh]
     kept = [b for b in lines if not touches_any(b.box, replaced) and not touches_any(b.box, fresh_boxes)]
     return tuple(sorted([*kept, *fresh], key=lambda b: (b.box[1], b.box[0])))
 
 
-__all__ = ["MIN_SIDE", "TILE", "Plan", "changed_tiles", "merge", "plan_reread", "touches_any"]
+__all__ = ["FINE", "MIN_SIDE", "TILE", "Plan", "changed_tiles", "merge", "needs_reading", "plan_reread", "pool_tiles",
+           "touches_any"]
