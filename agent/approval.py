@@ -13,14 +13,15 @@ from agent.step import ApprovalRecord
 from tools.actions import Action, describe
 from tools.approval import DEFAULT_RULES, ApprovalRules
 
-Asker = Callable[[str, str], tuple[bool, str]]
-"""``ask(action in words, rule in words) -> (approved, who decided)``."""
+Asker = Callable[[Action, str], tuple[bool, str]]
+"""``ask(action in screen pixels, rule in words) -> (approved, who decided)``; called off the event loop."""
 
 _TERMINAL = threading.Lock()  # parallel tasks ask one at a time
 
 
-def ask_terminal(what: str, why: str) -> tuple[bool, str]:
+def ask_terminal(action: Action, why: str) -> tuple[bool, str]:
     """Ask on the controlling terminal (``/dev/tty``, not stdin, which may be a pipe); no terminal: reject."""
+    what = describe(action)
     try:
         fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
     except OSError:
@@ -49,7 +50,7 @@ class Approval:
         if rule is None:
             return None
         try:
-            approved, by = self.ask(describe(action), rule)
+            approved, by = self.ask(action, rule)
         except Exception as exc:  # an asker that fails has not approved anything
             approved, by = False, f"asker failed ({type(exc).__name__})"
         return ApprovalRecord(action=action, rule=rule, approved=approved, by=by, at=round(time.time(), 3))

@@ -63,6 +63,13 @@ class EpisodeWriter:
         _write_atomic(self.folder / name, png if png is not None else frame.png())
         return name
 
+    def save_named(self, name: str, frame: Frame) -> str:
+        """Write a frame that belongs to no step (the screen before and after a pause) as ``name``."""
+        if "/" in name or name.startswith("."):
+            raise ValueError(f"a frame name is a plain file name, got {name!r}")
+        _write_atomic(self.folder / name, frame.png())
+        return name
+
     def record(self, step: StepRecord) -> None:
         """Append one step line and make it durable before anything else happens."""
         self._steps.write(step.line())

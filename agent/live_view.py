@@ -14,7 +14,7 @@ import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from agent.errors import UsageError
 from agent.ui.gate import Gate, GateMiddleware
@@ -51,18 +51,28 @@ def view_app(sandbox: "Sandbox", gate: Gate) -> Any:
     async def index(_request: Any) -> RedirectResponse:
         return RedirectResponse(PAGE, status_code=303)
 
-    async def bridge(ws: WebSocket) -> None:
-        offered = ws.scope.get("subprotocols") or []
-        await ws.accept(subprotocol="binary" if "binary" in offered else None)
-        conn = await asyncio.get_running_loop().run_in_executor(None, sandbox.open_view)
-        try:
-            await _pump(ws, conn)
-        finally:
-            conn.close()
+    async def view(ws: WebSocket) -> None:
+        await bridge(ws, sandbox.open_view)
 
-    app = Starlette(routes=[Route("/", index), WebSocketRoute(WS_PATH, bridge),
+    app = Starlette(routes=[Route("/", index), WebSocketRoute(WS_PATH, view),
                             Mount("/novnc", StaticFiles(directory=novnc_dir()))])
     return GateMiddleware(app, gate)
+
+
+async def bridge(ws: Any, open_conn: Callable[[], socket.socket],
+                 opened: Callable[[socket.socket], None] | None = None) -> None:
+    """Accept the websocket ``ws`` (a Starlette WebSocket), connect it to a fresh RFB connection from
+    ``open_conn`` (``Sandbox.open_view``, run off the event loop) and copy bytes until either side
+    ends. ``opened`` hears the connection first (whoever may have to cut it short)."""
+    offered = ws.scope.get("subprotocols") or []
+    await ws.accept(subprotocol="binary" if "binary" in offered else None)
+    conn = await asyncio.get_running_loop().run_in_executor(None, open_conn)
+    try:
+        if opened is not None:
+            opened(conn)
+        await _pump(ws, conn)
+    finally:
+        conn.close()
 
 
 async def _pump(ws: Any, conn: socket.socket) -> None:

@@ -21,12 +21,13 @@ import asyncio
 import base64
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from agent.approval import Approval
 from agent.budget import BudgetSettings, ContextBudget
+from agent.control import RunControl, hold, takeover_note
 from agent.episode import EpisodeWriter
 from agent.execute import Acted, Desktop, RunLimits, SettleSettings, capture, execute, ms
 from agent.images import ModelImage
@@ -65,6 +66,8 @@ class _State:
     taken: int = 0
     bad_in_a_row: int = 0
     index: int = 0
+    held: list[Any] = field(default_factory=list)  # InterventionRecords for the next step
+    note: str | None = None  # what the next prompt says about a takeover
 
 
 class Agent:
@@ -74,9 +77,10 @@ class Agent:
 
     def __init__(self, model: ModelClient, profile: Profile, *, policy: Policy | None = None,
                  config: AgentConfig | None = None, model_name: str | None = None, cancel: Any = None,
-                 approval: Approval | None = None) -> None:
-        self.cancel = cancel
-        self.approval = approval  # actions its rules mark wait for a person's yes  # a threading.Event (anything with is_set()): ends the run as cancelled
+                 approval: Approval | None = None, control: RunControl | None = None) -> None:
+        self.cancel = cancel  # a threading.Event (anything with is_set()): ends the run as cancelled
+        self.approval = approval  # actions its rules mark wait for a person's yes
+        self.control = control  # pause / take over between steps (agent.control)
         self.model = model
         self.profile = profile
         self.policy = policy or profile.policy()
@@ -109,8 +113,12 @@ class Agent:
         state = _State(*await capture(desktop))
         last_problem: str | None = None
         while (stop := limits.check(state.taken, state.bad_in_a_row, last_problem)) is None:
+            if await self.held(state, desktop, recorder, limits):
+                continue  # the limits again: the stop button may have been pressed meanwhile
             state.index += 1
-            step = StepRecord.start(state.index, timings={"capture": ms(state.capture_s)})
+            step = StepRecord.start(state.index, timings={"capture": ms(state.capture_s)},
+                                    interventions=state.held)
+            state.held = []
             image = self.observe(step, state, recorder)
             reply = await self.think(step, task, desktop, image, state, recorder)
             _add_usage(outcome, reply)
@@ -122,6 +130,21 @@ class Agent:
                 return outcome.end_with(acted.terminal)
         outcome.status, outcome.reason = stop
         return outcome
+
+    async def held(self, state: _State, desktop: Desktop, recorder: Recorder, limits: RunLimits) -> bool:
+        """Wait here while a pause or takeover is on (``agent.control``); True when there was one. The wait
+        does not count against the run's time; the model gets a fresh screenshot, and after a takeover
+        its next prompt says so in the profile's words."""
+        got = await hold(self.control, desktop, recorder, state.index + 1)
+        if got is None:
+            return False
+        record, state.frame = got
+        state.capture_s = 0.0
+        state.held.append(record)
+        limits.started += record.seconds
+        if record.kind == "takeover":
+            state.note = takeover_note(self.profile.takeover_note, record)
+        return True
 
     # ---------------------------------------------------------------- the phases
     def observe(self, step: StepRecord, state: _State, recorder: Recorder) -> ModelImage:
@@ -137,7 +160,9 @@ class Agent:
     async def think(self, step: StepRecord, task: TaskLike, desktop: Desktop, image: ModelImage, state: _State,
                     recorder: Recorder) -> Reply:
         """The prompt fitted to the context budget, sent to the model; the request and reply recorded."""
-        fitted = await self.budget.fit_agent(task.instruction, state.history, image, (desktop.width, desktop.height),
+        instruction, state.history = _with_note(task.instruction, state.history, state.note)
+        state.note = None
+        fitted = await self.budget.fit_agent(instruction, state.history, image, (desktop.width, desktop.height),
                                              max_tokens=self.profile.agent_sampling.max_tokens)
         sampling = {**self.profile.sampling("agent").params(), "max_tokens": fitted.max_tokens}
         step.request = Request(messages=_file_refs(fitted.messages, state.frames), sampling=sampling,
@@ -191,6 +216,18 @@ class Agent:
             state.frame, state.capture_s = acted.frame, acted.capture_s
         else:
             state.capture_s = 0.0
+
+
+def _with_note(instruction: str, history: list[HistoryStep], note: str | None) -> tuple[str, list[HistoryStep]]:
+    """The prompt's instruction and history with ``note`` told to the model: as feedback on the last step
+    (where the prompt says what happened since), or before the instruction when no step came yet."""
+    if not note:
+        return instruction, history
+    if not history:
+        return f"{note}\n\n{instruction}", history
+    last = history[-1]
+    feedback = f"{last.feedback} {note}" if last.feedback else note
+    return instruction, [*history[:-1], replace(last, feedback=feedback)]
 
 
 def _add_usage(outcome: RunOutcome, reply: Reply) -> None:

@@ -95,6 +95,7 @@ async def run_episode(task: Any, driver: Driver, folder: str | Path, *, observer
 
             video = await asyncio.to_thread(EpisodeVideo, desktop)
         t1 = time.monotonic()
+        recorder.desktop(desktop)
         stage = "setup"
         await _set_up(task, desktop, recorder)
         result.reset = {"from_pool": started_ahead(desktop), "desktop_s": round(t1 - t0, 4),

@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 
 Mode = Literal["agent", "grounding"]
 
+TAKEOVER_NOTE = ("A person took over the desktop for {seconds} s and acted on it themselves; the screenshot "
+                 "shows the screen as they left it. Do not undo what they did: continue the task from this screen.")
+"""What the next prompt says after a takeover (``agent.control``): ``{seconds}`` and ``{by}`` are filled in."""
+
 
 @dataclass(frozen=True)
 class Sampling:
@@ -85,6 +89,7 @@ class Profile:
     agent_template: "PromptTemplate | None" = None
     max_reply_wait_s: float = 30.0  # the waiting one reply may ask for in total (Policy.max_reply_wait)
     approval: ApprovalRules = DEFAULT_RULES  # what `run --approve` asks about (a rules file replaces it)
+    takeover_note: str = TAKEOVER_NOTE  # the next prompt's words after a person took over the desktop
 
     @property
     def images_per_prompt(self) -> int:
@@ -258,6 +263,8 @@ register(Profile(
     keep_images=5,
     min_vllm=QWEN25_MIN_VLLM,
     family="qwen2.5-vl",
+    takeover_note=("A person controlled the computer for {seconds} s and made changes; the latest screenshot "
+                   "shows the result. Keep their changes and continue the task from the current screen."),
     description="UI-TARS-1.5: Thought/Action replies in its 1.5 action space (point='<point>x y</point>'), "
                 "pixels of the smart_resize image (min_pixels 100·28·28).",
 ))

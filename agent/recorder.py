@@ -46,6 +46,9 @@ class Observer(Protocol):
     def on_text(self, index: int, kind: str, text: str) -> None:
         """A piece of the model's streamed reply for step ``index``; ``kind`` is "reasoning" or "content"."""
 
+    def on_desktop(self, desktop: Any) -> None:
+        """The episode's desktop is open (before its setup); optional."""
+
 
 @dataclass
 class RunOutcome:
@@ -87,6 +90,14 @@ class Recorder:
         """Write step ``index``'s frame; returns its file name."""
         self._frame_times[index] = getattr(frame, "captured_at", None)
         return self.writer.save_frame(index, frame, png)
+
+    def save_named(self, name: str, frame: Frame) -> str:
+        """Write a frame that belongs to no step (a pause's before and after) as ``name``."""
+        return self.writer.save_named(name, frame)
+
+    def desktop(self, desktop: Any) -> None:
+        """Tell the observers the episode's desktop is open (a live view can show it)."""
+        self._tell("on_desktop", desktop)
 
     def step(self, step: StepRecord) -> None:
         """Record ``step`` durably (``at``: when its frame was captured), then tell the observers."""

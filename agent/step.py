@@ -85,6 +85,19 @@ class ApprovalRecord(_Record):
     at: float | None = None
 
 
+class InterventionRecord(_Record):
+    """A stretch in which the driver waited before this step (``agent.control.RunControl``): a pause, or
+    a takeover in which a person had the desktop's input. ``at`` is when it began (Unix time), ``seconds``
+    how long the driver waited, ``frame_before``/``frame_after`` the screen as it began and as it ended."""
+
+    kind: Literal["pause", "takeover"]
+    by: str
+    at: float
+    seconds: float
+    frame_before: str | None = None
+    frame_after: str | None = None
+
+
 class Settle(_Record):
     """How the screen behaved after acting: frames compared until quiet."""
 
@@ -152,9 +165,10 @@ class StepRecord(_Record):
 
     ``frame`` is the PNG the model (or grounder) saw; ``parsed`` the reply's actions in model space,
     ``executed`` what reached the desktop in screen pixels, ``rejections`` what did not run and why,
-    ``feedback`` what the model is told about it next step; ``timings`` are milliseconds per phase
-    (capture, encode, model, parse, ground, act, settle); ``at`` is when the step's frame was captured (wall
-    clock), which places the step on the episode's video.
+    ``feedback`` what the model is told about it next step; ``interventions`` the pauses and takeovers
+    that came just before this step; ``timings`` are milliseconds per phase (capture, encode, model,
+    parse, ground, act, settle); ``at`` is when the step's frame was captured (wall clock), which
+    places the step on the episode's video.
     """
 
     v: int = 1
@@ -172,6 +186,7 @@ class StepRecord(_Record):
     executed: list[Executed] = Field(default_factory=list)
     rejections: list[Rejected] = Field(default_factory=list)
     approvals: list[ApprovalRecord] = Field(default_factory=list)
+    interventions: list[InterventionRecord] = Field(default_factory=list)
     feedback: str | None = None
     error: str | None = None
     usage: Usage | None = None

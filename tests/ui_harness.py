@@ -3,6 +3,7 @@ headless Chromium (Debian's, driven by Playwright) and page helpers for Chainlit
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -12,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +32,9 @@ class UIServer:
     """``screenact ui`` started as a subprocess (it execs Chainlit, so the pid is the server's)."""
 
     def __init__(self, base_url: str, tmp: Path, *, extra: list[str] | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, token: str | None = None) -> None:
+        self.token = token  # given: the server wants it (sent as the cookie the browser would keep)
+        env = {**(env or {}), **({"SCREENACT_UI_TOKEN": token} if token else {})}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.origin = self.url
@@ -54,13 +57,18 @@ class UIServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"screenact ui exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                with urllib.request.urlopen(self.url + "/", timeout=2) as r:
+                request = urllib.request.Request(self.url + "/", headers=self.cookie_header())
+                with urllib.request.urlopen(request, timeout=2) as r:
                     if r.status == 200:
                         return time.monotonic() - t0
             except OSError:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"screenact ui did not answer within {timeout} s:\n{self.log()}")
+
+    def cookie_header(self) -> dict[str, str]:
+        """The header a browser that opened the ``/?token=…`` address sends (empty without a token)."""
+        return {"Cookie": f"screenact_token_{self.port}={self.token}"} if self.token else {}
 
     def log(self) -> str:
         try:
@@ -139,6 +147,21 @@ def descendants(pid: int) -> dict[int, str]:
 
 def launch_browser(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+@contextlib.contextmanager
+def chromium_context(width: int = 1280, height: int = 1000) -> Iterator[Any]:
+    """Playwright, Debian's Chromium and one context of that viewport, closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = launch_browser(pw)
+        context = browser.new_context(viewport={"width": width, "height": height})
+        try:
+            yield context
+        finally:
+            context.close()
+            browser.close()
 
 
 def new_context(browser: Any) -> Any:

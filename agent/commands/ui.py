@@ -146,6 +146,10 @@ def prepare_state_dir(state: Path, origins: list[str]) -> None:
     (config_dir / "config.toml").write_text(text, encoding="utf-8")
     (state / "chainlit.md").write_text(README_MD, encoding="utf-8")
     (state / "media").mkdir(exist_ok=True)
+    elements = state / "public" / "elements"  # Chainlit's custom elements (the live desktop)
+    elements.mkdir(parents=True, exist_ok=True)
+    for path in sorted((Path(__file__).resolve().parent.parent / "ui" / "elements").glob("*.jsx")):
+        (elements / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
     source = (chainlit_dir() or Path("/nonexistent")) / "translations"
     target = config_dir / "translations"
     target.mkdir(exist_ok=True)

@@ -19,6 +19,7 @@ from typing import Any
 from agent.episode import Episode, load_episode
 from agent.report.fields import as_dict, as_list, as_number, as_text, describe_action
 from agent.report.frames import EmbeddedFrame, FrameEmbedder
+from agent.report.interventions import held_cards, held_rows
 from agent.report.overlay import marks_from_executed, overlay_svg
 from agent.report.render import (badge, details, document, esc, fmt_int, fmt_ms, fmt_s, fmt_when, json_block,
                                  kv_table, pre, problems_box, rel_href, write_page)
@@ -52,14 +53,15 @@ def render_episode(ep: Episode, page: Path, *, back: str | None = None,
     title = as_text(task.get("id")) or ep.folder.name
     notes: list[str] = []  # damage found while rendering, listed with the loader's problems
     times = step_times(ep)
-    blocks = [_guarded_step(ep, step, n, embedder, notes, times.get(step.index)) for n, step in enumerate(ep.steps, 1)]
+    blocks = [held_cards(ep, step, embedder, notes) + _guarded_step(ep, step, n, embedder, notes, times.get(step.index))
+              for n, step in enumerate(ep.steps, 1)]
     taken = {f"step-{s.index}" for s in ep.steps}
     blocks += [_orphan_block(ep, png, embedder, notes, taken) for png in _orphan_frames(ep)]
     problems = list(ep.problems) + notes
     if embedder.linked:
         problems.append(f"{embedder.linked} full-size frame(s) are linked from the episode folder rather than "
                         "embedded, to keep this page small; the page shows them downscaled")
-    rows = [(f"step-{s.index}", f"step {s.index}", s.timings) for s in ep.steps]
+    rows = [row for s in ep.steps for row in [*held_rows(s), (f"step-{s.index}", f"step {s.index}", s.timings)]]
     crumbs = f'<nav class="crumbs"><a href="{esc(back)}">← run results</a></nav>' if back else ""
     body = (f"<main>{crumbs}{_header(ep, title)}{problems_box(problems, 'Missing or damaged')}"
             f"{video_section(ep, page)}{timeline(rows, as_number(as_dict(ep.result).get('duration_s')))}"

@@ -26,6 +26,8 @@ PHASE_COLORS: dict[str, str] = {
     "capture": "#2fa98c",
     "encode": "#66b8e0",
     "parse": "#9aa3ad",
+    "pause": "#7a8794",     # a hold between steps (agent.control), not a phase of a step
+    "takeover": "#b45309",
 }
 OTHER_COLOR = "#c8ccd2"
 

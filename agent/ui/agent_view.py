@@ -17,8 +17,10 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, Sequence
 
+from agent.approval import Approval
+from agent.control import RunControl
 from agent.loop import Agent, AgentConfig
 from agent.models.base import ModelClient
 from agent.pipeline import EpisodeResult, open_sandbox, run_episode
@@ -215,11 +217,13 @@ class LiveView:
 async def run_agent(spec: RunSpec, model: ModelClient, profile: Profile, episodes: Path, listener: RunListener, *,
                     model_name: str | None = None, isolate: bool = True, max_sandboxes: int = 2,
                     config: AgentConfig | None = None, sandbox_factory: Callable[..., Any] | None = None,
-                    record_video: bool = False) -> RunResult:
+                    record_video: bool = False, control: RunControl | None = None,
+                    approval: Approval | None = None, observers: Sequence[Any] = ()) -> RunResult:
     """Run ``spec`` in a fresh sandbox through ``agent.pipeline.run_episode``, reporting to ``listener``;
     never raises for a failure of the model, the sandbox or the setup (they come back in
     ``RunResult.error`` / ``outcome``). The model's streamed text reaches the listener through the
-    episode's observers; nothing here touches the model."""
+    episode's observers; nothing here touches the model. ``control`` pauses and hands over the run
+    (``agent.control``), ``approval`` asks before marked actions, ``observers`` watch beside the listener."""
     folder = episode_folder(Path(episodes), spec.id)
     result = RunResult(folder, spec=spec)
     view = LiveView(listener, folder)
@@ -230,8 +234,10 @@ async def run_agent(spec: RunSpec, model: ModelClient, profile: Profile, episode
             await listener.status(f"All {max_sandboxes} desktops are busy; waiting for one to be free…")
         async with sem:
             episode = await run_episode(
-                _task_of(spec), Agent(model, profile, config=_config(config, spec), model_name=model_name), folder,
-                observers=[view], judge=spec.checked, isolate=isolate, open_desktop=sandbox_factory or open_sandbox,
+                _task_of(spec), Agent(model, profile, config=_config(config, spec), model_name=model_name,
+                                      control=control, approval=approval), folder,
+                observers=[view, *observers], judge=spec.checked, isolate=isolate,
+                open_desktop=sandbox_factory or open_sandbox,
                 meta={"source": "ui", "task_file": getattr(spec.task, "path", None)}, record_video=record_video)
         result = RunResult(**vars(episode), spec=spec)
     except asyncio.CancelledError:  # stopped while waiting for a free desktop

@@ -6,8 +6,10 @@ Three modes, picked in the message composer, each in its own module under ``agen
   thinking streams into a collapsible block of its own. History is kept within the context length.
 - **Agent** — type an instruction (a fresh sandboxed desktop with a terminal opens) or a bundled
   task's id (or click one in the welcome message). Each step appears as it is recorded: the
-  screenshot the model saw with a marker where it acted, its thought and its actions. Stop with the
-  stop button; the checker's verdict and the episode folder come at the end.
+  screenshot the model saw with a marker where it acted, its thought and its actions. Beside them,
+  the desktop live with Pause / Take over / Resume (``agent.ui.watch``); actions the approval rules
+  mark wait for Approve / Reject. Stop with the stop button; the checker's verdict and the episode
+  folder come at the end.
 - **Grounding** — attach a screenshot and describe an element; the screenshot comes back with the
   predicted point drawn on it.
 
@@ -27,7 +29,7 @@ import chainlit as cl
 
 from agent.ui.agent_view import load_bundled
 from agent.ui.chat import Conversation, clip, code_span, describe_error, md_escape
-from agent.ui.modes.agent import agent_turn, run_task_button, stop_run
+from agent.ui.modes.agent import agent_turn, live_control, run_task_button, stop_run
 from agent.ui.modes.chat import chat_turn, conversation
 from agent.ui.modes.grounding import grounding_turn
 from agent.ui.settings import Settings, server_models, settings, settings_widgets
@@ -127,6 +129,14 @@ async def on_message(message: cl.Message) -> None:
 async def on_run_task(action: cl.Action) -> None:
     """A bundled task's button in the welcome message."""
     await run_task_button(str((action.payload or {}).get("id", "")))
+
+
+@cl.action_callback("live_control")
+async def on_live_control(action: cl.Action) -> None:
+    """Pause / Take over / Resume beside the live desktop (the ``LiveView`` element's buttons)."""
+    what = str((action.payload or {}).get("do", ""))
+    if what in ("pause", "takeover", "resume"):
+        await live_control(what)
 
 
 @cl.on_stop

@@ -11,6 +11,8 @@ from typing import Any
 
 import chainlit as cl
 
+from agent.approval import Approval
+from agent.control import RunControl
 from agent.models import Reply
 from agent.ui import desktops
 from agent.ui.agent_view import (RunResult, RunSpec, StepView, bundled_spec, instruction_spec, load_bundled,
@@ -18,6 +20,7 @@ from agent.ui.agent_view import (RunResult, RunSpec, StepView, bundled_spec, ins
 from agent.ui.chat import clip, code_span, describe_error, md_escape
 from agent.ui.settings import CONFIG, make_model, profile_named, sampling_profile, settings
 from agent.ui.streaming import ReplyView
+from agent.ui.watch import LivePanel, UIApprover
 
 log = logging.getLogger("screenact.ui")
 RUNNING: set[asyncio.Task] = set()  # every session's agent runs, for a server shutdown to stop
@@ -137,14 +140,21 @@ async def run_and_report(spec: RunSpec) -> None:
     cl.user_session.set("agent_task", task)
     RUNNING.add(task)
     model = make_model(st)
+    panel = LivePanel(RunControl(), spec.width, spec.height)
+    approver = UIApprover()
+    cl.user_session.set("live_panel", panel)
     try:
-        result = await run_agent(spec, model, sampling_profile(st), CONFIG.episodes, listener,
+        profile = sampling_profile(st)
+        result = await run_agent(spec, model, profile, CONFIG.episodes, listener,
                                  model_name=st.model or None, isolate=CONFIG.isolate,
                                  max_sandboxes=CONFIG.max_sandboxes, sandbox_factory=desktops.open_desktop,
-                                 record_video=CONFIG.record_video)
+                                 record_video=CONFIG.record_video, control=panel.control,
+                                 approval=Approval(rules=profile.approval, ask=approver), observers=[panel, approver])
     finally:
         RUNNING.discard(task)
         cl.user_session.set("agent_task", None)
+        approver.close()
+        await panel.close()
         await model.aclose()
         await listener.close()
     await listener.status(status_line(result))
@@ -231,6 +241,13 @@ async def run_task_button(task_id: str) -> None:
 
     # The composer's stop button cancels ``session.current_task``.
     session.current_task = asyncio.create_task(background())
+
+
+async def live_control(what: str) -> None:
+    """A button of the live view: ``pause``, ``takeover`` or ``resume`` this session's run."""
+    panel: LivePanel | None = cl.user_session.get("live_panel")
+    if panel is not None:
+        await panel.act(what)
 
 
 def stop_run() -> None:
