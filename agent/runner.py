@@ -53,6 +53,8 @@ class RunSettings:
     approval_rules: Any = None  # tools.approval.ApprovalRules from --approve-rules; None: the profile's
     record_video: bool = False  # episode.webm next to each episode (agent/video.py)
     pool: int | None = None  # sandboxes started ahead for the next tasks (None: agent.sandbox_pool.default_capacity)
+    ray: str | None = None  # the Ray cluster the tasks run on (agent.cluster); None: this machine's thread pool
+    ray_retries: int = 1  # times a task lost with its node or worker is sent again
 
     def budget(self) -> Any:
         """The context budget every model request is fitted to."""
@@ -73,6 +75,16 @@ class TaskResult:
     reason: str | None = None
     episode: str | None = None
     tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
+    node: str | None = None  # the Ray node it ran on (runs with --ray only)
+    retries: list[str] = field(default_factory=list)  # why earlier attempts were lost (a node or worker died)
+
+    def to_json(self) -> dict[str, Any]:
+        """The line in results.json: the cluster's fields only when the task ran on one."""
+        line = asdict(self)
+        for key in ("node", "retries"):
+            if not line[key]:
+                del line[key]
+        return line
 
 
 @dataclass
@@ -97,7 +109,7 @@ class RunSummary:
                 "pass_rate": round(self.passed / ended, 4) if ended else 0.0}
 
     def to_json(self) -> dict[str, Any]:
-        return {"run": self.run, "tasks": [asdict(t) for t in self.tasks], "summary": self.counts()}
+        return {"run": self.run, "tasks": [t.to_json() for t in self.tasks], "summary": self.counts()}
 
 
 class _Shared:
@@ -306,9 +318,14 @@ def _resumed(tasks: list[Any], settings: RunSettings) -> tuple[dict[str, TaskRes
     """(results of tasks already judged in ``settings.out`` when resuming, the tasks still to run)."""
     results: dict[str, TaskResult] = {}
     todo = []
+    lines = {line.get("id"): line for line in read_results(settings.out).get("tasks", []) if isinstance(line, dict)}
     for task in tasks:
         prev = _previous(settings.out / task.id) if settings.resume else None
         if prev is not None:
+            where = lines.get(task.id, {})  # where it ran, when an earlier run on a cluster ran it
+            prev.node = where.get("node") if isinstance(where.get("node"), str) else None
+            lost = where.get("retries")
+            prev.retries = [r for r in lost if isinstance(r, str)] if isinstance(lost, list) else []
             results[task.id] = prev
         else:
             todo.append(task)
@@ -316,57 +333,87 @@ def _resumed(tasks: list[Any], settings: RunSettings) -> tuple[dict[str, TaskRes
 
 
 def run_tasks(tasks: list[Any], settings: RunSettings, *, progress: Callable[[str], None] | None = None,
-              suite: str | None = None, skipped: Sequence[tuple[str, str | None]] = ()) -> RunSummary:
+              suite: str | None = None, skipped: Sequence[tuple[str, str | None]] = (),
+              cluster: Any = None) -> RunSummary:
     """Run ``tasks`` (``settings.parallel`` at once) into ``settings.out``; returns the summary. ``skipped``
-    (id, reason) are tasks that cannot run here: listed in the results as skipped, never run."""
+    (id, reason) are tasks that cannot run here: listed in the results as skipped, never run. With a
+    ``cluster`` (``agent.cluster.connect``) each task runs on a node of it; the run folder is the same."""
     say = progress or _say
     settings.out.mkdir(parents=True, exist_ok=True)
     run_info = {"started_at": time.time(), "finished_at": None, "model": None, "base_url": None,
                 **_served(settings), "profile": settings.profile, "mode": settings.mode,
                 "grounder": settings.grounder if settings.mode == "scripted" else None,
                 "suite": suite, "parallel": settings.parallel, "machine": f"{os.cpu_count()} cores"}
+    if cluster is not None:
+        run_info["cluster"] = {"address": settings.ray, "nodes": len(cluster.nodes())}
     earlier = _earlier(settings.out, {t.id for t in tasks} | {i for i, _ in skipped}) if settings.resume else []
     results, todo = _resumed(tasks, settings)
     not_run = [TaskResult(ident, "skipped", reason=reason) for ident, reason in skipped]
     if settings.resume and results:
         say(f"resuming: {len(results)} task(s) already finished, {len(todo)} to run")
     summary = RunSummary(run_info, [])
-    shared, cancel = _Shared(settings), threading.Event()
-    sandboxes = _warm_pool(todo, settings)
-    if sandboxes is not None:
-        shared.open_desktop = sandboxes.open
 
     def write() -> None:
         summary.tasks = earlier + [results[t.id] for t in tasks if t.id in results] + not_run
         atomic_write(settings.out / "results.json", json.dumps(summary.to_json(), indent=2, ensure_ascii=False))
 
     write()
-    pool = ThreadPoolExecutor(max_workers=max(1, settings.parallel), thread_name_prefix="task")
-    futures = {pool.submit(run_one, task, settings, shared, cancel, [ProgressLine(task.id)]): task for task in todo}
+    if cluster is not None:
+        from agent.cluster.tasks import ClusterTasks
+
+        running: Any = ClusterTasks(todo, settings, cluster)
+    else:
+        running = _LocalTasks(todo, settings)
     try:
-        pending = set(futures)
-        while pending:
-            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                res = results[futures[fut].id] = fut.result()
-                why = f" — {res.reason}" if res.reason and res.status != "passed" else ""
-                say(f"[{len(results)}/{len(tasks)}] {res.status:9} {res.id} ({steps_text(res)} steps, "
-                    f"{res.time_s:.1f} s){why}")
-                write()
+        for res in running.finished():
+            results[res.id] = res
+            why = f" — {res.reason}" if res.reason and res.status != "passed" else ""
+            where = f" on {res.node}" + (f" after {len(res.retries)} lost" if res.retries else "") if res.node else ""
+            say(f"[{len(results)}/{len(tasks)}] {res.status:9} {res.id} ({steps_text(res)} steps, "
+                f"{res.time_s:.1f} s{where}){why}")
+            write()
     except KeyboardInterrupt:
-        cancel.set()
         say("interrupted: stopping the running tasks (they end as cancelled)…")
-        not_started = {fut for fut in futures if fut.cancel()}  # first stop the queue, then wait for the rest
-        for fut, task in futures.items():
-            results[task.id] = TaskResult(task.id, "not_started") if fut in not_started else fut.result()
+        results.update((res.id, res) for res in running.stop())
         run_info["interrupted"] = True
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        if sandboxes is not None:
-            sandboxes.close()
+        running.close()
         run_info["finished_at"] = time.time()
         write()
     return summary
+
+
+class _LocalTasks:
+    """The run's tasks on this machine: a thread pool of ``settings.parallel`` and a warm sandbox pool."""
+
+    def __init__(self, todo: list[Any], settings: RunSettings) -> None:
+        self.shared, self.cancel = _Shared(settings), threading.Event()
+        self.sandboxes = _warm_pool(todo, settings)
+        if self.sandboxes is not None:
+            self.shared.open_desktop = self.sandboxes.open
+        self.pool = ThreadPoolExecutor(max_workers=max(1, settings.parallel), thread_name_prefix="task")
+        self.futures = {self.pool.submit(run_one, task, settings, self.shared, self.cancel, [ProgressLine(task.id)]):
+                        task for task in todo}
+
+    def finished(self) -> Any:
+        """Each TaskResult as its task ends."""
+        pending = set(self.futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for fut in done:
+                yield fut.result()
+
+    def stop(self) -> list[TaskResult]:
+        """Cancel: running tasks stop between steps (cancelled), queued ones never start (not_started)."""
+        self.cancel.set()
+        not_started = {fut for fut in self.futures if fut.cancel()}  # first stop the queue, then wait for the rest
+        return [TaskResult(task.id, "not_started") if fut in not_started else fut.result()
+                for fut, task in self.futures.items()]
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.sandboxes is not None:
+            self.sandboxes.close()
 
 
 def _warm_pool(tasks: list[Any], settings: RunSettings) -> Any:

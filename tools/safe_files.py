@@ -11,6 +11,7 @@ dataset folder, goes through:
   every step: a name that climbs out, a symbolic link, anything but a regular file and anything over
   ``max_bytes`` is refused with :class:`UnsafeFile`.
 - :func:`is_plain_file` says whether ``safe_read`` would open a name (for listings and checks).
+- :func:`plain_parts` checks a relative name a foreign file gives (no ``..``, not absolute).
 - :func:`inside` is the check for a path a foreign file names: relative, no ``..`` out, and resolving
   (links followed) to a place under ``root``.
 """
@@ -75,7 +76,11 @@ def _atomic(path: Path, fill, durable: bool) -> Path:
     return path
 
 
-def _parts(name: str | Path) -> tuple[str, ...]:
+def plain_parts(name: str | Path) -> tuple[str, ...]:
+    """The parts of ``name`` when it is a plain relative name inside its folder (no ``..``, not absolute, no
+    NUL); else :class:`UnsafeFile`."""
+    if "\x00" in str(name):
+        raise UnsafeFile(f"{str(name)[:200]!r} holds a NUL byte")
     parts = PurePosixPath(str(name)).parts
     if not parts or PurePosixPath(str(name)).is_absolute() or any(p in ("..", ".") for p in parts):
         raise UnsafeFile(f"{str(name)[:200]!r} is not a plain relative name inside its folder")
@@ -84,7 +89,7 @@ def _parts(name: str | Path) -> tuple[str, ...]:
 
 def _open(root: str | Path, name: str | Path) -> int:
     """A descriptor of ``name`` under ``root``, no link followed on the way (the caller closes it)."""
-    parts = _parts(name)
+    parts = plain_parts(name)
     dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
         for part in parts[:-1]:

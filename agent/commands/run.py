@@ -37,8 +37,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "--base-url through its grounding prompt; implies --mode scripted")
     add_model_flags(p, several=True)
     add_estimate_tokens_flag(p)
-    p.add_argument("--parallel", type=int, default=1, metavar="N", help="tasks at once (default 1)")
+    p.add_argument("--parallel", type=int, default=None, metavar="N",
+                   help="tasks at once (default 1; with --ray, the sandboxes the cluster's nodes offer)")
     add_pool_flag(p, "--parallel + 1, at most 2 on a machine of 2 cores")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="run each task on a Ray cluster: 'auto' (RAY_ADDRESS or the cluster started here), 'local' "
+                   "(a cluster inside this process) or HOST:PORT of the head node; see docs/ray.md")
+    p.add_argument("--ray-retries", type=int, default=1, metavar="N",
+                   help="with --ray: times a task lost with its node or worker runs again elsewhere (default 1)")
     p.add_argument("--out", type=Path, help="run folder (default runs/<date-time>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out: skip tasks already judged, keep every earlier result")
@@ -74,8 +80,10 @@ def load_inputs(names: list[str], id_filter: str | None = None, osworld_root: Pa
 def run(args: argparse.Namespace) -> int:
     from agent.runner import RunSettings, run_tasks
 
-    if args.parallel < 1:
+    if args.parallel is not None and args.parallel < 1:
         raise UsageError(f"--parallel must be at least 1, got {args.parallel}")
+    if args.ray_retries < 0:
+        raise UsageError(f"--ray-retries must be 0 or more, got {args.ray_retries}")
     mode, grounder = mode_and_grounder(args)
     profile = check_model_flags(args)
     rules = approval_rules(args.approve_rules)
@@ -88,9 +96,12 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     check_run_folder(out, args.resume, args.overwrite, mode, grounder)
     tasks, skipped = load_inputs(args.tasks, args.filter, args.osworld_root, args.osworld_cache)
-    check_desktop(not args.no_isolate)
+    if args.ray in (None, "local"):  # a remote cluster's nodes host the desktops, not this machine
+        check_desktop(not args.no_isolate)
     check_record_video(args.record_video)
     warn_unisolated(args.no_isolate)
+    if (args.approve or rules) and args.ray:
+        raise UsageError("--approve asks on this terminal; with --ray the tasks run on the cluster's nodes")
     if mode == "scripted":
         missing = [t.id for t in tasks if not t.steps]
         if missing:
@@ -113,14 +124,20 @@ def run(args: argparse.Namespace) -> int:
     out_folder(out)
     if args.overwrite:
         clear_earlier_run(out)
-    settings = RunSettings(mode=mode, out=out, parallel=args.parallel, resume=args.resume,
+    settings = RunSettings(mode=mode, out=out, parallel=args.parallel or 1, resume=args.resume,
                            profile=args.profile, model=model, base_url=base_url if model else None,
                            grounder=grounder, isolate=not args.no_isolate, max_steps=args.max_steps,
                            context_len=context_len, request_timeout=args.request_timeout,
                            estimate_tokens=args.estimate_tokens, approve=args.approve or rules is not None,
-                           approval_rules=rules, pool=args.pool, record_video=args.record_video)
-    return finish(run_tasks(tasks, settings, suite=" ".join(args.tasks),
-                                   skipped=[(e.id, e.reason) for e in skipped]), out, _again(args, mode, grounder))
+                           approval_rules=rules, pool=args.pool, record_video=args.record_video, ray=args.ray,
+                           ray_retries=args.ray_retries)
+    again, suite, not_run = _again(args, mode, grounder), " ".join(args.tasks), [(e.id, e.reason) for e in skipped]
+    if args.ray is None:
+        return finish(run_tasks(tasks, settings, suite=suite, skipped=not_run), out, again)
+    from agent.cluster.tasks import on_cluster
+
+    with on_cluster(args.ray, settings, args.parallel, needs_key=bool(model)) as cluster:
+        return finish(run_tasks(tasks, settings, suite=suite, skipped=not_run, cluster=cluster), out, again)
 
 
 def approval_rules(path: Path | None) -> Any:
@@ -212,7 +229,7 @@ def _again(args: argparse.Namespace, mode: str, grounder: str) -> list[str]:
     for url in args.base_url or ():
         again += ["--base-url", url]
     for flag, value in (("--filter", args.filter), ("--model", args.model),
-                        ("--parallel", args.parallel if args.parallel != 1 else None), ("--pool", args.pool),
+                        ("--parallel", args.parallel), ("--pool", args.pool), ("--ray", args.ray),
                         ("--max-steps", args.max_steps), ("--osworld-root", args.osworld_root), ("--osworld-cache", args.osworld_cache)):
         if value is not None:
             again += [flag, str(value)]

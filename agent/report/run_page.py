@@ -42,6 +42,8 @@ class TaskRow:
     completion_tokens: float | None = None
     unusable: float | None = None  # steps whose reply could not be used, apart from ``steps``
     page: Path | None = None  # the rendered episode page
+    node: str | None = None  # the Ray node it ran on (runs with --ray)
+    retries: list[str] = field(default_factory=list)  # why earlier attempts on the cluster were lost
 
 
 @dataclass
@@ -103,6 +105,9 @@ def _row_from_result(n: int, task: dict[str, Any], folder: Path, problems: list[
                   as_number(task.get("steps")), as_number(task.get("time_s")), as_text(task.get("reason")),
                   None, as_number(tokens.get("prompt")), as_number(tokens.get("completion")),
                   as_number(task.get("unusable")))
+    row.node = as_text(task.get("node"))
+    lost = task.get("retries")
+    row.retries = [r for r in lost if isinstance(r, str)] if isinstance(lost, list) else []
     name = as_text(task.get("episode"))
     if name:
         path = (folder / name).resolve()
@@ -208,6 +213,9 @@ def _header(run: Run, title: str) -> str:
     for k in ("started_at", "finished_at"):
         if info.get(k) is not None:
             meta.append((k.replace("_at", ""), esc(fmt_when(info.get(k)))))
+    cluster = as_dict(info.get("cluster"))
+    if cluster:
+        meta.append(("cluster", f"<code>{esc(cluster.get('address'))}</code> ({esc(cluster.get('nodes'))} nodes)"))
     if info.get("interrupted"):
         meta.append(("interrupted", badge("interrupted", "warn")))
     meta.append(("folder", f"<code>{esc(run.folder.name)}</code>"))
@@ -237,6 +245,8 @@ def _table(run: Run, page: Path) -> str:
     if not run.rows:
         return '<section class="card"><p class="sub">No task in this run.</p></section>'
     rank = {s: i for i, s in enumerate(STATUSES)}
+    cluster = any(r.node or r.retries for r in run.rows)  # a run on a Ray cluster: where each task ran
+    columns = COLUMNS[:-1] + [("node", "node")] + COLUMNS[-1:] if cluster else COLUMNS
     rows = []
     for r in run.rows:
         link = f'<a href="{esc(rel_href(r.page, page))}">report</a>' if r.page else \
@@ -253,8 +263,12 @@ def _table(run: Run, page: Path) -> str:
             f'<td class="reason">{esc(r.reason)}</td>',
             f"<td>{link}</td>",
         ]
+        if cluster:
+            lost = f' <span class="sub">after {len(r.retries)} lost: {esc("; ".join(r.retries))}</span>' \
+                if r.retries else ""
+            cells.insert(-1, f'<td data-sort="{esc(r.node or "")}"><code>{esc(r.node or "")}</code>{lost}</td>')
         rows.append(f'<tr data-task="{esc(r.id)}" data-status="{esc(r.status)}">{"".join(cells)}</tr>')
-    head = "".join(f'<th data-key="{k}" title="sort by {esc(label)}">{esc(label)}</th>' for k, label in COLUMNS)
+    head = "".join(f'<th data-key="{k}" title="sort by {esc(label)}">{esc(label)}</th>' for k, label in columns)
     return (f'<section class="card" id="results"><h2>Tasks</h2>'
             f'<p class="sub">Click a column to sort; click again to reverse.</p>'
             f'<table class="results"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></section>')

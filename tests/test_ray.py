@@ -1,0 +1,166 @@
+"""``screenact run --ray`` on a real Ray cluster of this machine: a head and a second node joined with ``ray start``.
+
+One cluster for the module (each node 1 CPU and one sandbox). Runs go through the real CLI in a child
+process (as a user runs it), with real sandboxes and the OCR grounder on the nodes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.cluster.episodes import pack, unpack
+from agent.episode import load_episode
+from sandbox import sandbox_processes
+from tasks import SUITE_DIR
+from tests.processes import wait_until
+from tests.ray_cluster import LocalCluster, driver_env
+
+ROOT = Path(__file__).resolve().parent.parent
+SLICE = ["xterm-mkdir", "xterm-zh-copy", "xterm-infeasible-gui"]  # fast scripted tasks: ~2–5 s each
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    nodes = LocalCluster()
+    try:
+        yield nodes.start(nodes=1)
+    finally:
+        nodes.stop()
+    assert not any(node.processes() for node in nodes.nodes)
+
+
+def screenact(*args: str, out: Path, ray: str | None = None) -> subprocess.Popen:
+    argv = [sys.executable, "-m", "agent.cli", "run", *args, "--mode", "scripted", "--grounder", "ocr", "--out",
+            str(out)] + (["--ray", ray] if ray else [])
+    return subprocess.Popen(argv, cwd=ROOT, env=driver_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 240) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def task_files(ids: list[str]) -> list[str]:
+    return [str(Path(SUITE_DIR) / f"{i}.yaml") for i in ids]
+
+
+def lines(out: Path) -> dict[str, dict]:
+    return {t["id"]: t for t in json.loads((out / "results.json").read_text())["tasks"]}
+
+
+def test_a_hostile_episode_from_a_node_is_written_only_inside_its_folder(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine")
+    # the node packs regular files only: a link to a file elsewhere is not sent
+    episode = tmp_path / "node-episode"
+    (episode / "sub").mkdir(parents=True)
+    (episode / "step-0001.png").write_bytes(b"\x89PNG frame")
+    (episode / "sub" / "x.txt").write_text("x")
+    (episode / "leak").symlink_to(outside / "keep.txt")
+    assert pack(episode) == {"step-0001.png": b"\x89PNG frame", "sub/x.txt": b"x"}
+    # what comes back is hostile: names that leave, odd names, odd values; the folder itself a planted link
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "task").symlink_to(outside, target_is_directory=True)
+    hostile = {"../escape.txt": b"a", "/tmp/abs-escape.txt": b"b", "sub/../../escape2.txt": b"c", "": b"d",
+               "nul\x00.txt": b"e", "value.txt": "not bytes", 7: b"f", "step-0001.png": b"\x89PNG frame",
+               "sub/x.txt": b"x", "sub": b"a file where a folder is"}
+    refused = unpack(hostile, run / "task")
+    assert not (run / "task").is_symlink() and (run / "task").is_dir()
+    assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"] and (outside / "keep.txt").read_text() == "mine"
+    assert not (tmp_path / "escape.txt").exists() and not (run / "escape.txt").exists()
+    assert not Path("/tmp/abs-escape.txt").exists()
+    assert (run / "task" / "step-0001.png").read_bytes() == b"\x89PNG frame"  # the bytes as sent
+    assert (run / "task" / "sub" / "x.txt").read_bytes() == b"x"
+    written = sorted(p.relative_to(run / "task").as_posix() for p in (run / "task").rglob("*") if p.is_file())
+    assert written == ["step-0001.png", "sub/x.txt"]
+    assert len(refused) == 8, refused
+
+
+def test_a_suite_slice_on_two_nodes_equals_a_local_run_and_resumes_locally(cluster, tmp_path):
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    code, _, err = finish(screenact(*task_files(SLICE), "--parallel", "2", out=local))
+    assert code == 0, err
+    code, stdout, err = finish(screenact(*task_files(SLICE), out=remote, ray=cluster.address))
+    assert code == 0, err
+    assert "2 node(s)" in err and "2 task(s) in flight" in err  # the default: the cluster's sandboxes
+    mine, theirs = lines(local), lines(remote)
+    same = ("status", "steps", "unusable", "reason", "episode", "tokens")
+    assert {i: [t[k] for k in same] for i, t in theirs.items()} == {i: [t[k] for k in same] for i, t in mine.items()}
+    assert all("node" not in t for t in mine.values())  # a local run's results are as before
+    assert len({t["node"] for t in theirs.values()}) == 2  # two in flight, one sandbox per node: both worked
+    for task_id in SLICE:
+        episode = load_episode(remote / task_id)
+        assert episode.complete, episode.problems  # every frame the steps name is there (else a problem)
+        assert episode.steps and all(s.frame for s in episode.steps)
+    report = (remote / "report.html").read_text()
+    assert 'data-key="node"' in report and "2 nodes" in report
+    assert "report: " in stdout and (remote / SLICE[0] / "report.html").is_file()
+    # --resume on this machine, without the cluster: everything is finished, nothing runs, nodes are kept
+    code, _, err = finish(screenact(*task_files(SLICE), "--resume", out=remote))
+    assert code == 0 and "3 task(s) already finished, 0 to run" in err, err
+    assert {i: t["node"] for i, t in lines(remote).items()} == {i: t["node"] for i, t in theirs.items()}
+
+
+def test_ctrl_c_cancels_the_running_tasks_and_keeps_the_finished(cluster, tmp_path):
+    out = tmp_path / "run"
+    proc = screenact(*task_files(["xterm-infeasible-gui", "xterm-mkdir", "xterm-zh-copy", "xterm-unicode"]),
+                     "--parallel", "1", out=out, ray=cluster.address)
+
+    def one_finished() -> bool:
+        try:
+            return any(t["status"] == "passed" for t in lines(out).values())
+        except (OSError, ValueError):
+            return False
+
+    wait_until(one_finished, 120, "a first task to finish on the cluster")
+    running: set[str] = set()
+    wait_until(lambda: running.update(*(node.sandboxes() for node in cluster.nodes)) or running, 60,
+               "the next task's sandbox to start")
+    proc.send_signal(signal.SIGINT)
+    code, _, err = finish(proc, 60)
+    assert code == 130, err
+    results = json.loads((out / "results.json").read_text())
+    assert results["run"]["interrupted"] is True
+    statuses = {t["id"]: t["status"] for t in results["tasks"]}
+    finished = [i for i, s in statuses.items() if s == "passed"]
+    assert finished and set(statuses.values()) <= {"passed", "cancelled", "not_started"}, statuses
+    assert "not_started" in statuses.values()
+    for task_id in finished:
+        assert load_episode(out / task_id).complete
+    wait_until(lambda: not any(sandbox_processes(i) for i in running), 20, "the cancelled task's sandbox to end")
+
+
+def test_a_node_dying_mid_task_is_retried_on_the_head_and_nothing_is_lost(cluster, tmp_path):
+    out = tmp_path / "run"
+    second = cluster.nodes[1]
+    proc = screenact(*task_files(["xterm-mkdir", "xterm-zh-copy"]), out=out, ray=cluster.address)
+    wait_until(second.busy, 120, "a task to start on the second node")
+    os.kill(second.raylet(), signal.SIGKILL)
+    code, _, err = finish(proc)
+    assert code == 0, err
+    results = lines(out)
+    assert {t["status"] for t in results.values()} == {"passed"}
+    retried = [t for t in results.values() if t.get("retries")]
+    assert len(retried) == 1, results
+    assert len({t["node"] for t in results.values()}) == 1  # both ended on the head, the only node left
+    for task_id in results:
+        assert load_episode(out / task_id).complete
+
+
+def test_a_run_without_ray_never_imports_it():
+    code = ("import sys; import agent.cli, agent.commands.run, agent.runner, agent.cluster; "
+            "sys.exit('ray' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
