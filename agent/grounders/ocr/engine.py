@@ -154,6 +154,18 @@ def _recognise(engine: Any, crops: list["np.ndarray"]) -> list[tuple[str, float]
     return out
 
 
+def recognise_boxes(pixels: "np.ndarray", boxes: Sequence[Box], options: tuple) -> list[tuple[str, float]]:
+    """(text, confidence) of each screen box of ``pixels`` (BGR(A)), recognised alone with a margin of
+    a third of its height."""
+    import numpy as np
+
+    crops = []
+    for x1, y1, x2, y2 in boxes:
+        pad = max(3, (y2 - y1) // 3)
+        crops.append(np.ascontiguousarray(pixels[max(0, y1 - pad):y2 + pad, max(0, x1 - pad):x2 + pad, :3]))
+    return _recognise(engine(options), crops)
+
+
 @dataclass(frozen=True)
 class Read:
     """The text one OCR pass found, and how long the pass took."""
@@ -245,4 +257,4 @@ def read_glyphs(frame: "Frame", region: Box | None, lines: Sequence[TextBox], *,
 
 
 __all__ = ["ENGINE_DEFAULTS", "INSTALL_HINT", "OCRUnavailable", "DetectionFilter", "Read", "RecognitionCache", "engine", "rapidocr_class", "read_glyphs",
-           "read_lines"]
+           "read_lines", "recognise_boxes"]

@@ -11,12 +11,13 @@ from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any, Sequence
 
 from agent.grounders.base import Grounding, Point
-from agent.grounders.ocr.engine import ENGINE_DEFAULTS, Read, rapidocr_class, read_glyphs, read_lines
+from agent.grounders.ocr.engine import ENGINE_DEFAULTS, Read, rapidocr_class, read_glyphs, read_lines, recognise_boxes
 from agent.grounders.ocr.engine import Keep
 from agent.grounders.ocr.incremental import FINE, Plan, changed_tiles, merge, needs_reading, plan_reread
 from agent.grounders.ocr.lines import Box, Match, TextBox, line_candidates, rank
 from agent.grounders.ocr.pixels import find_entry_right_of, gray
-from agent.grounders.ocr.targets import parse_target
+from agent.grounders.ocr.targets import Target, parse_target
+from agent.grounders.ocr.terminal import Terminal, find_word, read_terminals
 from agent.grounders.ocr.text import normalize
 
 if TYPE_CHECKING:
@@ -78,6 +79,7 @@ class OCRGrounder:
         self._cache: OrderedDict[tuple, Read] = OrderedDict()
         self._digests: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
+        self._terminals: OrderedDict[str, tuple[Terminal, ...]] = OrderedDict()
         self.ocr_runs = 0  # how many times OCR of a frame actually ran (the rest came from the cache)
         self.glyph_runs = 0  # how many times the isolated-glyph pass ran
         self.partial_runs = 0  # of ocr_runs, how many read only the changed parts of the frame
@@ -106,6 +108,21 @@ class OCRGrounder:
         """Isolated one- or two-character marks the detector missed (:func:`find_glyphs`), recognised
         one by one; cached like :meth:`read`."""
         return self._read(frame, region, glyphs=True)[0].boxes
+
+    def read_terminals(self, frame: "Frame") -> tuple[Terminal, ...]:
+        """The terminals on the frame, read by their line structure (:mod:`.terminal`); cached like :meth:`read`."""
+        lines = self.read(frame)
+        key = self._digest(frame)
+        with self._lock:
+            if key not in self._terminals:
+                arr = frame.array()
+                self._terminals[key] = tuple(read_terminals(
+                    gray(frame), lines, lambda boxes: recognise_boxes(arr, boxes, self._options),
+                    self.min_confidence))
+                while len(self._terminals) > self.cache_size:
+                    self._terminals.popitem(last=False)
+            self._terminals.move_to_end(key)
+            return self._terminals[key]
 
     def _read(self, frame: "Frame", region: Box | None, glyphs: bool = False) -> tuple[Read, bool]:
         if region is not None:
@@ -180,6 +197,15 @@ class OCRGrounder:
         read, cached = self._read(frame, region)
         details: dict[str, Any] = {"target": target.text, "field": target.field, "ocr_s": round(read.seconds, 4),
                                    "cached": cached, "lines": len(read.boxes)}
+        if target.in_terminal and region is None:
+            found = self._in_terminal(frame, target, details)
+            if found is not None:
+                x, y = found
+                return Grounding(Point(x, y), description, self.name, latency_s=time.perf_counter() - started,
+                                 details=details)
+            if "reason" in details:
+                return Grounding(None, description, self.name, latency_s=time.perf_counter() - started,
+                                 details=details)
         scored = rank(line_candidates(read.boxes), target)
         short = any(len(normalize(t).replace(" ", "")) <= 2 for t in target.texts)
         if short and (not scored or scored[0].score < self.threshold):
@@ -211,6 +237,22 @@ class OCRGrounder:
         details["rule"] = rule
         x, y = min(max(x, 0), frame.width - 1), min(max(y, 0), frame.height - 1)
         return Grounding(Point(x, y), description, self.name, latency_s=time.perf_counter() - started, details=details)
+
+    def _in_terminal(self, frame: "Frame", target: Target, details: dict[str, Any]) -> tuple[int, int] | None:
+        """The centre of the terminal word the target names; None (with a reason in ``details`` when a
+        terminal is on screen but no word matches) otherwise."""
+        terminals = self.read_terminals(frame)
+        details["terminals"] = len(terminals)
+        if not terminals:
+            return None
+        best = find_word(terminals, target.texts, target.role, target.context)
+        if best is None or best[0] < self.threshold:
+            seen = f" (best: {best[1].text!r} at {best[0]:.2f})" if best else ""
+            details["reason"] = f"no word in the terminal matches {target.text!r} well enough{seen}"
+            return None
+        score, word = best
+        details.update(matched=word.text, score=round(score, 3), box=list(word.box), rule="terminal-word")
+        return word.center
 
 
 __all__ = ["OCRGrounder"]
