@@ -11,11 +11,13 @@ from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any, Sequence
 
 from agent.grounders.base import Grounding, Point
+from agent.grounders.ocr.controls import find_indicator, find_slider
 from agent.grounders.ocr.engine import ENGINE_DEFAULTS, Read, rapidocr_class, read_glyphs, read_lines, recognise_boxes
 from agent.grounders.ocr.engine import Keep
 from agent.grounders.ocr.incremental import FINE, Plan, changed_tiles, merge, needs_reading, plan_reread
 from agent.grounders.ocr.lines import Box, Match, TextBox, line_candidates, rank
 from agent.grounders.ocr.pixels import find_entry_right_of, gray
+from agent.grounders.ocr.roles import INDICATOR_ROLES
 from agent.grounders.ocr.targets import Target, parse_target
 from agent.grounders.ocr.terminal import Terminal, find_word, read_terminals
 from agent.grounders.ocr.text import normalize
@@ -219,10 +221,12 @@ class OCRGrounder:
             best_text = f" (best: {scored[0].line.text!r} at {scored[0].score:.2f})" if scored else ""
             details["reason"] = f"no text on screen matches {target.text!r} well enough{best_text}"
             return Grounding(None, description, self.name, latency_s=time.perf_counter() - started, details=details)
+        if target.role in INDICATOR_ROLES or target.role == "slider":
+            point = self._control(frame, target, scored, details)
+            return Grounding(point and Point(*point), description, self.name,
+                             latency_s=time.perf_counter() - started, details=details)
         best = scored[0]
-        box = best.line.box
-        if best.kind in ("words", "chars"):
-            box = best.line.span_box(best.target) or box
+        box = _match_box(best)
         details.update(matched=best.line.text, matched_as=best.target, score=round(best.score, 3), kind=best.kind,
                        ocr_confidence=round(best.line.confidence, 3), box=list(box))
         x, y = (box[0] + box[2]) // 2, (box[1] + box[3]) // 2
@@ -237,6 +241,33 @@ class OCRGrounder:
         details["rule"] = rule
         x, y = min(max(x, 0), frame.width - 1), min(max(y, 0), frame.height - 1)
         return Grounding(Point(x, y), description, self.name, latency_s=time.perf_counter() - started, details=details)
+
+    def _control(self, frame: "Frame", target: Target, scored: list[Match],
+                 details: dict[str, Any]) -> tuple[int, int] | None:
+        """The point of a checkbox's or radio button's mark, or of a slider's handle, beside the best
+        label that has one (:mod:`.controls`); None, with the reason, when no matching label has one."""
+        grey = gray(frame)
+        for match in [m for m in scored if m.score >= self.threshold][:5]:
+            # the label's own characters: OCR often reads a checkbox's mark into the line ("× Mute")
+            box = match.line.span_box(match.target) or match.line.box
+            if target.role == "slider":
+                slider = find_slider(grey, box)
+                if slider is None:
+                    continue
+                trough, handle = slider
+                mark, rule = (handle, "slider-handle") if handle is not None else (trough, "slider-trough")
+                details["trough_box"] = list(trough)
+            else:
+                mark = find_indicator(grey, box, "square" if target.role == "checkbox" else "round")
+                rule = f"{target.role}-mark"
+                if mark is None:
+                    continue
+            details.update(matched=match.line.text, matched_as=match.target, score=round(match.score, 3),
+                           kind=match.kind, box=list(box), mark_box=list(mark), rule=rule)
+            return (mark[0] + mark[2]) // 2, (mark[1] + mark[3]) // 2
+        shape = {"checkbox": "square checkbox mark", "radio": "round radio-button mark"}.get(target.role or "", "slider")
+        details["reason"] = f"text matching {target.text!r} is on screen, but no {shape} beside it"
+        return None
 
     def _in_terminal(self, frame: "Frame", target: Target, details: dict[str, Any]) -> tuple[int, int] | None:
         """The centre of the terminal word the target names; None (with a reason in ``details`` when a
@@ -253,6 +284,13 @@ class OCRGrounder:
         score, word = best
         details.update(matched=word.text, score=round(score, 3), box=list(word.box), rule="terminal-word")
         return word.center
+
+
+def _match_box(match: Match) -> Box:
+    """The box of the matched characters within the line (the whole line's for an exact or fuzzy match)."""
+    if match.kind in ("words", "chars"):
+        return match.line.span_box(match.target) or match.line.box
+    return match.line.box
 
 
 __all__ = ["OCRGrounder"]

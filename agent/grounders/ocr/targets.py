@@ -27,8 +27,11 @@ _ARTICLES = {"the", "a", "an", "on", "onto", "in", "into", "at", "to", "please"}
 _VERBS = {
     "click", "double-click", "doubleclick", "right-click", "rightclick", "left-click", "press", "tap", "hit",
     "select", "choose", "pick", "open", "activate", "focus", "check", "uncheck", "toggle", "hover", "find",
-    "locate", "double", "right", "left", "once", "twice", "go", "drag", "move", "switch",
+    "locate", "double", "right", "left", "once", "twice", "go", "drag", "move", "switch", "tick", "untick",
+    "enable", "disable",
 }
+# "tick the Mute box": with these verbs a box is a checkbox, not an entry
+_CHECK_VERBS = {"check", "uncheck", "tick", "untick"}
 _PREPOSITIONS = {"in", "on", "at", "of", "from", "near", "under", "above", "below", "next", "to", "inside",
                  "within", "beside", "by", "for", "that", "which", "labeled", "labelled", "named", "called",
                  "titled", "with"}
@@ -263,6 +266,8 @@ def _parse(description: str) -> Target:
     text = text.strip(_PUNCT + " ") or (context if role else desc)
     # gentler readings: verbs kept ("Open File"), the role noun kept ("Add Item"), a bracketed symbol
     variants = (" ".join(_label_and_role(soft)[0]), " ".join(core_all), *symbols)
+    if role == "entry" and soft and soft[0].casefold() in _CHECK_VERBS:
+        role = "checkbox"
     return Target(text, role=role or zh_role, part=part, context=context,
                   variants=tuple(v for v in variants if v and v != text))
 
