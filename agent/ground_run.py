@@ -33,10 +33,10 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, Protocol, runtime_checkable
 
 from agent.grounders import Grounder, Grounding
 from agent.images import ModelImage
@@ -489,6 +489,35 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+def unreadable_image(exc: BaseException) -> str:
+    """The error of a sample whose image cannot be read."""
+    return f"cannot read the image: {_describe(exc)}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One sample's answer from a :class:`BatchGrounder`: the grounding, or the error in its place, and the
+    image's size (None when it could not be read)."""
+
+    grounding: Grounding | None = None
+    error: str | None = None
+    size: tuple[int, int] | None = None
+    latency_s: float = 0.0
+
+
+@runtime_checkable
+class BatchGrounder(Protocol):
+    """A grounder that answers a whole list of samples elsewhere (``--ray``: on a cluster), instead of one
+    ``locate`` at a time here. ``name`` is recorded like a grounder's; ``ground_many(asks, stopped)`` takes
+    (image path, instruction) pairs and yields (index, :class:`Answer`) as each comes back, and stops
+    submitting once ``stopped()`` is true."""
+
+    name: str
+
+    def ground_many(self, asks: Sequence[tuple[Path, str]],
+                    stopped: Callable[[], bool]) -> Iterator[tuple[int, Answer]]: ...
+
+
 def _resumed_rows(out: Path, header: dict[str, Any], samples: Sequence[Sample]) -> dict[str, dict[str, Any]]:
     """The rows an earlier run finished without error, for the samples asked now; ResumeMismatch when the
     earlier run used another grounder, language, dataset format or grounding prompt."""
@@ -535,7 +564,7 @@ def _open_log(out: Path, header: dict[str, Any], resume: bool, finished: dict[st
 class _Batch:
     """The samples being asked: each answered row is logged and counted; ``stop`` ends the run early."""
 
-    grounder: Grounder
+    grounder: "Grounder | BatchGrounder"
     lang: Literal["en", "cn"]
     frames: FrameCache
     log: DetailsLog
@@ -552,13 +581,10 @@ class _Batch:
         try:
             frame = await self.frames.get(sample.image_path)
         except Exception as exc:  # an unreadable image: a failed sample, not a crash
-            return detail_row(sample, self.lang, error=f"cannot read the image: {_describe(exc)}",
-                              latency_s=time.perf_counter() - t0)
+            return detail_row(sample, self.lang, error=unreadable_image(exc), latency_s=time.perf_counter() - t0)
         try:
             g = await self.grounder.locate(frame, sample.prompt(self.lang))
-            row = detail_row(sample, self.lang, grounding=g, img_size=frame.size)
-            self.consecutive = 0
-            return row
+            return detail_row(sample, self.lang, grounding=g, img_size=frame.size)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - recorded per sample; fatal kinds stop the run
@@ -569,15 +595,27 @@ class _Batch:
                               latency_s=time.perf_counter() - t0)
 
     async def one(self, sample: Sample) -> None:
-        """Ask, then record the row; too many failures in a row stop the run."""
-        row = await self.ask(sample)
+        """Ask, then record the row."""
+        self.record(sample, await self.ask(sample))
+
+    def record(self, sample: Sample, row: dict[str, Any]) -> None:
+        """Log and count the sample's row; too many failures in a row stop the run."""
         if row.get("error"):
             self.consecutive += 1
             if self.consecutive >= self.max_consecutive_errors and not self.stop:
                 self.stop.append(f"{self.consecutive} samples in a row failed; the last: {row['error']}")
+        else:
+            self.consecutive = 0
         self.rows[sample.key] = row
         self.log.append(row)
         self.bar.update(row["correctness"], error=bool(row.get("error")))
+
+    def run_elsewhere(self, todo: Sequence[Sample], grounder: "BatchGrounder") -> None:
+        """Every sample through a :class:`BatchGrounder`, each row recorded as its answer comes back."""
+        asks = [(s.image_path, s.prompt(self.lang)) for s in todo]
+        for i, answer in grounder.ground_many(asks, lambda: bool(self.stop)):
+            self.record(todo[i], detail_row(todo[i], self.lang, grounding=answer.grounding, error=answer.error,
+                                            img_size=answer.size, latency_s=answer.latency_s))
 
     async def run(self, todo: Sequence[Sample], concurrency: int) -> None:
         """``concurrency`` workers, each taking the next sample as soon as it is done with one."""
@@ -602,7 +640,7 @@ class _Batch:
 
 async def run_grounding(
     samples: Sequence[Sample],
-    grounder: Grounder,
+    grounder: "Grounder | BatchGrounder",
     *,
     out: Path,
     concurrency: int = 8,
@@ -635,7 +673,10 @@ async def run_grounding(
     started = time.monotonic()
     bar.start()
     try:
-        await batch.run(todo, concurrency)
+        if isinstance(grounder, BatchGrounder):
+            batch.run_elsewhere(todo, grounder)
+        else:
+            await batch.run(todo, concurrency)
     finally:
         batch.log.close()
         bar.close()

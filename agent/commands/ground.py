@@ -39,9 +39,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "(before|after); {instruction}, {width}, {height} are filled in. results.json records its path "
                    "and SHA-256 (the built-in prompt's too)")
     add_estimate_tokens_flag(p)
-    p.add_argument("--concurrency", type=positive_int, default=8,
+    p.add_argument("--concurrency", type=positive_int, default=None,
                    help="requests in flight per model server (default 8); each request goes to the server with "
-                   "the fewest outstanding")
+                   "the fewest outstanding. With --ray: screenshots being read at once (default: the cluster's CPUs)")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="--grounder ocr: read the screenshots on a Ray cluster's CPUs, 'auto' (RAY_ADDRESS, or the "
+                   "cluster started on this machine), 'local' or HOST:PORT of the head node; the results are "
+                   "those of a local run (see docs/ray.md)")
     p.add_argument("--limit", type=positive_int, help="only the first N samples")
     p.add_argument("--lang", choices=["en", "cn"], default="en",
                    help="instruction language: cn uses ScreenSpot-Pro's instruction_cn (default en)")
@@ -55,14 +59,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _grounder(args: argparse.Namespace, model, profile, context_len: int | None):
-    """The grounder the flags name (``model`` is None for the ocr grounder)."""
+def _grounder(args: argparse.Namespace, model, profile, context_len: int | None, cluster=None):
+    """The grounder the flags name (``model`` is None for the ocr grounder; ``cluster`` with --ray)."""
     if model is None:
+        if cluster is not None:
+            from agent.ground_ray import ClusterOCR
+
+            return ClusterOCR(cluster, args.concurrency or max(1, cluster.capacity("CPU")))
         try:
-            from agent.grounders.ocr import OCRGrounder
+            from agent.ground_ray import dataset_grounder
+
+            return dataset_grounder()
         except ImportError as exc:
             raise UsageError(f"the ocr grounder is not available: {exc}") from exc
-        return OCRGrounder()
     from agent.budget import BudgetSettings
     from agent.ground_run import DatasetProfile
     from agent.grounders import VLMGrounder
@@ -113,34 +122,27 @@ def _load_samples(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from agent.ground_run import ResumeMismatch, WontFit, check_fits, run_grounding
+    from agent.ground_run import ResumeMismatch, run_grounding
     from agent.models.base import ModelError, UnknownModel
 
     from agent.models.server_pool import ServerPool
     from agent.prompt_file import grounding_prompt_identity
 
+    _check_ray(args)
     dataset, samples = _load_samples(args)
     out: Path = args.out
     profile = _profile(args)
     pool = None if profile is None else \
         ServerPool(endpoints(args), model=args.model, request_timeout=args.request_timeout)
-    model = None if pool is None else pool.model_client(per_server=args.concurrency)
-    in_flight = args.concurrency * (len(pool.servers) if pool is not None else 1)
+    model = None if pool is None else pool.model_client(per_server=args.concurrency or 8)
 
-    async def main():
+    async def main(cluster):
         try:
             # each server is asked once before any sample: an unreachable server, an unknown model name or a
             # --context-len a server contradicts fails here, before a results file exists
             context_len = await check_servers(pool, args.context_len) if pool is not None else None
-            grounder = _grounder(args, model, profile, context_len)
-            if context_len is not None:
-                try:
-                    check_fits(grounder.profile, samples, context_len)
-                except WontFit as exc:
-                    raise UsageError(str(exc)) from None
-            print(f"grounding {len(samples)} of {len(dataset)} samples ({dataset.format}, {dataset.root}) with "
-                  f"{grounder.name}{_servers(pool, context_len, args.request_timeout)}, {in_flight} at once → {out}",
-                  file=sys.stderr)
+            grounder = _grounder(args, model, profile, context_len, cluster)
+            in_flight = _start_line(args, dataset, samples, grounder, pool, context_len, cluster)
             return grounder, await run_grounding(
                 samples, grounder, out=out, concurrency=in_flight, resume=args.resume, lang=args.lang,
                 dataset={"root": str(dataset.root), "format": dataset.format, "samples": len(dataset)},
@@ -151,7 +153,8 @@ def run(args: argparse.Namespace) -> int:
                 await model.aclose()
 
     try:
-        grounder, result = asyncio.run(main())
+        with _cluster(args.ray) as cluster:
+            grounder, result = asyncio.run(main(cluster))
     except (ResumeMismatch, UnknownModel) as exc:
         raise UsageError(str(exc)) from exc
     except ModelError as exc:  # the server is not there: nothing was asked, nothing written
@@ -164,6 +167,52 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(result.fatal, UnknownModel):
         raise UsageError(str(result.fatal))
     return _report(args, result, dataset, len(samples), grounder.name)
+
+
+def _check_ray(args: argparse.Namespace) -> None:
+    """``--ray`` only with the ocr grounder, and a cluster address of a known form; a UsageError otherwise."""
+    if args.ray is None:
+        return
+    if args.grounder != "ocr":
+        raise UsageError("--ray reads the screenshots with --grounder ocr on the cluster's CPUs; a vlm grounder's "
+                         "work is done by its model servers: give each one with --base-url instead")
+    from agent.cluster import check_address
+
+    check_address(args.ray)
+
+
+def _cluster(address: str | None):
+    """The Ray cluster ``--ray`` names, joined for the run (``agent.cluster.connect``), or no cluster."""
+    import contextlib
+
+    if address is None:
+        return contextlib.nullcontext()
+    from agent.cluster import connect
+
+    return connect(address)
+
+
+def _start_line(args: argparse.Namespace, dataset, samples, grounder, pool, context_len: int | None,
+                cluster) -> int:
+    """Check the largest screenshot fits the model's context, say on stderr what runs where; the requests (or,
+    on a cluster, screenshots) in flight at once."""
+    from agent.ground_run import WontFit, check_fits
+
+    if context_len is not None:
+        try:
+            check_fits(grounder.profile, samples, context_len)
+        except WontFit as exc:
+            raise UsageError(str(exc)) from None
+    if cluster is not None:
+        in_flight = grounder.in_flight
+        where = f" on the Ray cluster at {args.ray} ({len(cluster.nodes())} node(s), {cluster.capacity('CPU')} CPUs)"
+        at_once = f"{in_flight} screenshot(s) at once"
+    else:
+        in_flight = (args.concurrency or 8) * (len(pool.servers) if pool is not None else 1)
+        where, at_once = _servers(pool, context_len, args.request_timeout), f"{in_flight} at once"
+    print(f"grounding {len(samples)} of {len(dataset)} samples ({dataset.format}, {dataset.root}) with "
+          f"{grounder.name}{where}, {at_once} → {args.out}", file=sys.stderr)
+    return in_flight
 
 
 def _servers(pool, context_len: int | None, timeout: float) -> str:
@@ -202,7 +251,10 @@ def _report(args: argparse.Namespace, result, dataset, asked_for: int, grounder_
 def _again(args: argparse.Namespace) -> str:
     """The command that continues this run, quoted for a shell."""
     servers = [arg for url in args.base_url or () for arg in ("--base-url", url)]
-    return shell_command("screenact", "ground", args.dataset, *servers, "--out", args.out, "--resume")
+    grounder = ["--grounder", args.grounder] if args.grounder != "vlm" else []
+    cluster = ["--ray", args.ray] if args.ray else []
+    return shell_command("screenact", "ground", args.dataset, *grounder, *servers, *cluster, "--out", args.out,
+                         "--resume")
 
 
 def failure_reasons(details: list[dict], shown: int = 3) -> str:
