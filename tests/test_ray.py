@@ -164,3 +164,55 @@ def test_a_run_without_ray_never_imports_it():
     code = ("import sys; import agent.cli, agent.commands.run, agent.runner, agent.cluster; "
             "sys.exit('ray' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def text_buttons(root: Path) -> Path:
+    """A ScreenSpot-Pro-format set: three screenshots of three labelled buttons, an instruction for each button
+    and one for a button that is not there."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    (root / "annotations").mkdir(parents=True)
+    (root / "images").mkdir()
+    font = ImageFont.truetype("DejaVuSans.ttf", 22)
+    recs = []
+    for i, words in enumerate((("Save", "Open", "Cancel"), ("Print", "Delete", "Rename"), ("Copy", "Paste", "Undo"))):
+        img = Image.new("RGB", (480, 200), (240, 240, 240))
+        draw = ImageDraw.Draw(img)
+        for j, word in enumerate((*words, "Nowhere")):
+            x, y = 30 + 150 * j, 80
+            if word != "Nowhere":
+                draw.rectangle([x - 8, y - 8, x + 110, y + 36], outline=(90, 90, 90), fill=(255, 255, 255))
+                draw.text((x, y), word, fill=(0, 0, 0), font=font)
+            recs.append({"img_filename": f"s{i}.png", "bbox": [x - 8, y - 8, x + 110, y + 36],
+                         "instruction": f"the {word} button", "id": f"s{i}-{j}", "application": "buttons",
+                         "platform": "linux", "img_size": [480, 200], "ui_type": "text", "group": "Dev"})
+        img.save(root / "images" / f"s{i}.png")
+    (root / "annotations" / "buttons_linux.json").write_text(json.dumps(recs))
+    return root
+
+
+def test_ground_with_the_ocr_grounder_on_the_cluster_matches_a_local_run(cluster, tmp_path):
+    dataset = text_buttons(tmp_path / "ds")
+    answers = {}
+    for where, extra in (("local", []), ("ray", ["--ray", cluster.address])):
+        done = subprocess.run([sys.executable, "-m", "agent.cli", "ground", str(dataset), "--grounder", "ocr",
+                               "--out", str(tmp_path / f"{where}.json"), "--no-progress", *extra],
+                              cwd=ROOT, env=driver_env(), capture_output=True, text=True, timeout=240)
+        assert done.returncode == 0, done.stderr
+        details = json.loads((tmp_path / f"{where}.json").read_text())["details"]
+        answers[where] = {d["id"]: (d["pred"], d["pred_pixel"], d["correctness"]) for d in details}
+    assert "on the Ray cluster" in done.stderr and "2 node(s)" in done.stderr
+    assert answers["ray"] == answers["local"]
+    assert len(answers["local"]) == 12
+    assert sum(c == "correct" for _, _, c in answers["local"].values()) == 9  # every button, no "Nowhere"
+
+
+def test_ground_on_a_cluster_is_for_the_ocr_grounder_and_a_known_address(tmp_path, capsys):
+    from agent.cli import main as cli
+
+    pro = ROOT / "tests" / "corpus" / "grounding" / "screenspot_pro"
+    assert cli(["ground", str(pro), "--ray", "local", "--out", str(tmp_path / "a.json")]) == 2
+    assert "--grounder ocr" in capsys.readouterr().err
+    assert cli(["ground", str(pro), "--grounder", "ocr", "--ray", "ray://head:10001",
+                "--out", str(tmp_path / "b.json")]) == 2
+    assert "ray://" in capsys.readouterr().err

@@ -45,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ray", metavar="ADDRESS",
                    help="--grounder ocr: read the screenshots on a Ray cluster's CPUs, 'auto' (RAY_ADDRESS, or the "
                    "cluster started on this machine), 'local' or HOST:PORT of the head node; the results are "
-                   "those of a local run (see docs/ray.md)")
+                   "those of a local run")
     p.add_argument("--limit", type=positive_int, help="only the first N samples")
     p.add_argument("--lang", choices=["en", "cn"], default="en",
                    help="instruction language: cn uses ScreenSpot-Pro's instruction_cn (default en)")
