@@ -171,3 +171,23 @@ def test_run_keeps_each_task_on_one_server_and_moves_it_when_that_one_dies(tmp_p
     assert len(moved) == 1, served  # the task that was on the dying server, and only it, changed servers
     assert all(urls == {other.base_url} for i, urls in served.items() if i not in moved)
     assert results["run"]["base_url"] == f"{dying.base_url},{other.base_url}"
+
+
+def test_tasks_sent_to_a_cluster_start_on_the_servers_in_turn():
+    """A Ray node's worker runs one task at a time, each with a fresh pool that cannot count the other nodes'
+    episodes: each job carries the servers in its turn's order, and the node's pool starts it on the first."""
+    import asyncio
+
+    from agent.cluster.tasks import make_job
+    from agent.runner import RunSettings, _Shared
+    from tasks import SUITE_DIR, load_task
+
+    servers = ["http://gpu1:8000/v1", "http://gpu2:8000/v1", "http://gpu3:8000/v1"]
+    settings = RunSettings(mode="auto", base_url=",".join(servers), model="Kimi-VL-A3B-Thinking")
+    task = load_task(Path(SUITE_DIR) / "xterm-mkdir.yaml")
+    starts = []
+    for turn in range(6):
+        client = _Shared(make_job(task, settings, turn).settings).model()  # what run_one does on the node
+        starts.append(client.base_url)
+        asyncio.run(client.aclose())
+    assert starts == servers * 2

@@ -57,13 +57,17 @@ def code_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def make_job(task: Any, settings: RunSettings) -> TaskJob:
-    """The job for ``task``: its host files read here, so that they travel with it."""
+def make_job(task: Any, settings: RunSettings, turn: int = 0) -> TaskJob:
+    """The job for ``task``, the ``turn``-th of the run: its host files read here, so that they travel with it;
+    with several model servers, the one it starts on is its turn's (``server_pool.servers_from``)."""
+    from agent.models.server_pool import servers_from
+
     sources = {}
     for step in [*task.setup, *task.before_check]:
         if getattr(step, "kind", None) == "write_file" and step.source is not None:
             sources[step.source] = Path(step.source).read_bytes()
-    return TaskJob(task, replace(settings, ray=None, resume=False), sources, code_version())
+    return TaskJob(task, replace(settings, ray=None, resume=False, base_url=servers_from(settings.base_url, turn)),
+                   sources, code_version())
 
 
 def run_on_node(job: TaskJob) -> dict[str, Any]:
@@ -163,7 +167,7 @@ class ClusterTasks:
     def __init__(self, tasks: list[Any], settings: RunSettings, cluster: Any) -> None:
         self.out = settings.out
         self._ids = {id(t): t.id for t in tasks}
-        jobs = [make_job(t, settings) for t in tasks]
+        jobs = [make_job(t, settings, turn) for turn, t in enumerate(tasks)]
         self.submission = cluster.map(run_on_node, jobs, in_flight=settings.parallel, resources={RESOURCE: 1},
                                       retries=settings.ray_retries)
 

@@ -272,6 +272,18 @@ class PooledModel:
         return problem is None
 
 
+def servers_from(base_url: str | None, turn: int) -> str | None:
+    """The run's comma-separated servers in the order task ``turn`` prefers them (round robin). A process that
+    runs one task of a run at a time (a Ray node's worker) cannot count the episodes on each server; with the
+    list rotated, the task starts on its turn's server (a fresh pool takes the first of equals) and moves on
+    to the others only when that one goes down."""
+    if not base_url or "," not in base_url:
+        return base_url
+    urls = base_url.split(",")
+    k = turn % len(urls)
+    return ",".join(urls[k:] + urls[:k])
+
+
 async def probe_server(url: str, model: str | None = None, timeout: float = 5.0) -> tuple[str | None, str]:
     """(None, what it serves) when the server at ``url`` answers its model list (and serves ``model`` when
     given), else (why not, ""). One attempt, ``timeout`` seconds at most: a question, not a run."""
