@@ -62,12 +62,24 @@ def find_indicator(gray: "np.ndarray", label: Box, shape: str) -> Box | None:
             if abs(top + cy_ + hh / 2 - cy) > 0.25 * h:
                 continue
             mark = labels[cy_:cy_ + hh, cx:cx + w] == i
-            corners = _corners(mark)
-            if _filled_share(mark) < 0.6 or corners == 2 or (corners >= 3) != (shape == "square"):
+            found.append(((left + cx, top + cy_, left + cx + w, top + cy_ + hh), mark))
+        if not found:
+            continue
+        # only the mark-sized object next to the label is its mark (a letter further away is not); a
+        # line box that holds the mark starts with it
+        if nearest is max:
+            outside = [f for f in found if f[0][2] <= x1 + 1 and x1 - f[0][2] <= 0.8 * h]
+            box, mark = max(outside, key=lambda f: f[0][0]) if outside else min(found, key=lambda f: f[0][0])
+            if box[2] > x1 + 1 and box[0] > x1 + 0.3 * h:
                 continue
-            found.append((left + cx, top + cy_, left + cx + w, top + cy_ + hh))
-        if found:
-            return nearest(found, key=lambda b: b[0])
+        else:
+            box, mark = min(found, key=lambda f: f[0][0])
+            if box[0] - x2 > 0.8 * h:
+                continue
+        corners = _corners(mark)
+        if _filled_share(mark) >= 0.6 and corners != 2 and (corners >= 3) == (shape == "square"):
+            return box
+        return None
     return None
 
 

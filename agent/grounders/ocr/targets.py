@@ -111,7 +111,8 @@ def _role_at_end(words: Sequence[str]) -> tuple[int, str] | None:
             j = len(words) - n
             while j - 1 > 0 and low[j - 1] in _ROLE_MODIFIERS:
                 j -= 1
-            return j, role
+            # "radio option", "drop-down menu": the modifier names the role when the phrase is unknown
+            return j, en_role(" ".join(low[j:])) or (en_role(low[j]) if j < len(words) - n else None) or role
     return None
 
 
@@ -189,6 +190,20 @@ def _zh_leading(text: str) -> str:
     return s
 
 
+def _strip_command(words: list[str]) -> list[str]:
+    """``words`` without the leading verbs and articles ("double click on the"); verbs only before the
+    first article: "tick the Check for updates box" keeps "Check"."""
+    start, article = 0, False
+    while start < len(words) - 1:
+        w = words[start].casefold()
+        if w in _ARTICLES:
+            article = True
+        elif w not in _VERBS or article:
+            break
+        start += 1
+    return words[start:]
+
+
 def _strip_leading(words: list[str], vocabulary: set[str]) -> list[str]:
     start = 0
     while start < len(words) - 1 and words[start].casefold() in vocabulary:
@@ -222,7 +237,7 @@ def _parse_quoted(desc: str, q: re.Match) -> Target:
     cut = next((k for k, w in enumerate(after_words) if w.lower() in _PREPOSITIONS), len(after_words))
     role = _label_and_role(["_", *after_words[:cut]])[1]
     if role is None:
-        before_words = _strip_leading(_words(before), _ARTICLES | _VERBS)
+        before_words = _strip_command(_words(before))
         role = en_role(" ".join(before_words[-2:])) or (en_role(before_words[-1]) if before_words else None)
     if role is None:
         role = next((r for suffix, r in ZH_ROLES if after.startswith(suffix)), None) or next(
@@ -245,14 +260,14 @@ def _parse(description: str) -> Target:
     m = _NAMED.search(desc)
     if m:
         name = m.group(1).strip(" .\"'")
-        before = _strip_leading(_words(desc[: m.start()]), _ARTICLES | _VERBS)
+        before = _strip_command(_words(desc[: m.start()]))
         return Target(name, role=_label_and_role(["_", *before])[1], variants=symbols)
     zh, zh_role = _zh_role(_zh_leading(desc))
     words = _words(zh)
     soft = _strip_leading(words, _ARTICLES)
     # "check box Remember me": a verb that starts a role phrase is not a verb
     leading_role = len(soft) > 2 and en_role(" ".join(soft[:2])) is not None
-    core_all = soft if leading_role else _strip_leading(words, _ARTICLES | _VERBS)
+    core_all = soft if leading_role else _strip_command(words)
     core, context, prep = _split_context(core_all)
     core, part = _strip_part(core)
     label, role = _label_and_role(core)
