@@ -24,7 +24,7 @@ from typing import Literal
 
 Status = Literal["ok", "missing", "optional"]
 
-CHECK_MODULES: list[str] = ["agent.doctor"]
+CHECK_MODULES: list[str] = ["agent.doctor", "agent.cluster.doctor"]
 """Modules whose import registers checks (and whose ``add_flags(parser)``, if any, adds doctor flags)."""
 
 

@@ -114,6 +114,15 @@ def test_a_suite_slice_on_two_nodes_equals_a_local_run_and_resumes_locally(clust
     assert {i: t["node"] for i, t in lines(remote).items()} == {i: t["node"] for i, t in theirs.items()}
 
 
+def test_doctor_checks_every_node_and_prints_the_ray_start_flags(cluster):
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "doctor", "--ray", cluster.address, "--ray-resources"],
+                          cwd=ROOT, env=driver_env(), capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    nodes = [line for line in done.stdout.splitlines() if line.split()[1:3] == ["ray", "node"]]
+    assert len(nodes) == 2 and all(line.startswith("ok ") and "same code" in line for line in nodes), nodes
+    assert """--resources '{"screenact_sandbox": """ in done.stdout and "ray start --head" in done.stdout
+
+
 def test_ctrl_c_cancels_the_running_tasks_and_keeps_the_finished(cluster, tmp_path):
     out = tmp_path / "run"
     proc = screenact(*task_files(["xterm-infeasible-gui", "xterm-mkdir", "xterm-zh-copy", "xterm-unicode"]),

@@ -84,12 +84,24 @@ def test_shell_block_commands_parse(code):
                 assert re.search(rf"^{re.escape(target)}:", makefile, re.M), f"no make target {target!r}: {line}"
         elif argv[0] == "export":
             assert all(re.fullmatch(r"\w+=\S*", a) for a in argv[1:]), line
+        elif argv[0] == ".venv/bin/ray":  # a cluster's own commands (start, stop): Ray's parser must take them
+            assert_ray_parses(argv[1:], line)
         else:
             assert argv[0] == ".venv/bin/screenact", f"a README command outside screenact: {line}"
             try:
                 parser.parse_args(argv[1:])
             except SystemExit as exc:
                 pytest.fail(f"{line!r} does not parse (exit {exc.code})")
+
+
+def assert_ray_parses(args: list[str], line: str) -> None:
+    import click
+    from ray.scripts.scripts import cli
+
+    try:
+        cli.get_command(click.Context(cli), args[0]).make_context(args[0], args[1:])
+    except (click.ClickException, AttributeError) as exc:
+        pytest.fail(f"{line!r} is not a ray command Ray takes: {exc}")
 
 
 def test_every_subcommand_has_help():
