@@ -152,23 +152,6 @@ def test_ctrl_c_cancels_the_running_tasks_and_keeps_the_finished(cluster, tmp_pa
     wait_until(lambda: not any(sandbox_processes(i) for i in running), 20, "the cancelled task's sandbox to end")
 
 
-def test_a_node_dying_mid_task_is_retried_on_the_head_and_nothing_is_lost(cluster, tmp_path):
-    out = tmp_path / "run"
-    second = cluster.nodes[1]
-    proc = screenact(*task_files(["xterm-mkdir", "xterm-zh-copy"]), out=out, ray=cluster.address)
-    wait_until(second.busy, 120, "a task to start on the second node")
-    os.kill(second.raylet(), signal.SIGKILL)
-    code, _, err = finish(proc)
-    assert code == 0, err
-    results = lines(out)
-    assert {t["status"] for t in results.values()} == {"passed"}
-    retried = [t for t in results.values() if t.get("retries")]
-    assert len(retried) == 1, results
-    assert len({t["node"] for t in results.values()}) == 1  # both ended on the head, the only node left
-    for task_id in results:
-        assert load_episode(out / task_id).complete
-
-
 def test_a_run_without_ray_never_imports_it():
     code = ("import sys; import agent.cli, agent.commands.run, agent.runner, agent.cluster; "
             "sys.exit('ray' in sys.modules)")
@@ -225,3 +208,21 @@ def test_ground_on_a_cluster_is_for_the_ocr_grounder_and_a_known_address(tmp_pat
     assert cli(["ground", str(pro), "--grounder", "ocr", "--ray", "ray://head:10001",
                 "--out", str(tmp_path / "b.json")]) == 2
     assert "ray://" in capsys.readouterr().err
+
+
+def test_a_node_dying_mid_task_is_retried_on_the_head_and_nothing_is_lost(cluster, tmp_path):
+    """Last in the module: it kills the second node for good."""
+    out = tmp_path / "run"
+    second = cluster.nodes[1]
+    proc = screenact(*task_files(["xterm-mkdir", "xterm-zh-copy"]), out=out, ray=cluster.address)
+    wait_until(second.busy, 120, "a task to start on the second node")
+    os.kill(second.raylet(), signal.SIGKILL)
+    code, _, err = finish(proc)
+    assert code == 0, err
+    results = lines(out)
+    assert {t["status"] for t in results.values()} == {"passed"}
+    retried = [t for t in results.values() if t.get("retries")]
+    assert len(retried) == 1, results
+    assert len({t["node"] for t in results.values()}) == 1  # both ended on the head, the only node left
+    for task_id in results:
+        assert load_episode(out / task_id).complete

@@ -166,7 +166,6 @@ class ClusterTasks:
 
     def __init__(self, tasks: list[Any], settings: RunSettings, cluster: Any) -> None:
         self.out = settings.out
-        self._ids = {id(t): t.id for t in tasks}
         jobs = [make_job(t, settings, turn) for turn, t in enumerate(tasks)]
         self.submission = cluster.map(run_on_node, jobs, in_flight=settings.parallel, resources={RESOURCE: 1},
                                       retries=settings.ray_retries)
