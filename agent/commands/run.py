@@ -226,9 +226,8 @@ def server_model(args: argparse.Namespace) -> tuple[str, int]:
 def _again(args: argparse.Namespace, mode: str, grounder: str) -> list[str]:
     """The command line of this run (without --out/--resume/--overwrite), to continue it."""
     again = ["screenact", "run", *args.tasks, "--mode", mode] + (["--grounder", grounder] if mode == "scripted" else [])
-    for url in args.base_url or ():
-        again += ["--base-url", url]
-    for flag, value in (("--filter", args.filter), ("--model", args.model),
+    servers = tuple(("--base-url", url) for url in args.base_url or ())
+    for flag, value in (("--filter", args.filter), *servers, ("--model", args.model),
                         ("--parallel", args.parallel), ("--pool", args.pool), ("--ray", args.ray),
                         ("--max-steps", args.max_steps), ("--osworld-root", args.osworld_root), ("--osworld-cache", args.osworld_cache)):
         if value is not None:

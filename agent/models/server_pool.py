@@ -123,11 +123,11 @@ class ServerPool:
             if previous is not None:
                 previous.episodes -= 1
             live = [s for s in self.servers if s.down is None]
-            if not live:
-                raise AllServersDown({s.url: s.down or "down" for s in self.servers})
-            server = min(live, key=lambda s: s.episodes)
-            server.episodes += 1
-            return server
+            if live:
+                server = min(live, key=lambda s: s.episodes)  # the first of equals: see servers_from
+                server.episodes += 1
+                return server
+        raise self.all_down()
 
     def release(self, server: Server) -> None:
         with self._lock:
