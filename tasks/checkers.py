@@ -114,6 +114,8 @@ def _normalize(text: str, how: str, ignore_case: bool) -> str:
         text = text.strip()
     elif how == "blanks":
         text = re.sub(r"\s+", " ", text).strip()
+    elif how in ("lines", "stripped_lines"):  # line by line (\r\n or \n, a last newline or not)
+        text = "\n".join(line.strip() if how == "stripped_lines" else line for line in text.splitlines())
     return text.casefold() if ignore_case else text
 
 
@@ -200,7 +202,8 @@ class FileEquals(_FileChecker):
     text: str | None = None
     expected_path: str | None = None
     expected_source: str | None = None
-    normalize: Literal["none", "strip", "blanks"] = "none"  # strip: ends; blanks: every run of whitespace
+    # strip: ends; blanks: every run of whitespace; lines: line by line; stripped_lines: each line stripped
+    normalize: Literal["none", "strip", "blanks", "lines", "stripped_lines"] = "none"
     ignore_case: bool = False
 
     @model_validator(mode="after")
@@ -366,6 +369,27 @@ class Command(TaskModel):
         return Verdict(False, f"command {cmd!r}: {'; '.join(problems)}; found output {_short(out)}{errors}")
 
 
+class JsonIncludes(_FileChecker):
+    """The file is JSON whose top-level keys in ``values`` hold exactly those values (others may be there
+    too): OSWorld's ``check_json_settings``."""
+
+    kind: Literal["json_includes"]
+    values: dict[str, Any]
+
+    def judge(self, text: str, ctx: CheckContext) -> Verdict:
+        """Parse the file and compare the named keys."""
+        try:
+            doc = json.loads(text)
+        except ValueError as exc:
+            return Verdict(False, f"{self.path} is not JSON ({str(exc)[:80]})")
+        if not isinstance(doc, dict):
+            return Verdict(False, f"{self.path}: expected a JSON object, found {_short(doc)}")
+        wrong = {k: doc.get(k, "(missing)") for k, v in self.values.items() if k not in doc or doc[k] != v}
+        if not wrong:
+            return Verdict(True, f"{self.path} holds {_short(self.values)}")
+        return Verdict(False, f"{self.path}: expected {_short(self.values)}, found {_short(wrong)}")
+
+
 TERMINAL_DUMP = "/tmp/screenact/terminal-"
 """Where the sandbox's "Terminal" (ctrl+alt+t, sandbox/data/openbox-rc.xml) writes its text on ctrl+shift+F12
 (xterm's print-immediate; the name gets a time stamp)."""
@@ -478,8 +502,8 @@ class AnyOf(TaskModel):
         return Verdict(False, "none of the alternatives passed: " + " | ".join(v.reason for v in verdicts))
 
 
-Checker = Annotated[Union[FileEquals, FileContains, FileRegex, AppState, Command, TerminalOutput, DirEntries, Infeasible,
-                          AllOf, AnyOf],
+Checker = Annotated[Union[FileEquals, FileContains, FileRegex, JsonIncludes, AppState, Command, TerminalOutput,
+                          DirEntries, Infeasible, AllOf, AnyOf],
                     Field(discriminator="kind")]
 AllOf.model_rebuild()
 AnyOf.model_rebuild()
@@ -510,5 +534,5 @@ def check(task: "Task", sandbox: Sandbox, final_action: Action | dict | None = N
 
 
 __all__ = ["AllOf", "AnyOf", "AppState", "CheckContext", "Checker", "Command", "DirEntries", "FileContains", "FileEquals",
-           "FileRegex", "Infeasible", "TerminalOutput", "Verdict", "check", "iter_checkers", "lookup", "settle",
+           "FileRegex", "Infeasible", "JsonIncludes", "TerminalOutput", "Verdict", "check", "iter_checkers", "lookup", "settle",
            "terminal_text"]

@@ -28,6 +28,11 @@ func ``infeasible``                                     checker ``infeasible``
 ``check_include_exclude``: vm_file + rule               ``file_contains`` (text / absent)
 ``check_include_exclude``: vm_terminal_output + rule    ``terminal_output``: the ctrl+alt+t terminal's text
 ``check_moved_jpgs``: list_directory + rule {expected}  ``dir_entries``: exactly those names in the folder
+``is_in_list``: vm_command_line + rule {expected}       ``command`` with stdout_contains
+``compare_csv``: vm_file vs vm_file / cloud_file        ``file_equals``, line by line (``strict``: false
+                                                        strips each line)
+``check_json_settings``: vm_file + rule {expected}      ``json_includes``: those top-level keys and values
+``compare_config``: vm_file + rule {expected}           ``file_equals`` with that text
 ``exact_match``: vm_command_line + rule {expected}      ``command`` with ``stdout_equals``
 =====================================================  ============================================
 
@@ -174,7 +179,8 @@ def _rules(expected: Any) -> dict[str, Any]:
 
 GETTERS = ("vm_command_line", "vm_file", "rule", "vm_terminal_output", "list_directory", "cloud_file")
 """The evaluator getters that have an equivalent here."""
-METRICS = ("compare_text_file", "check_include_exclude", "exact_match", "check_moved_jpgs")
+METRICS = ("compare_text_file", "compare_csv", "check_include_exclude", "exact_match", "is_in_list", "check_moved_jpgs",
+           "check_json_settings", "compare_config")
 """The evaluator functions (besides ``infeasible``) that have an equivalent here."""
 
 
@@ -194,17 +200,35 @@ def _gold(expected: dict[str, Any], task_id: str, cache: Path | None) -> dict[st
     return {"expected_source": str(source.resolve())}
 
 
-def _compare_text_file(result: Any, expected: Any, options: dict[str, Any], task_id: str,
-                       cache: Path | None) -> dict[str, Any]:
+def _compare_files(func: str, result: Any, expected: Any, options: dict[str, Any], task_id: str,
+                   cache: Path | None) -> dict[str, Any]:
+    """``compare_text_file`` (whole texts, ``ignore_blanks``) and ``compare_csv`` (line by line, each line
+    stripped unless ``strict``), both with ``ignore_case``."""
     rtype, etype = result.get("type"), expected.get("type") if isinstance(expected, dict) else None
     if rtype != "vm_file" or etype not in ("vm_file", "cloud_file"):
-        raise _Unsupported(f"compare_text_file needs a vm_file result and a vm_file or cloud_file expected "
+        raise _Unsupported(f"{func} needs a vm_file result and a vm_file or cloud_file expected "
                            f"(got {rtype!r} and {etype!r})")
     if result.get("multi") or expected.get("multi"):
-        raise _Unsupported("compare_text_file with multi files is not supported")
+        raise _Unsupported(f"{func} with multi files is not supported")
+    if func == "compare_csv":
+        normalize = "lines" if options.get("strict", True) else "stripped_lines"
+    else:
+        normalize = "blanks" if options.get("ignore_blanks") else "none"
     return {"kind": "file_equals", "path": result["path"], **_gold(expected, task_id, cache),
-            "normalize": "blanks" if options.get("ignore_blanks") else "none",
-            "ignore_case": bool(options.get("ignore_case", False))}
+            "normalize": normalize, "ignore_case": bool(options.get("ignore_case", False))}
+
+
+def _vm_file_rule(func: str, result: dict[str, Any], expected: Any) -> dict[str, Any]:
+    """``check_json_settings`` (these top-level JSON keys hold these values) and ``compare_config`` (the
+    file's text is exactly this) on a vm_file."""
+    want = _rules(expected).get("expected")
+    if result.get("type") != "vm_file":
+        raise _Unsupported(f"{func} is supported on a vm_file result, got {result.get('type')!r}")
+    if func == "check_json_settings" and isinstance(want, dict):
+        return {"kind": "json_includes", "path": result["path"], "values": want}
+    if func == "compare_config" and isinstance(want, str):
+        return {"kind": "file_equals", "path": result["path"], "text": want}
+    raise _Unsupported(f"{func} needs a rule 'expected' of another type, got {type(want).__name__}")
 
 
 def _include_exclude(result: dict[str, Any], expected: Any) -> dict[str, Any]:
@@ -232,8 +256,10 @@ def _checker(func: str, result: Any, expected: Any, options: Any, task_id: str, 
             raise _Unsupported(f"evaluator getter {getter} has no equivalent here")
     if rtype is None:
         raise _Unsupported(f"evaluator function {func!r} without a result getter")
-    if func == "compare_text_file":
-        return _compare_text_file(result, expected, options, task_id, cache)
+    if func in ("compare_text_file", "compare_csv"):
+        return _compare_files(func, result, expected, options, task_id, cache)
+    if func in ("check_json_settings", "compare_config"):
+        return _vm_file_rule(func, result, expected)
     if func == "check_include_exclude":
         return _include_exclude(result, expected)
     if func == "check_moved_jpgs":
@@ -242,11 +268,12 @@ def _checker(func: str, result: Any, expected: Any, options: Any, task_id: str, 
             raise _Unsupported(f"check_moved_jpgs is supported on a list_directory result with a list of names, "
                                f"got {rtype!r}")
         return {"kind": "dir_entries", "path": result.get("path"), "names": names}
-    rules = _rules(expected)  # exact_match
+    rules = _rules(expected)  # exact_match (the whole output), is_in_list (a part of it)
     if rtype != "vm_command_line" or not isinstance(rules.get("expected"), str):
-        raise _Unsupported(f"exact_match is supported on command output with a string rule, got {rtype!r}")
+        raise _Unsupported(f"{func} is supported on command output with a string rule, got {rtype!r}")
+    match = {"stdout_equals": rules["expected"]} if func == "exact_match" else {"stdout_contains": [rules["expected"]]}
     return {"kind": "command", "argv": _argv(result.get("command"), bool(result.get("shell", False))),
-            "exit_code": None, "stdout_equals": rules["expected"], "cwd": OSWORLD_HOME}
+            "exit_code": None, **match, "cwd": OSWORLD_HOME}
 
 
 def _evaluator(ev: Any, task_id: str, cache: Path | None) -> dict[str, Any]:

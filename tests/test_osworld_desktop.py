@@ -199,3 +199,37 @@ def test_open_starts_the_files_default_app_or_says_why_not(tmp_path, desk):
     task_json["config"][1]["parameters"]["path"] = "/home/user/Desktop/report.docx"
     reason = osworld_task(task_json, None, OsworldOptions())[1]
     assert reason == "config[1] open: no application for .docx files is installed here (tried libreoffice)"
+
+
+def test_json_settings_csv_config_and_list_metrics(tmp_path, desk):
+    def task(func, result, expected, **extra):
+        doc = {"id": f"t-{func}", "instruction": "x", "config": [],
+               "evaluator": {"func": func, "result": result, "expected": expected, **extra}}
+        found, reason = osworld_task(doc, None, OsworldOptions(cache=tmp_path))
+        assert found is not None, reason
+        return found
+
+    settings = {"type": "vm_file", "path": "/home/user/.config/Code/User/settings.json", "dest": "settings.json"}
+    wrap = task("check_json_settings", settings, {"type": "rule", "rules": {"expected": {"editor.wordWrapColumn": 50}}})
+    desk.write_file(settings["path"], '{"editor.wordWrapColumn": 50, "files.autoSave": "off"}')
+    assert check(wrap, desk, wait=False).passed
+    desk.write_file(settings["path"], '{"editor.wordWrapColumn": 80}')
+    assert "found {\"editor.wordWrapColumn\": 80}" in check(wrap, desk, wait=False).reason
+    desk.write_file(settings["path"], "// not JSON")
+    assert "is not JSON" in check(wrap, desk, wait=False).reason
+    config = task("compare_config", settings, {"type": "rule", "rules": {"expected": '{"theme": "dark"}\n'}})
+    desk.write_file(settings["path"], '{"theme": "dark"}\n')
+    assert check(config, desk, wait=False).passed
+
+    (tmp_path / "t-compare_csv").mkdir()
+    (tmp_path / "t-compare_csv" / "gold.csv").write_bytes(b"name,n\r\n  Ada,1\r\n")
+    csv = {"type": "vm_file", "path": "/home/user/Desktop/out.csv", "dest": "out.csv"}
+    gold = {"type": "cloud_file", "path": "https://example.org/gold.csv", "dest": "gold.csv"}
+    desk.write_file(csv["path"], "name,n\n  Ada,1")  # line by line: the line ends do not matter
+    assert check(task("compare_csv", csv, gold), desk, wait=False).passed
+    desk.write_file(csv["path"], "name,n\nAda,1\n")  # strict (the default) keeps the blanks of a line
+    assert "expected" in check(task("compare_csv", csv, gold), desk, wait=False).reason
+    assert check(task("compare_csv", csv, gold, options={"strict": False}), desk, wait=False).passed
+    listed = task("is_in_list", {"type": "vm_command_line", "command": "ls /home/user/Desktop", "shell": True},
+                  {"type": "rule", "rules": {"expected": "out.csv"}})
+    assert check(listed, desk, wait=False).passed
