@@ -24,10 +24,9 @@ from typing import Any, Literal
 
 from agent.episode import STEPS_FILE, Episode, load_episode
 from agent.errors import UsageError
-from agent.export_render import Rendered, inside, open_frame, render_episode, target_of
+from agent.export_render import FRAME_ERRORS, Rendered, inside, open_frame, render_episode, target_of
 from agent.profiles import PROFILES, Profile, get_profile
 from agent.step import StepRecord
-from tools.render import Unrenderable
 
 Target = Literal["raw", "canonical"]
 Format = Literal["jsonl", "hf"]
@@ -114,7 +113,7 @@ def _as_recorded(ep: Episode, step: StepRecord, target: Target, profile: Profile
             return f"its profile {(ep.task or {}).get('profile')!r} is unknown here: no canonical target"
         else:
             reply = target_of(step, profile, profile.prepare(open_frame(ep, step)), profile.fmt)
-    except (ValueError, OSError, Unrenderable) as exc:
+    except FRAME_ERRORS as exc:
         return str(exc)
     if reply is None:
         return "no usable action to render"

@@ -15,13 +15,14 @@ folder whose size is a screen size.
 from __future__ import annotations
 
 import asyncio
+import base64
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.budget import BudgetSettings, ContextBudget
+from agent.budget import BudgetError, BudgetSettings, ContextBudget
 from agent.episode import Episode
 from agent.images import ModelImage
 from agent.profiles import Profile
@@ -31,6 +32,8 @@ from tools.actions import Action, Done, Fail, describe
 from tools.frame import SCREEN_SIDE, Frame
 from tools.render import Unrenderable
 
+FRAME_ERRORS = (ValueError, OSError, SyntaxError, Unrenderable)
+"""What a damaged or hostile frame (or an action a format cannot say) raises: the step is left out."""
 SECTIONS_FORMATS = ("kimi-vl", "pyautogui")
 """Formats whose replies carry a one-sentence ``## Action:`` line of their own."""
 
@@ -110,25 +113,27 @@ def render_episode(ep: Episode, profile: Profile, recorded_fmt: str | None) -> I
             frame = open_frame(ep, step)
             image = profile.prepare(frame)
             target = target_of(step, profile, image, recorded_fmt)
-        except (ValueError, OSError, Unrenderable) as exc:
+        except FRAME_ERRORS as exc:
             yield step, str(exc)
             continue
         if target is None:
             yield step, "no usable action to render"
             continue
-        fitted = asyncio.run(budget.fit_agent(instruction, history, image, frame.size,
-                                              max_tokens=profile.agent_sampling.max_tokens))
+        try:
+            fitted = asyncio.run(budget.fit_agent(instruction, history, image, frame.size,
+                                                  max_tokens=profile.agent_sampling.max_tokens))
+        except BudgetError as exc:
+            yield step, f"the prompt does not fit {profile.name}'s context: {exc}"
+            continue
         yield step, _slots(fitted.messages, target)
         read, _ = profile.read(target)
-        thought, answer = profile.split(target)
+        _, answer = profile.split(target)
         history.append(HistoryStep(step.index, answer, step.thought, read.action_text,
                                    tuple(describe(a) for a in read.actions), None, image))
 
 
 def _slots(messages: list[dict], target: str) -> Rendered:
     """The fitted request with each image turned into a slot and its bytes listed in order."""
-    import base64
-
     out, images = [], []
     for message in messages:
         content = message.get("content")
@@ -146,4 +151,4 @@ def _slots(messages: list[dict], target: str) -> Rendered:
     return Rendered(out, images, target)
 
 
-__all__ = ["Rendered", "inside", "open_frame", "png_size", "render_episode", "screen_actions", "sentence", "target_of"]
+__all__ = ["FRAME_ERRORS", "Rendered", "inside", "open_frame", "png_size", "render_episode", "screen_actions", "sentence", "target_of"]

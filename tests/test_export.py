@@ -174,6 +174,9 @@ def test_a_foreign_episode_cannot_make_export_copy_files_from_outside_it(tmp_pat
     assert "left out: ep step 1" in proc.stderr and "not a frame of the episode" in proc.stderr
     assert (tmp_path / "o" / "data.jsonl").read_text() == ""
     assert not (tmp_path / "o" / "images").exists()
+    # re-rendered for another family, the frame is not opened either
+    summary = export([episode], tmp_path / "p", target="canonical", profile_name="ui-tars-1.5")
+    assert summary.samples == 0 and summary.left_out == ["ep step 1: its frame is missing"]
 
 
 ACTIONS = [Click(x=100, y=200), Click(x=1919, y=1079, clicks=2), Click(x=5, y=7, button="right"), Move(x=640, y=480),
