@@ -14,7 +14,7 @@ from agent.grounders.base import Grounding, Point
 from agent.grounders.ocr.controls import find_indicator, find_slider
 from agent.grounders.ocr.engine import ENGINE_DEFAULTS, Read, rapidocr_class, read_glyphs, read_lines, recognise_boxes
 from agent.grounders.ocr.engine import Keep
-from agent.grounders.ocr.incremental import FINE, Plan, changed_tiles, merge, needs_reading, plan_reread
+from agent.grounders.ocr.incremental import FINE, Plan, Rereading, changed_tiles, colour_bits, merge, plan_reread
 from agent.grounders.ocr.lines import Box, Match, TextBox, line_candidates, rank
 from agent.grounders.ocr.pixels import find_entry_right_of, gray
 from agent.grounders.ocr.roles import INDICATOR_ROLES
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 RECENT_FRAMES = 4
 """Whole frames kept for comparison: tasks run in parallel share one grounder, each needs its own last frame."""
+CLOSE_ENOUGH = 8
+"""A recent frame whose changes need at most 1/8 of the screen read again is taken without comparing older ones."""
 
 
 class OCRGrounder:
@@ -93,7 +95,7 @@ class OCRGrounder:
         except (KeyError, TypeError):
             pass
         # colour channels only: the fourth byte is padding whose value depends on where the frame came from
-        h = hashlib.blake2b(frame.array()[:, :, :3].tobytes(), digest_size=16)
+        h = hashlib.blake2b(colour_bits(frame.array()), digest_size=16)
         h.update(f"{frame.width}x{frame.height}".encode())
         digest = h.hexdigest()
         try:
@@ -166,21 +168,24 @@ class OCRGrounder:
         pixels = frame.array()
         best: tuple[Plan, Read] | None = None
         if self.incremental and self.scale == 1.0:
-            for old_pixels, old in self._recent:
+            for old_pixels, old in reversed(self._recent):  # newest first: most often the closest
                 if old_pixels.shape == pixels.shape:
                     plan = plan_reread(changed_tiles(old_pixels, pixels, FINE), old.boxes, frame.width, frame.height,
                                        tile=FINE)
                     if plan is not None and (best is None or plan.area < best[0].area):
                         best = (plan, old)
+                    if best is not None and best[0].area <= frame.width * frame.height // CLOSE_ENOUGH:
+                        break
         if best is None:
             result = self._read_lines(frame, None)
         else:
             plan, old = best
-            needed = needs_reading(plan, old.boxes)
+            needed = Rereading(plan, old.boxes, pixels, [(p, r.boxes) for p, r in self._recent])
             fresh = [b for r in plan.regions for b in self._read_lines(frame, r, needed).boxes]
-            result = Read(merge(old.boxes, plan.changed, fresh), time.perf_counter() - started)
+            result = Read(merge(old.boxes, plan.changed, [*fresh, *needed.reused]), time.perf_counter() - started)
             self.partial_runs += 1
-        self._recent.append((pixels.copy(), result))
+        # a frame's bytes never change: keep a view of them, not a copy
+        self._recent.append((pixels if isinstance(frame.bgra, bytes) else pixels.copy(), result))
         return result
 
     # ------------------------------------------------------------------ grounding

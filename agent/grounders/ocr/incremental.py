@@ -14,7 +14,7 @@ remembers each crop it read (:class:`~agent.grounders.ocr.engine.RecognitionCach
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from agent.grounders.ocr.lines import Box, TextBox
 
@@ -33,6 +33,14 @@ def _pixels32(a: "np.ndarray") -> "np.ndarray":
     import numpy as np
 
     return np.ascontiguousarray(a).view(np.uint32)[:, :, 0]
+
+
+def colour_bits(a: "np.ndarray") -> "np.ndarray":
+    """A BGRA frame's pixels as 32-bit words with the fourth byte zeroed: it is padding, whose value depends
+    on where the frame came from (two times faster to hash than the three colour bytes cut out)."""
+    import numpy as np
+
+    return np.bitwise_and(_pixels32(a), np.uint32(0x00FFFFFF))
 
 
 def changed_tiles(prev: "np.ndarray", cur: "np.ndarray", tile: int = TILE) -> "np.ndarray":
@@ -137,13 +145,11 @@ def plan_reread(tiles: "np.ndarray", lines: Sequence[TextBox], width: int, heigh
     full read is then as cheap)."""
     if not tiles.any():
         return Plan((), ())
-    coarse = tiles if tile == TILE else pool_tiles(tiles, TILE // tile)
-    changed = _components(coarse, TILE, width, height)
+    changed = _components(tiles, tile, width, height)
     replaced = [*changed, *(b.box for b in lines if touches_any(b.box, changed))]
     grown = [(max(0, x1 - margin), max(0, y1 - margin), min(width, x2 + margin), min(height, y2 + margin))
              for x1, y1, x2, y2 in replaced]
-    fine = changed if tile == TILE else _components(tiles, tile, width, height)
-    plan = Plan(tuple(replaced), tuple(_settle(grown, lines, width, height)), tuple(fine))
+    plan = Plan(tuple(replaced), tuple(_settle(grown, lines, width, height)), tuple(changed))
     return None if plan.area > max_fraction * width * height else plan
 
 
@@ -156,21 +162,50 @@ def _stands_for(a: Box, b: Box) -> bool:
     return inside(a, b) and inside(b, a)
 
 
-def needs_reading(plan: Plan, lines: Sequence[TextBox]) -> "Callable[[Box], bool]":
-    """For a line the detector finds in ``plan``'s regions: whether to recognise it — its pixels changed,
-    or it overlaps an old line that is dropped (its pixels changed) and no old line on unchanged pixels
-    stands for it (the detector now cuts the text there differently). Any other line lies on unchanged
-    pixels, where the old reading stays."""
-    near = [b.box for b in lines if touches_any(b.box, plan.regions)]
-    stale = [box for box in near if touches_any(box, plan.changed)]
-    kept = [box for box in near if not touches_any(box, plan.changed)]
+class Rereading:
+    """For each line the detector finds in ``plan``'s regions, whether to recognise it (a call with its box).
 
-    def needed(box: Box) -> bool:
-        if touches_any(box, plan.changed):
+    Yes when its pixels changed, or when it overlaps an old line that is dropped (its pixels changed) and
+    no old line on unchanged pixels stands for it (the detector now cuts the text there differently).
+    Any other line lies on unchanged pixels, where the old reading stays. A changed line whose pixels are
+    exactly as they were in one of the ``recent`` frames (pixels, lines), where a line stood at the same
+    place, is not recognised either: that reading is taken again (``reused``) — a menu or a pop-up
+    closes, a button's hover look goes away.
+    """
+
+    def __init__(self, plan: Plan, lines: Sequence[TextBox], pixels: "np.ndarray",
+                 recent: Sequence[tuple["np.ndarray", Sequence[TextBox]]] = ()) -> None:
+        self.plan = plan
+        self.pixels = pixels
+        self.recent = [(old, seen) for old, seen in recent if old.shape == pixels.shape]
+        near = [b.box for b in lines if touches_any(b.box, plan.regions)]
+        self._stale = [box for box in near if touches_any(box, plan.changed)]
+        self._kept = [box for box in near if not touches_any(box, plan.changed)]
+        self.reused: list[TextBox] = []
+
+    def __call__(self, box: Box) -> bool:
+        if not touches_any(box, self.plan.changed):
+            return touches_any(box, self._stale) and not any(_stands_for(box, old) for old in self._kept)
+        earlier = self._seen_before(box)
+        if earlier is None:
             return True
-        return touches_any(box, stale) and not any(_stands_for(box, old) for old in kept)
+        if all(line is not earlier for line in self.reused):
+            self.reused.append(earlier)
+        return False
 
-    return needed
+    def _seen_before(self, box: Box) -> TextBox | None:
+        """A line read before at this place, on exactly these pixels (and 2 px around)."""
+        import numpy as np
+
+        height, width = self.pixels.shape[:2]
+        for old, seen in self.recent:
+            for line in seen:
+                if _stands_for(box, line.box):
+                    x1, y1, x2, y2 = _union(box, line.box)
+                    x1, y1, x2, y2 = max(0, x1 - 2), max(0, y1 - 2), min(width, x2 + 2), min(height, y2 + 2)
+                    if np.array_equal(old[y1:y2, x1:x2, :3], self.pixels[y1:y2, x1:x2, :3]):
+                        return line
+        return None
 
 
 def touches_any(box: Box, rects: Sequence[Box]) -> bool:
@@ -186,5 +221,5 @@ def merge(lines: Sequence[TextBox], replaced: Sequence[Box], fresh: Sequence[Tex
     return tuple(sorted([*kept, *fresh], key=lambda b: (b.box[1], b.box[0])))
 
 
-__all__ = ["FINE", "MIN_SIDE", "TILE", "Plan", "changed_tiles", "merge", "needs_reading", "plan_reread", "pool_tiles",
+__all__ = ["FINE", "MIN_SIDE", "TILE", "Plan", "changed_tiles", "colour_bits", "merge", "plan_reread", "Rereading", "pool_tiles",
            "touches_any"]
