@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import tempfile
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -23,7 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tools.actions import Click, Done, Drag, Fail, Key, KeyDown, KeyUp, MouseDown, MouseUp, Move, Scroll, TypeText, Wait
-from tools.parse import FORMATS, Limits, ParseError, Parsed, parse, parse_point
+from tests.test_parse_linear import assert_linear
+from tools.parse import FORMATS, Limits, ParseError, Parsed, ReplyTooLong, parse, parse_point
 
 SENTINEL = Path(tempfile.mkdtemp(prefix="screenact-fuzz-")) / "pwned"
 S = str(SENTINEL)
@@ -224,22 +224,43 @@ def test_random_text_inside_real_shapes(text: str, fmt: str) -> None:
         check_reply(wrap(text), fmt)
 
 
+@contextmanager
+def syntax_tree_work(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
+    """Count the work the parser hands to Python's syntax tree: ``ast.parse`` calls and nodes ``ast.walk`` yields."""
+    work = {"parses": 0, "nodes": 0}
+    real_parse, real_walk = ast.parse, ast.walk
+
+    def counted_parse(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        work["parses"] += 1
+        return real_parse(*args, **kwargs)
+
+    def counted_walk(node):  # noqa: ANN001, ANN202
+        for child in real_walk(node):
+            work["nodes"] += 1
+            yield child
+
+    monkeypatch.setattr(ast, "parse", counted_parse)
+    monkeypatch.setattr(ast, "walk", counted_walk)
+    yield work
+
+
+# Work counts, not wall-clock bounds: a refusal "before parsing" hands nothing to Python's parser, and the
+# node guard stops walking at max_nodes; the time itself is held to test_parse_linear's relative CPU allowance
+# (the absolute figures are in bench/bench_parse.py).
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_code_over_the_code_limit_is_refused_before_parsing(fmt: str) -> None:
+def test_code_over_the_code_limit_is_refused_before_parsing(fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
     code = "pyautogui.press('a')\n" * 1_000  # 21 kB of code in a reply well under max_chars
-    start = time.perf_counter()
-    with pytest.raises(ParseError, match=f"limit is {Limits().max_code}"):
+    with syntax_tree_work(monkeypatch) as work, pytest.raises(ParseError, match=f"limit is {Limits().max_code}"):
         parse(f"◁think▷t◁/think▷## Code:\n```python\n{code}```", fmt if fmt in ("pyautogui", "kimi-vl") else "pyautogui")
-    assert time.perf_counter() - start < 0.05
+    assert work == {"parses": 0, "nodes": 0}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_megabyte_reply_is_refused_quickly(fmt: str) -> None:
+def test_megabyte_reply_is_refused_before_any_reader(fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
     hostile = "pyautogui.click(x=" + "(" * 500_000 + "1" + ")" * 500_000 + ", y=1)"
-    start = time.perf_counter()
-    with pytest.raises(ParseError) as info:
+    with syntax_tree_work(monkeypatch) as work, pytest.raises(ReplyTooLong) as info:  # the size gate, first of all
         parse(hostile, fmt)
-    assert time.perf_counter() - start < 0.05
+    assert work == {"parses": 0, "nodes": 0}
     assert "limit" in str(info.value)
 
 
@@ -257,13 +278,20 @@ def test_megabyte_reply_is_refused_quickly(fmt: str) -> None:
     ids=["parens", "unary", "not", "binop", "attrs", "lists", "many-calls"],
 )
 @pytest.mark.parametrize("fmt", ["pyautogui", "kimi-vl", "thousand"])
-def test_deep_or_huge_code_is_refused_in_bounded_time(code: str, fmt: str) -> None:
+def test_deep_or_huge_code_is_refused_with_bounded_work(code: str, fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # with the size limits lifted, the syntax-tree guards must still answer with a ParseError
     limits = Limits(max_chars=2_000_000, max_code=2_000_000)
-    start = time.perf_counter()
-    with pytest.raises(ParseError):
-        parse(f"```python\n{code}\n```", fmt, limits=limits)
-    assert time.perf_counter() - start < 2.0
+    reply = f"```python\n{code}\n```"
+    runs: list[dict[str, int]] = []
+    with syntax_tree_work(monkeypatch) as work:
+        def refused(text: str) -> None:  # timed by assert_linear, which also parses a typical reply
+            work.update(parses=0, nodes=0)
+            with pytest.raises(ParseError):
+                parse(text, fmt, limits=limits)
+            runs.append(dict(work))
+
+        assert_linear(f"parse {fmt}", reply, reader=refused)
+    assert all(w["parses"] <= 1 and w["nodes"] <= limits.max_nodes + 1 for w in runs), runs  # the guard stops the walk
 
 
 def test_unknown_format_and_non_text_are_parse_errors() -> None:
