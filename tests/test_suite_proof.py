@@ -13,6 +13,7 @@ import pytest
 
 from sandbox import Sandbox
 from tasks import SUITE_DIR, check, load_suite, run_setup, run_solution
+from tasks.checkers import Infeasible
 from tasks.osworld import load_osworld
 
 pytestmark = pytest.mark.slow  # the tasks assume an isolated sandbox; CI has bubblewrap (make installs it)
@@ -25,30 +26,20 @@ def _sandbox(task) -> Sandbox:
 
 
 @pytest.mark.parametrize("task", SUITE, ids=[t.id for t in SUITE])
-def test_reference_solution_passes(task):
-    with _sandbox(task) as sb:
-        run_setup(task, sb)
-        final = run_solution(task, sb)
-        verdict = check(task, sb, final)
-        assert verdict.passed, f"{task.id}: reference solution failed: {verdict.reason}"
-
-
-@pytest.mark.parametrize("task", SUITE, ids=[t.id for t in SUITE])
-def test_doing_nothing_fails(task):
+def test_doing_nothing_fails_and_the_reference_solution_passes(task):
+    """One sandbox per task: the checkers only read (files, app state, a read-only command), so the desktop
+    judged after doing nothing is the one the reference solution then works on."""
     with _sandbox(task) as sb:
         run_setup(task, sb)
         verdict = check(task, sb, None, wait=False)  # nothing happened: nothing to wait for
         assert not verdict.passed, f"{task.id}: the checker passes although nobody did anything: {verdict.reason}"
         assert verdict.reason
-
-
-def test_giving_up_fails_a_feasible_task():
-    task = next(t for t in SUITE if t.id == "form-newsletter")
-    with _sandbox(task) as sb:
-        run_setup(task, sb)
-        run_solution(task, sb)
-        verdict = check(task, sb, {"type": "fail", "reason": "too hard"})
-        assert not verdict.passed and "feasible" in verdict.reason
+        final = run_solution(task, sb)
+        verdict = check(task, sb, final)
+        assert verdict.passed, f"{task.id}: reference solution failed: {verdict.reason}"
+        if not isinstance(task.checker, Infeasible):  # the work done, yet giving up fails a feasible task
+            verdict = check(task, sb, {"type": "fail", "reason": "too hard"})
+            assert not verdict.passed and "feasible" in verdict.reason, (task.id, verdict.reason)
 
 
 def test_osworld_task_runs_in_a_sandbox():
