@@ -118,30 +118,25 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str
         return 0, {}  # not listening yet
 
 
-def test_with_a_token_on_all_interfaces_and_sigkill_leaves_nothing_serving(stub, tmp_path):
-    ui = UIServer(stub.base_url, tmp_path, extra=["--host", "0.0.0.0"], env={"SCREENACT_UI_TOKEN": TOKEN})
-    try:
-        wait_until(lambda: ui.proc.poll() is not None or _get(ui.url + "/")[0] == 401, 60, "the server answering")
-        assert TOKEN in ui.log()  # the address to open is printed with its token, like Jupyter's
-        status, headers = _get(ui.url + "/?token=" + TOKEN)
-        assert status == 303 and headers["location"] == "/"
-        assert _get(ui.url + "//evil.example/%0d%0aX:%20y?token=" + TOKEN)[1]["location"] == "/evil.example/%0D%0AX%3A%20y"
-        assert _get(ui.url + "/?token=%ff%fe")[0] == 401  # not a crash on bytes that are not UTF-8
-        cookie = headers["set-cookie"].split(";")[0]
-        assert "HttpOnly" in headers["set-cookie"] and "SameSite=Strict" in headers["set-cookie"]
-        assert _get(ui.url + "/", {"Cookie": cookie})[0] == 200
-        own = {"Origin": ui.origin, "Cookie": cookie}
-        assert polling_handshake(ui.port, own)[0] == 200
-        assert polling_handshake(ui.port, {"Origin": ui.origin})[0] == 401
-        assert polling_handshake(ui.port, {"Origin": ui.origin, "Cookie": f"screenact_token_{ui.port}=" + "x" * 30})[0] == 401
-        assert polling_handshake(ui.port, {"Origin": FOREIGN, "Cookie": cookie})[0] == 403
-        status, sock = websocket_handshake(ui.port, own)
-        sock.close()
-        assert status == 101
-        ui.proc.send_signal(signal.SIGKILL)
-        wait_until(lambda: not serves(ui.port), 30, "the port closing after SIGKILL")
-    finally:
-        ui.stop()
+def _token_door(ui: UIServer) -> None:
+    """Off loopback with a token: the printed address carries it, a cookie (HttpOnly, SameSite=Strict) replaces it,
+    and without it (or with a wrong one, or from a foreign origin) nothing gets in."""
+    assert TOKEN in ui.log()  # the address to open is printed with its token, like Jupyter's
+    status, headers = _get(ui.url + "/?token=" + TOKEN)
+    assert status == 303 and headers["location"] == "/"
+    assert _get(ui.url + "//evil.example/%0d%0aX:%20y?token=" + TOKEN)[1]["location"] == "/evil.example/%0D%0AX%3A%20y"
+    assert _get(ui.url + "/?token=%ff%fe")[0] == 401  # not a crash on bytes that are not UTF-8
+    cookie = headers["set-cookie"].split(";")[0]
+    assert "HttpOnly" in headers["set-cookie"] and "SameSite=Strict" in headers["set-cookie"]
+    assert _get(ui.url + "/", {"Cookie": cookie})[0] == 200
+    own = {"Origin": ui.origin, "Cookie": cookie}
+    assert polling_handshake(ui.port, own)[0] == 200
+    assert polling_handshake(ui.port, {"Origin": ui.origin})[0] == 401
+    assert polling_handshake(ui.port, {"Origin": ui.origin, "Cookie": f"screenact_token_{ui.port}=" + "x" * 30})[0] == 401
+    assert polling_handshake(ui.port, {"Origin": FOREIGN, "Cookie": cookie})[0] == 403
+    status, sock = websocket_handshake(ui.port, own)
+    sock.close()
+    assert status == 101
 
 
 def test_sigterm_ends_the_running_episode_as_cancelled_then_the_ui(tmp_path):
@@ -179,7 +174,7 @@ def test_sigterm_ends_the_running_episode_as_cancelled_then_the_ui(tmp_path):
             ui.stop()
 
 
-def test_a_browser_gets_in_with_the_token_and_the_desktop_dies_with_a_sigkilled_ui(tmp_path):
+def test_with_a_token_on_all_interfaces_a_browser_gets_in_and_sigkill_leaves_nothing_behind(tmp_path):
     """The printed …/?token=… address in a real browser: the cookie carries the page and its websocket from
     then on (a browser without the token sees only the refusal). An agent run started there has its desktop
     (bwrap, Xvfb, window manager, worker, apps) end with the server when the server is SIGKILLed."""
@@ -201,6 +196,7 @@ def test_a_browser_gets_in_with_the_token_and_the_desktop_dies_with_a_sigkilled_
         browser = launch_browser(pw)
         try:
             wait_until(lambda: ui.proc.poll() is not None or _get(ui.url + "/")[0] == 401, 60, "the server answering")
+            _token_door(ui)
             stranger = new_context(browser).new_page()
             stranger.goto(ui.url + "/")
             assert "needs its token" in stranger.inner_text("body")
@@ -213,9 +209,9 @@ def test_a_browser_gets_in_with_the_token_and_the_desktop_dies_with_a_sigkilled_
             wait_until(lambda: len(model.chat_requests) > 1, 90, "the agent's first request (its desktop is up)")
             started = descendants(ui.proc.pid)
             assert any("Xvfb" in cmd for cmd in started.values()), started
-            ui.proc.kill()
+            ui.proc.send_signal(signal.SIGKILL)
             wait_until(lambda: not any(alive(pid) for pid in started), 30, "the desktop ending with the UI")
-            wait_until(lambda: not serves(ui.port), 30, "the port closing")
+            wait_until(lambda: not serves(ui.port), 30, "the port closing after SIGKILL")
         finally:
             release.set()
             browser.close()
