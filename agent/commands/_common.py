@@ -125,7 +125,7 @@ def endpoints(args: argparse.Namespace) -> list[str]:
     """Every model server's base URL: each ``--base-url`` (repeated, or comma-separated), else
     ``$OPENAI_BASE_URL`` / ``$OPENAI_API_BASE``, else the default; a UsageError naming where a URL came from
     when it has no http:// or https://, or when one server is named twice."""
-    from agent.models.openai_backend import DEFAULT_BASE_URL
+    from agent.models.base import DEFAULT_BASE_URL
 
     given = args.base_url if isinstance(args.base_url, list) else [args.base_url] if args.base_url else []
     urls = [_checked_url("--base-url", part.strip()) for value in given for part in value.split(",") if part.strip()]

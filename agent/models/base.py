@@ -10,6 +10,9 @@ from tools.parse import ThinkingMarkers, split_thinking
 
 __all__ = ["ThinkingMarkers"]  # re-exported: the type lives with the one thinking split, in tools.parse
 
+# Here, not in openai_backend: the CLI checks --base-url against it without importing the openai package (~1 s).
+DEFAULT_BASE_URL = "http://localhost:8000/v1"
+
 
 class Usage(BaseModel):
     """Token counts the server reported for one request (zero when it reported none)."""

@@ -26,6 +26,7 @@ from openai.types.chat import ChatCompletion
 
 from agent.images import messages_with_file_urls
 from agent.models.base import (
+    DEFAULT_BASE_URL,
     BadResponse,
     ContextLengthExceeded,
     ModelError,
@@ -41,7 +42,6 @@ from agent.models.base import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "http://localhost:8000/v1"
 DEFAULT_API_KEY = "EMPTY"
 
 # Parameters the chat-completions endpoint takes directly; anything else goes in extra_body
