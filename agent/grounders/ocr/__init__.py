@@ -6,7 +6,7 @@ wheel and runs them through onnxruntime. It is imported on first use only.
 
 How a description becomes a point:
 
-1. **Target text** (:func:`parse_target`, in :mod:`.targets`). Quoted text wins (``'…'``, ``"…"``, ``“…”``, ``「…」``);
+1. **Target text and role** (:func:`parse_target`, in :mod:`.targets`; role words in :mod:`.roles`). Quoted text wins (``'…'``, ``"…"``, ``“…”``, ``「…」``);
    otherwise leading articles and verbs ("click the", "点击") and the trailing role noun ("button",
    "field", "menu item", "按钮", "输入框", …, with anything after it such as "in the toolbar") are
    stripped. A whole step such as "type 'Alice' into the Email field" is reduced to its target
@@ -30,6 +30,10 @@ How a description becomes a point:
    For a target of one or two characters that nothing matched ("7", "+", "OK" on a key), a second,
    cached pass (:meth:`OCRGrounder.read_glyphs`) finds isolated glyph-shaped marks in the pixels
    (:func:`find_glyphs`, in :mod:`.pixels`) — text detectors miss lone characters — and recognises each one.
+   A role that has a shape of its own is then found beside the matched label (:mod:`.controls`): a
+   checkbox's square mark or a radio button's round one next to it, a slider's handle in the trough
+   beside or under it; a label without that shape is "not found". Words placed in a terminal ("the
+   file X in the ls output") are read by the terminal's line structure instead (:mod:`.terminal`).
 4. **Point.** For a match inside a longer line, the centre of the matched characters; otherwise the
    centre of the text's box. For a field, the text found is its label, and the click must land in the
    entry beside it: scanning the pixels right of the label (up to ``field_search_px``) for the first
