@@ -62,11 +62,12 @@ SCENE = Scene(0, 1920, 1080, (
     WindowSpec("settings", "en", (620, 0), prepare=("tab_sound",)),
     WindowSpec("calc", "en", (1300, 0)),
     WindowSpec("xterm", "en", (0, 560), seed=7),
+    WindowSpec("todo", "en", (850, 520), ("--item", "Buy milk", "--item", "Pay rent", "--item", "Call Bob")),
 ))
 
 
 class Screen:
-    """One frame of the bundled apps (form, settings on its Sound tab, calculator, xterm) and the true
+    """One frame of the bundled apps (form, settings on its Sound tab, calculator, xterm, to-do) and the true
     box of every element, as the apps and the terminal published them."""
 
     def __init__(self) -> None:
@@ -117,6 +118,19 @@ def test_controls_land_on_their_mark(screen, description, role, label, rule):
 def test_icon_key_lands_on_its_key(screen):
     g = screen.locate("the divide key (÷)")
     assert inside(g.point, screen.element("button", "÷").bbox), g.details
+
+
+@pytest.mark.parametrize("description,app,role", [
+    ("the scroll bar of the task list", "todo", "scrollbar"),   # an icon: no text at all
+    ("the vertical scrollbar next to the list of tasks", "todo", "scrollbar"),
+    ("the list of tasks", "todo", "list"),
+    ("the calculator's display", "calc", "display"),
+])
+def test_areas_found_by_shape(screen, description, app, role):
+    g = screen.locate(description)
+    element = next(e for e in screen.elements if e.app == app and (e.role == role or e.widget_id == role))
+    assert inside(g.point, element.bbox), (description, g.point, element.bbox, g.details)
+    assert g.details["rule"] == f"{role}-shape"
 
 
 def test_terminal_words_by_line_structure(screen):

@@ -17,7 +17,8 @@ from agent.grounders.ocr.engine import Keep
 from agent.grounders.ocr.incremental import FINE, Plan, Rereading, changed_tiles, colour_bits, merge, plan_reread
 from agent.grounders.ocr.lines import Box, Match, TextBox, line_candidates, rank
 from agent.grounders.ocr.pixels import find_entry_right_of, gray
-from agent.grounders.ocr.roles import INDICATOR_ROLES
+from agent.grounders.ocr.roles import AREA_ROLES, EN_ROLES, INDICATOR_ROLES
+from agent.grounders.ocr.shapes import find_area
 from agent.grounders.ocr.targets import Target, parse_target
 from agent.grounders.ocr.terminal import Terminal, find_word, read_terminals
 from agent.grounders.ocr.text import normalize
@@ -213,6 +214,10 @@ class OCRGrounder:
             if "reason" in details:
                 return Grounding(None, description, self.name, latency_s=time.perf_counter() - started,
                                  details=details)
+        if target.role in AREA_ROLES:
+            point = self._area(frame, target, read.boxes, details)
+            return Grounding(point and Point(*point), description, self.name,
+                             latency_s=time.perf_counter() - started, details=details)
         scored = rank(line_candidates(read.boxes), target)
         short = any(len(normalize(t).replace(" ", "")) <= 2 for t in target.texts)
         if short and (not scored or scored[0].score < self.threshold):
@@ -273,6 +278,19 @@ class OCRGrounder:
         shape = {"checkbox": "square checkbox mark", "radio": "round radio-button mark"}.get(target.role or "", "slider")
         details["reason"] = f"text matching {target.text!r} is on screen, but no {shape} beside it"
         return None
+
+    def _area(self, frame: "Frame", target: Target, lines: Sequence[TextBox],
+              details: dict[str, Any]) -> tuple[int, int] | None:
+        """The centre of the scroll bar, list, text area or display the target names, found by shape
+        (:mod:`.shapes`) near the text its other words match; None, with the reason, when there is none."""
+        words = [w for w in normalize(f"{target.text} {target.context}").split()
+                 if w not in EN_ROLES and w not in ("the", "of", "in")] + [target.text]
+        box = find_area(gray(frame), target.role or "", words, lines)
+        if box is None:
+            details["reason"] = f"no {target.role} on screen"
+            return None
+        details.update(box=list(box), rule=f"{target.role}-shape")
+        return (box[0] + box[2]) // 2, (box[1] + box[3]) // 2
 
     def _in_terminal(self, frame: "Frame", target: Target, details: dict[str, Any]) -> tuple[int, int] | None:
         """The centre of the terminal word the target names; None (with a reason in ``details`` when a

@@ -134,9 +134,10 @@ def _split_context(words: list[str]) -> tuple[list[str], str, str]:
     """(the words before a trailing "in the <container>" clause, that clause's words, its preposition)."""
     low = _low(words)
     for i in range(1, len(words) - 1):
-        if low[i] in _CONTEXT_PREPS and low[i + 1] in _DETERMINERS and any(
-                w in _CONTAINERS or w in EN_ROLES or w in TERMINAL_WORDS for w in low[i + 2:]):
-            return words[:i], " ".join(words[i + 2:]), low[i]
+        k = i + 2 if low[i] in ("next", "close") and low[i + 1] == "to" else i + 1  # "next to the …"
+        if (low[i] in _CONTEXT_PREPS or k == i + 2) and k < len(words) and low[k] in _DETERMINERS and any(
+                w in _CONTAINERS or w in EN_ROLES or w in TERMINAL_WORDS for w in low[k + 1:]):
+            return words[:i], " ".join(words[k + 1:]), low[i]
     return words, "", ""
 
 
