@@ -24,7 +24,7 @@ from tests.processes import wait_until
 from tests.ray_cluster import LocalCluster, driver_env
 
 ROOT = Path(__file__).resolve().parent.parent
-SLICE = ["xterm-mkdir", "xterm-zh-copy", "xterm-infeasible-gui"]  # fast scripted tasks: ~2–5 s each
+SLICE = ["xterm-mkdir", "xterm-infeasible-gui"]  # fast scripted tasks (~1–5 s): one on each node
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -110,7 +110,7 @@ def test_a_suite_slice_on_two_nodes_equals_a_local_run_and_resumes_locally(clust
     assert "report: " in stdout and (remote / SLICE[0] / "report.html").is_file()
     # --resume on this machine, without the cluster: everything is finished, nothing runs, nodes are kept
     code, _, err = finish(screenact(*task_files(SLICE), "--resume", out=remote))
-    assert code == 0 and "3 task(s) already finished, 0 to run" in err, err
+    assert code == 0 and "2 task(s) already finished, 0 to run" in err, err
     assert {i: t["node"] for i, t in lines(remote).items()} == {i: t["node"] for i, t in theirs.items()}
 
 
@@ -214,7 +214,7 @@ def test_a_node_dying_mid_task_is_retried_on_the_head_and_nothing_is_lost(cluste
     """Last in the module: it kills the second node for good."""
     out = tmp_path / "run"
     second = cluster.nodes[1]
-    proc = screenact(*task_files(["xterm-mkdir", "xterm-zh-copy"]), out=out, ray=cluster.address)
+    proc = screenact(*task_files(["xterm-infeasible-gui", "xterm-mkdir"]), out=out, ray=cluster.address)
     wait_until(second.busy, 120, "a task to start on the second node")
     os.kill(second.raylet(), signal.SIGKILL)
     code, _, err = finish(proc)
@@ -222,7 +222,7 @@ def test_a_node_dying_mid_task_is_retried_on_the_head_and_nothing_is_lost(cluste
     results = lines(out)
     assert {t["status"] for t in results.values()} == {"passed"}
     retried = [t for t in results.values() if t.get("retries")]
-    assert len(retried) == 1, results
+    assert len(retried) == 1 and "Error" in retried[0]["retries"][0], results
     assert len({t["node"] for t in results.values()}) == 1  # both ended on the head, the only node left
     for task_id in results:
         assert load_episode(out / task_id).complete

@@ -80,20 +80,32 @@ def run_on_node(job: TaskJob) -> dict[str, Any]:
 
     scratch = _scratch()
     settings = replace(job.settings, out=scratch / "episodes", parallel=1, pool=0)
-    task = _with_sources(job.task, job.sources, scratch / "sources")
-    result = run_one(task, settings, _shared(settings), threading.Event())
-    folder = settings.out / task.id
+    folder = settings.out / job.task.id
     try:
+        task = _with_sources(job.task, job.sources, scratch / "sources")
+        shared = _shared(settings)
+        shared.open_desktop = _WARM.get((task.screen.width, task.screen.height), settings.isolate).open
+        result = run_one(task, settings, shared, threading.Event())
         files = pack(folder) if folder.is_dir() else {}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(scratch / "sources", ignore_errors=True)
     return {"result": asdict(result), "files": files}
+
+
+_SCRATCH_PREFIX = "screenact-node-"
 
 
 @functools.lru_cache(maxsize=1)
 def _scratch() -> Path:
-    """This worker process's scratch folder (episodes live here until they are sent back)."""
-    return Path(tempfile.mkdtemp(prefix="screenact-node-"))
+    """This worker process's scratch folder (episodes live here until they are sent back). Folders of workers
+    that are gone (killed by a cancel) are removed first."""
+    base = Path(tempfile.gettempdir())
+    for old in base.glob(f"{_SCRATCH_PREFIX}*-*"):
+        pid = old.name[len(_SCRATCH_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-", dir=base))
 
 
 _SHARED: dict[str, Any] = {}
@@ -108,6 +120,31 @@ def _shared(settings: RunSettings) -> Any:
         _SHARED.clear()
         _SHARED[key] = _Shared(settings)
     return _SHARED[key]
+
+
+class _WarmDesktop:
+    """This worker's warm sandbox: after each task one of its screen size is started for the worker's next task
+    (as a local run's pool does); a task of another size replaces the pool with one of that size."""
+
+    PLANNED = 1000  # tasks of one size a pool plans for; then a fresh pool
+
+    def __init__(self) -> None:
+        self.pool: Any = None
+        self.key: tuple[Any, ...] = ()
+        self.used = 0
+
+    def get(self, size: tuple[int, int], isolate: bool) -> Any:
+        from agent.sandbox_pool import SandboxPool
+
+        if self.pool is None or self.key != (size, isolate) or self.used >= self.PLANNED:
+            if self.pool is not None:
+                self.pool.close()
+            self.pool, self.key, self.used = SandboxPool([size] * self.PLANNED, 1, isolate=isolate), (size, isolate), 0
+        self.used += 1
+        return self.pool
+
+
+_WARM = _WarmDesktop()
 
 
 def _with_sources(task: Any, sources: dict[str, bytes], folder: Path) -> Any:
