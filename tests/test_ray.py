@@ -123,6 +123,21 @@ def test_doctor_checks_every_node_and_prints_the_ray_start_flags(cluster):
     assert """--resources '{"screenact_sandbox": """ in done.stdout and "ray start --head" in done.stdout
 
 
+def test_an_error_raised_on_a_node_comes_back_with_that_nodes_name_and_message(cluster):
+    code = ("import json, sys; from agent.cluster import RESOURCE, connect\n"
+            "with connect(sys.argv[1]) as cluster:\n"
+            "    for done in cluster.map(int, ['7', 'seven'], in_flight=2, resources={RESOURCE: 1}):\n"
+            "        print(json.dumps([done.value, done.error, done.node, done.retries]))\n")
+    done = subprocess.run([sys.executable, "-c", code, cluster.address], cwd=ROOT, env=driver_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    ok = next(a for a in answers if a[0] == 7)
+    bad = next(a for a in answers if a[1])
+    assert ok[1] is None and ok[2] and ok[3] == []
+    assert bad[1] == f"on node {bad[2]}: ValueError: invalid literal for int() with base 10: 'seven'" and bad[3] == []
+
+
 def test_ctrl_c_cancels_the_running_tasks_and_keeps_the_finished(cluster, tmp_path):
     out = tmp_path / "run"
     proc = screenact(*task_files(["xterm-infeasible-gui", "xterm-mkdir", "xterm-zh-copy", "xterm-unicode"]),
