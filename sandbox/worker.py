@@ -450,6 +450,7 @@ class Worker:
         (proc, log), self.video = self.video, None
         stopped_at = time.time()
         proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGCONT)  # an app may have stopped it (same user); it must still hear the SIGINT
         try:
             code = proc.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:

@@ -124,3 +124,10 @@ def test_the_report_plays_the_video_with_the_steps_marked(sb: Sandbox, tmp_path:
     os.symlink("/etc/hostname", folder / VIDEO_NAME)
     page = write_episode_report(folder).read_text(encoding="utf-8")
     assert "<video" not in page and "No video" in page
+
+
+def test_the_ui_config_carries_the_flag_to_the_app() -> None:
+    from agent.ui.ui_config import UIConfig
+
+    assert UIConfig.from_env(UIConfig(record_video=True).to_env()).record_video is True
+    assert UIConfig.from_env(UIConfig().to_env()).record_video is False
