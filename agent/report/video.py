@@ -9,6 +9,7 @@ a foreign ``result.json`` cannot point the page anywhere else. Clicking a marker
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from agent.episode import Episode
@@ -51,8 +52,9 @@ def step_times(ep: Episode) -> dict[int, float]:
         return {}
     out = {}
     for step in ep.steps:
-        if step.at is not None and 0 <= step.at - start <= (length if length is not None else float("inf")):
-            out[step.index] = round(step.at - start, 2)
+        t = None if step.at is None else step.at - start
+        if t is not None and math.isfinite(t) and 0 <= t <= (length if length is not None else t):
+            out[step.index] = round(t, 2)
     return out
 
 
