@@ -153,6 +153,12 @@ def _menus_for(scene: Scene, window: int | None) -> Scene:
     return replace(scene, windows=wins)
 
 
+def _restarts_after(rec: dict) -> bool:
+    """Whether a click on this record's widget will likely change its window's layout (a tab, a menu), after
+    which the scene starts again: such clicks come last in their window, so fewer desktops are started."""
+    return rec["application"] == "xterm" or rec["role"] in ("menu", "combobox", "menuitem", "tab")
+
+
 def test_clicking_each_box_centre_hits_its_widget(generated):
     scenes = load_scenes(generated)
     by_scene: dict[tuple[int, int, bool], list[dict]] = defaultdict(list)
@@ -160,14 +166,16 @@ def test_clicking_each_box_centre_hits_its_widget(generated):
         by_scene[(rec["scene"], rec["window"], rec["role"] == "menuitem")].append(rec)
     verdicts: Counter = Counter()
     failures = []
+    starts = 0
     for (index, window, in_menu), recs in sorted(by_scene.items()):
         scene = _menus_for(scenes[index], window if in_menu else None)
         sb = opened = None
         try:
-            for rec in recs:
+            for rec in sorted(recs, key=_restarts_after):  # the clicks that need a fresh scene after them go last
                 if opened is None:
                     sb = Sandbox(scene.width, scene.height)
                     opened = open_scene(sb, scene)
+                    starts += 1
                 states = opened.states()
                 elements = {(e.window, e.widget_id): e for e in opened.elements(states)}
                 el = elements.get((window, rec["widget_id"]))
@@ -196,6 +204,6 @@ def test_clicking_each_box_centre_hits_its_widget(generated):
         finally:
             if sb is not None:
                 sb.close()
-    print(dict(verdicts))
+    print(dict(verdicts), f"{starts} desktops")
     assert not failures, failures
     assert verdicts["reacted"] >= 0.5 * N, verdicts
