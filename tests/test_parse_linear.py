@@ -76,10 +76,9 @@ def allowance(name: str, text: str) -> float:
     return 300 * timed(python_pass, text, runs=3) + 50 * typical_cost(name)
 
 
-def assert_linear(name: str, text: str, reader: Callable[[str], object] | None = None) -> None:
-    """``READERS[name]`` (or ``reader``, held to the allowance of ``name``) reads ``text`` within its allowance
-    (measured again before failing)."""
-    reader = reader or READERS[name]
+def assert_linear(name: str, text: str) -> None:
+    """``READERS[name]`` reads ``text`` within its allowance (measured again before failing)."""
+    reader = READERS[name]
     with watchdog(name):
         spent = timed(reader, text)
         if spent > allowance(name, text):  # once more, so a moment of load cannot fail the test

@@ -41,12 +41,13 @@ def test_settle_returns_the_frame_after_a_window_appears(sandbox_1280):
     sb = sandbox_1280
     before = sb.screenshot()
     sb.launch(["xterm", "-geometry", "60x10+100+100", "-title", "late"])
+    sb.wait_window("late")  # mapped, maybe not drawn yet: a busy machine can take longer than quiet to map it
     result = settle(sb.screenshot, first=before, quiet=0.15, timeout=5)
     assert result.stable and result.changed
     assert any(w.title == "late" for w in sb.windows())
     assert diff_box(before, result.frame) is not None
     again = settle(sb.screenshot, quiet=0.1, timeout=2)
-    assert again.stable and not again.changed and again.waited_s < 1.0
+    assert again.stable and not again.changed  # stable: quiet before the timeout, not a wall-clock bound
 
 
 def test_an_unchanging_screen_settles_after_the_quiet_period_only():
