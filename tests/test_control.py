@@ -94,3 +94,15 @@ def test_step_lines_without_interventions_still_read_and_a_damaged_one_costs_onl
     line["interventions"].append({"kind": "nap", "by": "x", "at": 0, "seconds": 1})
     step, problems = read_step(line, 0)
     assert step.interventions == [held] and len(problems) == 1 and problems[0].startswith("interventions.1")
+
+
+def test_the_takeover_note_goes_where_the_prompt_says_what_happened_since():
+    from agent.loop import _with_note
+    from agent.prompts import HistoryStep
+
+    assert _with_note("Do it.", [], None) == ("Do it.", [])
+    assert _with_note("Do it.", [], "A person acted.") == ("A person acted.\n\nDo it.", [])
+    first, last = HistoryStep(1, "a"), HistoryStep(2, "b", feedback="type(…) was rejected")
+    instruction, history = _with_note("Do it.", [first, last], "A person acted.")
+    assert instruction == "Do it." and history[0] is first
+    assert history[1].feedback == "type(…) was rejected A person acted." and last.feedback == "type(…) was rejected"

@@ -52,16 +52,23 @@ class LivePanel:
         self.ended = False
         self._shown: dict[str, Any] | None = None
         self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task] = set()  # refreshes under way (the loop keeps only weak references)
 
     # ------------------------------------------------------------ observer side (on the event loop)
     def on_desktop(self, desktop: Any) -> None:
         if self.problem is None:
             self.key = VIEWS.add(desktop, self.control)
-        asyncio.ensure_future(self.refresh())
+        self._later()
 
     def on_status(self, status: str, _text: str) -> None:
         if status in ("paused", "running"):
-            asyncio.ensure_future(self.refresh())
+            self._later()
+
+    def _later(self) -> None:
+        """Refresh the sidebar soon (observers must not wait)."""
+        task = asyncio.ensure_future(self.refresh())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # ------------------------------------------------------------ the buttons
     async def act(self, what: str) -> None:
