@@ -7,7 +7,8 @@ step finish (its actions and settling) and then waits. A takeover is a pause dur
 has the desktop's input (the UI hands the live view control only while :attr:`RunControl.holding`
 says so). On resume the driver takes a fresh screenshot, and the next prompt carries the profile's
 ``takeover_note``. Each hold becomes an :class:`agent.step.InterventionRecord` on the next step, with
-the screen before and after it saved beside the step frames.
+the screen before and after it saved beside the step frames; a hold the run is stopped in goes to
+``result.json``'s ``interventions`` (no after frame).
 """
 
 from __future__ import annotations
@@ -112,7 +113,14 @@ async def hold(control: RunControl | None, desktop: Any, recorder: Any, index: i
     waiting = asyncio.ensure_future(control.wait())
     await asyncio.sleep(0)  # the control says holding before anyone hears "paused"
     recorder.status("paused", "Paused after the step; waiting for Resume.")
-    kind, by = await waiting
+    try:
+        kind, by = await waiting
+    except asyncio.CancelledError:  # stopped while held: no next step will carry it, the result will
+        state = control.state
+        recorder.unfinished.append(InterventionRecord(
+            kind=state.wanted or "pause", by=state.by or "a person", at=round(started, 3),
+            seconds=round(time.monotonic() - t0, 3), frame_before=before_name).model_dump(mode="json"))
+        raise
     seconds = time.monotonic() - t0
     after, _ = await capture(desktop)
     after_name = recorder.save_named(f"pause-{index:04d}-after.png", after)

@@ -75,6 +75,7 @@ class Recorder:
     def __init__(self, writer: EpisodeWriter, observers: Sequence[Any] = ()) -> None:
         self.writer = writer
         self.observers = list(observers)
+        self.unfinished: list[dict[str, Any]] = []  # holds the run ended in (no next step carries them)
         self._frame_times: dict[int, float | None] = {}  # step index -> when its frame was captured
 
     @property
@@ -150,6 +151,7 @@ async def recorded(recorder: Recorder, body: Callable[[RunOutcome], Awaitable[Ru
         outcome.status, outcome.reason = "error", f"{type(exc).__name__}: {exc}"
     finally:
         outcome.steps = recorder.count
+        unfinished = {"interventions": recorder.unfinished} if recorder.unfinished else {}
         recorder.writer.finish({"status": outcome.status, "reason": outcome.reason,
-                                "final_action": outcome.final_action, "usage": outcome.usage})
+                                "final_action": outcome.final_action, "usage": outcome.usage, **unfinished})
     return outcome

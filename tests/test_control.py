@@ -27,6 +27,7 @@ class Rec:
     def __init__(self) -> None:
         self.saved: list[str] = []
         self.statuses: list[str] = []
+        self.unfinished: list[dict] = []
 
     def save_named(self, name, frame):
         self.saved.append(name)
@@ -66,13 +67,15 @@ def test_a_pause_waits_for_resume_and_a_takeover_is_recorded():
 
 
 def test_a_pause_withdrawn_before_the_step_ends_never_holds_and_cancel_ends_a_hold():
+    rec = Rec()
+
     async def go():
         control = RunControl()
         control.pause()
         control.resume()
-        assert await hold(control, Desk(), Rec(), 1) is None
-        control.take_over()
-        held = asyncio.create_task(hold(control, Desk(), Rec(), 1))
+        assert await hold(control, Desk(), rec, 1) is None
+        control.take_over("ann")
+        held = asyncio.create_task(hold(control, Desk(), rec, 1))
         while control.holding is None:
             await asyncio.sleep(0.01)
         held.cancel()  # the stop button while held
@@ -84,6 +87,9 @@ def test_a_pause_withdrawn_before_the_step_ends_never_holds_and_cancel_ends_a_ho
 
     control = asyncio.run(go())
     assert control.holding is None  # nobody is left holding: the view grants no input any more
+    (cut,) = rec.unfinished  # recorded for result.json: no next step will carry it
+    assert cut["kind"] == "takeover" and cut["by"] == "ann" and cut["frame_before"] == "pause-0001-before.png"
+    assert "frame_after" not in cut or cut["frame_after"] is None
 
 
 def test_step_lines_without_interventions_still_read_and_a_damaged_one_costs_only_itself():
