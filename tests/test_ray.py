@@ -199,16 +199,20 @@ def text_buttons(root: Path) -> Path:
 
 
 def test_ground_with_the_ocr_grounder_on_the_cluster_matches_a_local_run(cluster, tmp_path):
+    from agent.cli import main as cli
+
     dataset = text_buttons(tmp_path / "ds")
+    args = ["ground", str(dataset), "--grounder", "ocr", "--no-progress", "--out"]
+    assert cli([*args, str(tmp_path / "local.json")]) == 0  # here, in this process
+    done = subprocess.run([sys.executable, "-m", "agent.cli", *args, str(tmp_path / "ray.json"),
+                           "--ray", cluster.address], cwd=ROOT, env=driver_env(), capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert "on the Ray cluster" in done.stderr and "2 node(s)" in done.stderr
     answers = {}
-    for where, extra in (("local", []), ("ray", ["--ray", cluster.address])):
-        done = subprocess.run([sys.executable, "-m", "agent.cli", "ground", str(dataset), "--grounder", "ocr",
-                               "--out", str(tmp_path / f"{where}.json"), "--no-progress", *extra],
-                              cwd=ROOT, env=driver_env(), capture_output=True, text=True, timeout=240)
-        assert done.returncode == 0, done.stderr
+    for where in ("local", "ray"):
         details = json.loads((tmp_path / f"{where}.json").read_text())["details"]
         answers[where] = {d["id"]: (d["pred"], d["pred_pixel"], d["correctness"]) for d in details}
-    assert "on the Ray cluster" in done.stderr and "2 node(s)" in done.stderr
     assert answers["ray"] == answers["local"]
     assert len(answers["local"]) == 12
     assert sum(c == "correct" for _, _, c in answers["local"].values()) == 9  # every button, no "Nowhere"
