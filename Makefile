@@ -20,7 +20,7 @@ PYTEST_XDIST ?= -n 2 --dist loadfile
 help:
 	@echo "make demo   install what is missing, then run the demo suite (screenact demo)"
 	@echo "make test   install what is missing, then run the test suite"
-	@echo "make bench  run the benchmarks (prints ratios measured in one run)"
+	@echo "make bench  run the benchmarks (prints ratios measured in one run); BENCH=\"ocr tasks\" for some"
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -50,7 +50,7 @@ test: venv
 	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 bench: venv
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py $(BENCH)
 
 clean:
 	rm -rf $(VENV) test-artifacts .pytest_cache

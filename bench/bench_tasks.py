@@ -8,11 +8,13 @@ Run: python bench/bench_tasks.py [--tasks N]
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -39,8 +41,10 @@ def pss_mib(pids: list[int]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", type=int, default=8, help="tasks in the parallel-scaling run (default 8)")
-    n = ap.parse_args().tasks
-    print(f"# task benchmark — {machine()}")
+    ap.add_argument("--parallel", type=int, nargs="+", default=[1, 2, 4], help="--parallel values (default 1 2 4)")
+    args = ap.parse_args()
+    n = args.tasks
+    print(f"# task benchmark — {machine()}; load avg {os.getloadavg()[0]:.1f}")
     suite = load_suite(SUITE_DIR)
     one_per_app: dict[str, object] = {}
     for task in suite:
@@ -65,7 +69,7 @@ def main() -> None:
     scripted = [t for t in suite if t.steps and not t.id.startswith("calc")][:n]
     print(f"\n## suite wall time, {len(scripted)} tasks, scripted with the OCR grounder")
     base = None
-    for parallel in (1, 2, 4, 8):
+    for parallel in args.parallel:
         for pool in (0, None):
             with tempfile.TemporaryDirectory() as tmp:
                 t0 = time.perf_counter()
@@ -78,30 +82,45 @@ def main() -> None:
                   f"speed-up {base / wall:.2f}x")
 
 
-def warm_resets() -> None:
+def _reset(open_desktop: Any, task: Any) -> tuple[Any, list[float]]:
+    """A task's reset: (the desktop, [getting it, its setup, its first frame] in seconds)."""
+    t0 = time.perf_counter()
+    sb = open_desktop()
+    t1 = time.perf_counter()
+    run_setup(task, sb)
+    t2 = time.perf_counter()
+    sb.screenshot()
+    return sb, [t1 - t0, t2 - t1, time.perf_counter() - t2]
+
+
+def warm_resets(rounds: int = 5) -> None:
     """Reset from a warm pool (the sandbox started ahead; setup + first frame remain) beside a cold one,
-    and the memory an idle pooled sandbox holds."""
-    print("\n## reset: cold sandbox vs one from a warm pool (setup + first frame included; median of 5)")
+    its parts, and the memory an idle pooled sandbox holds."""
+    print(f"\n## reset: cold sandbox vs one from a warm pool (sandbox ready + setup + first frame; median of {rounds})")
+    print("| task | no pool (cold) | warm pool | its parts: sandbox ready / setup / first frame | warm / cold "
+          "| idle pooled sandbox (PSS) |")
+    print("|---|---|---|---|---|---|")
+    warm_all = []
     for task in [t for t in load_suite(SUITE_DIR) if t.id in ("calc-multiply", "form-newsletter", "todo-add-item")]:
         size = (task.screen.width, task.screen.height)
         cold, warm, idle = [], [], []
-        with SandboxPool([size] * 5, capacity=1) as pool:
-            for _ in range(5):
-                t0 = time.perf_counter()
-                with Sandbox(*size) as sb:
-                    run_setup(task, sb)
-                    sb.screenshot()
-                    cold.append(time.perf_counter() - t0)
+        with SandboxPool([size] * rounds, capacity=1) as pool:
+            for _ in range(rounds):
+                sb, parts = _reset(lambda: Sandbox(*size), task)
+                sb.close()
+                cold.append(parts)
                 pool.wait_ready(1)
                 idle += [pss_mib(list(sandbox_processes(sb.id))) for sb in pool.held()]
-                t0 = time.perf_counter()
-                with pool.open(*size, True) as sb:
-                    run_setup(task, sb)
-                    sb.screenshot()
-                    warm.append(time.perf_counter() - t0)
-        print(f"{task.id:20} cold {statistics.median(cold) * 1000:5.0f} ms   warm pool {statistics.median(warm) * 1000:5.0f} ms"
-              f"   ratio {statistics.median(warm) / statistics.median(cold):.2f}   target warm <= 300 ms   "
-              f"idle pooled sandbox {statistics.median(idle):.0f} MiB PSS")
+                sb, parts = _reset(lambda: pool.open(*size, True), task)
+                sb.close()
+                warm.append(parts)
+        c, w = statistics.median(map(sum, cold)), statistics.median(map(sum, warm))
+        warm_all += [sum(p) for p in warm]
+        split = " / ".join(f"{statistics.median(p[k] for p in warm) * 1000:.0f}" for k in range(3))
+        print(f"| {task.id} | {c * 1000:.0f} ms | {w * 1000:.0f} ms | {split} ms | {w / c:.2f} "
+              f"| {statistics.median(idle):.0f} MiB |")
+    print(f"| all | | **{statistics.median(warm_all) * 1000:.0f} ms** (target ≤ 300 ms) | | | |")
+    print(f"load avg {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""Run every benchmark in bench/ one after another (``make bench``); each prints its own table."""
+"""Run every benchmark in bench/ one after another (``make bench``); each prints its own table.
+
+``python bench/run_all.py ocr tasks`` (``make bench BENCH="ocr tasks"``) runs only bench_ocr.py and bench_tasks.py.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,14 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> int:
     failed = []
+    only = {f"bench_{name}.py" for name in sys.argv[1:]}
+    unknown = only - {p.name for p in HERE.glob("bench_*.py")}
+    if unknown:
+        print(f"run_all: no benchmark {', '.join(sorted(unknown))} in {HERE}", file=sys.stderr)
+        return 2
     for script in sorted(HERE.glob("bench_*.py")):
+        if only and script.name not in only:
+            continue
         print(f"\n===== {script.name} =====", flush=True)
         if subprocess.run([sys.executable, str(script)], cwd=HERE.parent).returncode != 0:
             failed.append(script.name)
