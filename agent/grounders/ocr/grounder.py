@@ -310,8 +310,9 @@ class OCRGrounder:
 
 
 def _match_box(match: Match) -> Box:
-    """The box of the matched characters within the line (the whole line's for an exact or fuzzy match)."""
-    if match.kind in ("words", "chars"):
+    """The box of the matched characters within the line when they are known (an exact match's too: the
+    line's box is padded, and may reach over the border of the entry beside a label), else the line's."""
+    if match.kind != "fuzzy":
         return match.line.span_box(match.target) or match.line.box
     return match.line.box
 
