@@ -65,7 +65,10 @@ def make_job(task: Any, settings: RunSettings, turn: int = 0) -> TaskJob:
     sources = {}
     for step in [*task.setup, *task.before_check]:
         if getattr(step, "kind", None) == "write_file" and step.source is not None:
-            sources[step.source] = Path(step.source).read_bytes()
+            try:
+                sources[step.source] = Path(step.source).read_bytes()
+            except OSError:  # the node's setup fails naming the path, as a local run's would
+                pass
     return TaskJob(task, replace(settings, ray=None, resume=False, base_url=servers_from(settings.base_url, turn)),
                    sources, code_version())
 
