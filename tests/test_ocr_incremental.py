@@ -60,3 +60,24 @@ def test_unchanged_frame_plans_nothing_and_a_new_screen_is_read_where_it_changed
     rows, cols = tiles.nonzero()
     assert all(any(r[0] <= c * 32 < r[2] and r[1] <= y * 32 < r[3] for r in plan.regions) for y, c in zip(rows, cols))
     assert plan_reread(tiles, (), calc.width, calc.height, max_fraction=plan.area / (1280 * 800) - 0.01) is None
+
+
+def test_a_miss_on_an_incremental_read_is_checked_on_a_whole_read(frames):
+    """An incremental read can lose a line (in a demo run, the radio row's "Pro" after the country drop-down
+    closed over it, so the step failed). Stand in for that loss by dropping "Pro" from the reading the next
+    read builds on; the grounder must not report the miss before reading the frame whole."""
+    from PIL import Image
+
+    from agent.grounders.ocr.engine import Read
+
+    frame = next(f for f in frames["form-register-alice"] if any(b.text.endswith("Pro") for b in
+                                                                  OCRGrounder(incremental=False).read(f)))
+    grounder = OCRGrounder()
+    grounder.read(frame)
+    pixels, read = grounder._recent[-1]
+    grounder._recent[-1] = (pixels, Read(tuple(b for b in read.boxes if "Pro" not in b.text), read.seconds))
+    changed = frame.array()[:, :, :3][:, :, ::-1].copy()  # BGR → RGB, one corner changed
+    changed[-20:, -20:] = 255 - changed[-20:, -20:]
+    found = grounder.locate_sync(Frame.from_image(Image.fromarray(changed)), "the Pro radio button")
+    assert found.point is not None and found.details["whole_reread"] is True, found.details
+    assert found.details["rule"] == "radio-mark" and grounder.partial_runs >= 1

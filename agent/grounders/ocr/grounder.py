@@ -129,13 +129,16 @@ class OCRGrounder:
             self._terminals.move_to_end(key)
             return self._terminals[key]
 
-    def _read(self, frame: "Frame", region: Box | None, glyphs: bool = False) -> tuple[Read, bool]:
+    def _read(self, frame: "Frame", region: Box | None, glyphs: bool = False,
+              whole: bool = False) -> tuple[Read, bool]:
+        """(the lines read, whether they came from the cache); ``whole`` reads the frame afresh, never
+        incrementally."""
         if region is not None:
             x1, y1, x2, y2 = region
             region = (max(0, x1), max(0, y1), min(frame.width, x2), min(frame.height, y2))
             if region[2] - region[0] < 2 or region[3] - region[1] < 2:
                 raise ValueError(f"region {region} is empty")
-        key = (self._digest(frame), region, self.scale, self.min_confidence, self.box_thresh, glyphs)
+        key = (self._digest(frame), region, self.scale, self.min_confidence, self.box_thresh, glyphs, whole)
         if glyphs:
             lines = self._read(frame, region)[0]  # the glyph pass skips what the detector found
         with self._lock:  # one OCR at a time: two would only share the same cores
@@ -147,7 +150,7 @@ class OCRGrounder:
                 result = read_glyphs(frame, region, lines.boxes, options=self._options,
                                      min_confidence=self.min_confidence)
             elif region is None:
-                result = self._read_whole(frame)
+                result = self._read_whole(frame, fresh=whole)
             else:
                 result = self._read_lines(frame, region)
             if glyphs:
@@ -163,12 +166,13 @@ class OCRGrounder:
         return read_lines(frame, region, options=self._options, scale=self.scale, min_confidence=self.min_confidence,
                           box_thresh=self.box_thresh, recognise=recognise)
 
-    def _read_whole(self, frame: "Frame") -> Read:
-        """The whole frame's lines: only its changed parts read again when a recent frame is close enough."""
+    def _read_whole(self, frame: "Frame", fresh: bool = False) -> Read:
+        """The whole frame's lines: only its changed parts read again when a recent frame is close enough
+        (unless ``fresh``)."""
         started = time.perf_counter()
         pixels = frame.array()
         best: tuple[Plan, Read] | None = None
-        if self.incremental and self.scale == 1.0:
+        if self.incremental and self.scale == 1.0 and not fresh:
             for old_pixels, old in reversed(self._recent):  # newest first: most often the closest
                 if old_pixels.shape == pixels.shape:
                     plan = plan_reread(changed_tiles(old_pixels, pixels, FINE), old.boxes, frame.width, frame.height,
@@ -199,10 +203,20 @@ class OCRGrounder:
         return await asyncio.to_thread(self.locate_sync, frame, description, region=region)
 
     def locate_sync(self, frame: "Frame", description: str, *, region: Box | None = None) -> Grounding:
-        """:meth:`locate` without asyncio."""
+        """:meth:`locate` without asyncio. A miss on an incremental read is checked on a fresh whole read:
+        an incremental read can lose a line the detector cuts differently in context (seen: a radio
+        button's label after a drop-down closed over it), and a miss ends a scripted step."""
+        found = self._locate(frame, description, region, whole=False)
+        if found.point is not None or not self.incremental or region is not None:
+            return found
+        again = self._locate(frame, description, region, whole=True)
+        again.details["whole_reread"] = True
+        return again
+
+    def _locate(self, frame: "Frame", description: str, region: Box | None, whole: bool) -> Grounding:
         started = time.perf_counter()
         target = parse_target(description)
-        read, cached = self._read(frame, region)
+        read, cached = self._read(frame, region, whole=whole)
         details: dict[str, Any] = {"target": target.text, "field": target.field, "ocr_s": round(read.seconds, 4),
                                    "cached": cached, "lines": len(read.boxes)}
         if target.in_terminal and region is None:
