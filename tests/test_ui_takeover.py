@@ -257,10 +257,16 @@ def test_approve_and_reject_and_the_views_door(page, stub, ui, artifacts):
     page.locator('img[alt="needs-approval.png"]').wait_for()
     _check_door(page, ui)
     page.screenshot(path=str(artifacts / "ui-approval-question.png"), animations="disabled")
+    asked = len(stub.chat_requests)
     page.get_by_role("button", name="Reject").click()
-    page.get_by_role("button", name="Approve").wait_for(timeout=60_000)
-    rejected_prompt = prompt_text(stub.chat_requests[-1])
-    page.get_by_role("button", name="Approve").click()
+    # the first question's Approve button can outlive the click for a moment: wait for the model's next
+    # request (the one that carries the rejection) before waiting for the second question
+    deadline = time.monotonic() + 60
+    while len(stub.chat_requests) <= asked and time.monotonic() < deadline:
+        time.sleep(0.1)
+    rejected_prompt = prompt_text(stub.chat_requests[asked])
+    page.get_by_text("sudo echo approved").last.wait_for(timeout=60_000)  # the second question
+    page.get_by_role("button", name="Approve").last.click()
     wait_text(page, "Agent finished", timeout=60)
     assert "needs a person's approval" in rejected_prompt and "was rejected" in rejected_prompt
     recorded = steps(latest_episode(ui, "ui-run-sudo-true"))
