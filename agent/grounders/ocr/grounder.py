@@ -211,6 +211,7 @@ class OCRGrounder:
             return found
         again = self._locate(frame, description, region, whole=True)
         again.details["whole_reread"] = True
+        again.latency_s += found.latency_s  # the step waited for both looks
         return again
 
     def _locate(self, frame: "Frame", description: str, region: Box | None, whole: bool) -> Grounding:
